@@ -1,0 +1,286 @@
+"""Model + tokenizer + text -> :class:`~albert_widget.result.AttentionResult`.
+
+The capture runs one eager forward pass (the default ``sdpa`` attention of transformers 5 returns
+no attention at all), under ``torch.no_grad()``, on the model's own device, and puts back what the
+user had: the attention implementation (configs are shared between models built from one config
+object, so switching one model switches them all) and the ``training`` flag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Any, Iterator
+
+import numpy as np
+
+from .result import AttentionResult, ModelInfo
+
+__all__ = ["capture", "eager_attention", "validate_text", "model_max_length", "AttentionTooLargeError"]
+
+#: Attention larger than this (float32 bytes) is refused before the forward pass: a 4,096-token
+#: input to a 64-head, 12-layer model would need 48 GiB and freeze the kernel.
+MAX_ATTENTION_BYTES = 6 * 1024**3
+
+
+class AttentionTooLargeError(ValueError):
+    """The attention of this input would not fit in memory."""
+
+
+def validate_text(text: Any, name: str = "text", *, allow_none: bool = False) -> str | None:
+    """Return ``text`` if it is a non-empty string; raise ``TypeError``/``ValueError`` otherwise."""
+    if text is None and allow_none:
+        return None
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"{name} is empty; give a sentence with at least one word")
+    return text
+
+
+def model_max_length(model: Any, tokenizer: Any) -> int | None:
+    """The longest input (in tokens) the model accepts: the smaller of the config's position limit
+    and the tokenizer's ``model_max_length`` (which is a huge sentinel when unknown)."""
+    limits = []
+    config = getattr(model, "config", None)
+    for attr in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            # RoBERTa-family embeddings number positions from padding_idx + 1 (roberta-base: 514
+            # position embeddings, 512 usable tokens); without this a long input crashes the forward.
+            value -= _position_offset(model)
+            if value > 0:
+                limits.append(value)
+            break
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
+        limits.append(tok_limit)
+    return min(limits) if limits else None
+
+
+def _position_offset(model: Any) -> int:
+    """Positions a model's embeddings skip: ``padding_idx + 1`` for RoBERTa-style embeddings."""
+    modules = getattr(model, "modules", None)
+    if not callable(modules):
+        return 0
+    for module in modules():
+        padding_idx = getattr(module, "padding_idx", None)
+        if hasattr(module, "create_position_ids_from_input_ids") and isinstance(padding_idx, int) and padding_idx >= 0:
+            return padding_idx + 1
+    return 0
+
+
+def _format_bytes(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} bytes"
+
+
+@contextlib.contextmanager
+def eager_attention(model: Any) -> Iterator[str | None]:
+    """Switch ``model`` to eager attention for the duration; restore the previous implementation.
+
+    Yields the implementation the model had before (``None`` if it has no such setting).
+    """
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    switched = False
+    if previous is not None and previous != "eager" and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+        switched = True
+    try:
+        yield previous
+    finally:
+        if switched:
+            model.set_attn_implementation(previous)
+
+
+def _model_info(model: Any, previous_impl: str | None, max_length: int | None, num_layers: int, num_heads: int) -> ModelInfo:
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None) or type(model).__name__
+    is_albert = model_type == "albert"
+    return ModelInfo(
+        model_type=str(model_type),
+        name_or_path=str(getattr(config, "_name_or_path", "") or getattr(model, "name_or_path", "") or ""),
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_hidden_groups=int(config.num_hidden_groups) if is_albert else None,
+        inner_group_num=int(config.inner_group_num) if is_albert else None,
+        max_length=max_length,
+        is_causal=bool(getattr(config, "is_decoder", False)) or _is_causal_lm(model),
+        attn_implementation=previous_impl,
+    )
+
+
+def _is_causal_lm(model: Any) -> bool:
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    names = [type(model).__name__] + list(getattr(config, "architectures", None) or [])
+    return any(n.endswith("ForCausalLM") or n.endswith("LMHeadModel") for n in names)
+
+
+def _forward_kwargs(model: Any, encoding: Any) -> dict[str, Any]:
+    """Only what the model's forward accepts; no token types for models with a single type
+    (RoBERTa-style ``type_vocab_size=1`` would index out of range on a pair)."""
+    params = inspect.signature(model.forward).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {}
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        if name in encoding and (name in params or accepts_any):
+            kwargs[name] = encoding[name]
+    type_vocab = getattr(getattr(model, "config", None), "type_vocab_size", None)
+    if "token_type_ids" in kwargs and (type_vocab is None or type_vocab < 2):
+        del kwargs["token_type_ids"]
+    return kwargs
+
+
+def _segments(encoding: Any, n: int, has_pair: bool) -> tuple[np.ndarray, int | None]:
+    """Segment (0 = A, 1 = B) of every token and the index where sentence B starts."""
+    types = None
+    if "token_type_ids" in encoding:
+        types = np.asarray(encoding["token_type_ids"][0].tolist(), dtype=np.int64)
+    if not has_pair:
+        return np.zeros(n, dtype=np.int64), None
+    if types is not None and (types == 1).any():
+        return types, int(np.argmax(types == 1))
+    # Tokenizers without token types (RoBERTa, GPT-2): fall back on the fast tokenizer's sequence ids.
+    try:
+        seq = encoding.sequence_ids(0)
+    except Exception:
+        seq = None
+    if seq is not None and 1 in seq:
+        start = seq.index(1)
+        segments = np.zeros(n, dtype=np.int64)
+        segments[start:] = 1
+        return segments, start
+    return np.zeros(n, dtype=np.int64), None
+
+
+def capture(
+    model: Any,
+    tokenizer: Any,
+    text: str,
+    text_pair: str | None = None,
+    *,
+    max_length: int | None = None,
+) -> AttentionResult:
+    """Run ``model`` on ``text`` (and ``text_pair``) and return every layer's and head's attention.
+
+    Returns an :class:`AttentionResult` whose ``attention`` is float32 ``[layers, heads, N, N]`` and
+    equals ``outputs.attentions[l][0, h]`` of an eager forward pass bit for bit. Inputs longer than
+    ``max_length`` (default: the model's maximum) are truncated; ``result.num_truncated`` says how
+    many tokens were dropped.
+    """
+    import torch
+
+    validate_text(text, "text")
+    validate_text(text_pair, "text_pair", allow_none=True)
+    if not hasattr(model, "forward") or not callable(tokenizer):
+        raise TypeError("capture() needs a transformers model and its tokenizer")
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        raise ValueError(
+            "encoder-decoder models are not supported by capture() yet: compute the attention yourself and use "
+            "AttentionWidget.from_attention(...)"
+        )
+
+    limit = model_max_length(model, tokenizer)
+    if max_length is not None:
+        if not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"max_length must be an int of at least 2, got {max_length!r}")
+        limit = max_length if limit is None else min(limit, max_length)
+
+    full = tokenizer(text, text_pair, add_special_tokens=True, verbose=False)
+    full_length = len(full["input_ids"])
+    encoding = tokenizer(
+        text,
+        text_pair,
+        return_tensors="pt",
+        return_token_type_ids=True,
+        return_special_tokens_mask=True,
+        truncation="longest_first" if limit is not None else False,
+        max_length=limit,
+        verbose=False,
+    )
+    n = int(encoding["input_ids"].shape[1])
+    if n == 0:
+        raise ValueError("the tokenizer produced no tokens for this text")
+    if limit is not None and n > limit:
+        # The tokenizer could not truncate (its special tokens alone need more room): it logs an
+        # error and returns everything, which would crash the forward pass.
+        raise ValueError(
+            f"cannot fit this input into max_length={limit} tokens ({n} after truncation; the special tokens "
+            "alone need more room): use a larger max_length"
+        )
+    num_truncated = max(0, full_length - n)
+
+    config = getattr(model, "config", None)
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    if layers and heads:
+        needed = int(layers) * int(heads) * n * n * 4
+        if needed > MAX_ATTENTION_BYTES:
+            raise AttentionTooLargeError(
+                f"the attention of this input would need {_format_bytes(needed)} ({needed:,} bytes: "
+                f"{layers} layers x {heads} heads x {n}x{n} tokens, float32); the limit is "
+                f"{_format_bytes(MAX_ATTENTION_BYTES)}. Use a shorter text or a smaller max_length"
+            )
+
+    try:
+        device = next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        device = torch.device("cpu")
+    kwargs = {k: v.to(device) for k, v in _forward_kwargs(model, encoding).items()}
+
+    # Every module's own flag, not just the top one: model.train() after the capture would also
+    # switch on submodules the user had put in eval mode.
+    modules = model.modules() if callable(getattr(model, "modules", None)) else ()
+    training_states = [(module, module.training) for module in modules]
+    try:
+        model.eval()
+        with eager_attention(model) as previous_impl, torch.no_grad():
+            try:
+                outputs = model(**kwargs, output_attentions=True, return_dict=True)
+            except TypeError as exc:
+                raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
+    finally:
+        for module, training in training_states:
+            module.training = training
+
+    attentions = getattr(outputs, "attentions", None)
+    if not attentions:
+        raise ValueError(
+            "the model returned no attention (outputs.attentions is empty); it needs an attention "
+            "implementation that exposes weights, such as attn_implementation='eager'"
+        )
+    first = attentions[0]
+    shape = (len(attentions), int(first.shape[1]), n, n)
+    # One preallocated float32 array, filled layer by layer: no stacked second copy of everything.
+    array = np.empty(shape, dtype=np.float32)
+    for index, layer in enumerate(attentions):
+        if tuple(layer.shape[1:]) != shape[1:]:
+            raise ValueError(f"layer {index} attention has shape {tuple(layer.shape)}, expected [1, {shape[1]}, {n}, {n}]")
+        array[index] = layer[0].detach().to("cpu", torch.float32).numpy()
+    del outputs, attentions
+    if not np.isfinite(array).all():
+        raise ValueError("the model's attention contains NaN or inf values (check the model's weights and dtype)")
+
+    segments, sentence_b_start = _segments(encoding, n, text_pair is not None)
+    ids = encoding["input_ids"][0].tolist()
+    tokens = tuple(str(t) for t in tokenizer.convert_ids_to_tokens(ids))
+    special = np.asarray(encoding["special_tokens_mask"][0].tolist(), dtype=bool)
+    info = _model_info(model, previous_impl, limit, shape[0], shape[1])
+    if not info.is_causal and n > 1 and not np.triu(array[0, 0], 1).any():
+        info = ModelInfo(**{**info.to_dict(), "is_causal": True})
+    return AttentionResult(
+        tokens=tokens,
+        attention=array,
+        token_type_ids=segments,
+        special_tokens_mask=special,
+        sentence_b_start=sentence_b_start,
+        num_truncated=num_truncated,
+        info=info,
+        text=text,
+        text_pair=text_pair,
+    )

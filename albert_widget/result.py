@@ -1,0 +1,280 @@
+"""The immutable result of one capture: tokens, attention and what the model is.
+
+Everything downstream (widget, transport, export, analysis) reads an :class:`AttentionResult`;
+nothing downstream changes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["AttentionResult", "ModelInfo", "as_attention_array", "validate_tokens"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What produced the attention.
+
+    ``num_hidden_groups``/``inner_group_num`` describe ALBERT's weight sharing: its
+    ``num_layers`` layers run ``num_hidden_groups`` shared groups (1 for every released ALBERT).
+    For models without sharing they are ``None``.
+    """
+
+    model_type: str = "unknown"
+    name_or_path: str = ""
+    num_layers: int = 0
+    num_heads: int = 0
+    num_hidden_groups: int | None = None
+    inner_group_num: int | None = None
+    max_length: int | None = None
+    is_causal: bool = False
+    attn_implementation: str | None = None  # what the user's model had before the capture
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    """A torch tensor, JAX/TF array or array-like as a numpy array (no copy when possible)."""
+    if hasattr(x, "detach"):  # torch
+        x = x.detach()
+        if getattr(x, "dtype", None) is not None and str(x.dtype) in ("torch.bfloat16",):
+            x = x.float()
+        return x.cpu().numpy()
+    return np.asarray(x)
+
+
+def as_attention_array(attention: Any) -> np.ndarray:
+    """Normalise attention from anywhere to one C-contiguous float32 array ``[L, H, N, N]``.
+
+    Accepts a tuple/list of per-layer ``[1, H, N, N]`` or ``[H, N, N]`` tensors/arrays (what
+    ``outputs.attentions`` holds), or one ``[L, H, N, N]`` array (torch, numpy, JAX, TF).
+    Raises ``TypeError``/``ValueError`` saying what was expected.
+    """
+    expected = (
+        "expected a tuple of per-layer attention tensors shaped [1, heads, N, N] or [heads, N, N], "
+        "or one array shaped [layers, heads, N, N]"
+    )
+    if attention is None:
+        raise ValueError(f"no attention was given: {expected}")
+    if isinstance(attention, (str, bytes, dict)):
+        raise TypeError(f"attention is a {type(attention).__name__}: {expected}")
+    if isinstance(attention, (tuple, list)):
+        if len(attention) == 0:
+            raise ValueError(
+                "attention is empty (the model returned no attention; under transformers 5 the default "
+                f"'sdpa' attention returns an empty tuple, load the model with attn_implementation='eager'): {expected}"
+            )
+        layers = []
+        for index, layer in enumerate(attention):
+            if layer is None:
+                raise ValueError(f"layer {index} of the attention is None: {expected}")
+            a = _to_numpy(layer)
+            if a.dtype == object or not np.issubdtype(a.dtype, np.number):
+                raise TypeError(f"layer {index} of the attention has dtype {a.dtype}: {expected}")
+            if a.ndim == 4:
+                if a.shape[0] != 1:
+                    raise ValueError(
+                        f"layer {index} has batch size {a.shape[0]}; pass one example (batch size 1): {expected}"
+                    )
+                a = a[0]
+            if a.ndim != 3:
+                raise ValueError(f"layer {index} has shape {tuple(a.shape)}: {expected}")
+            layers.append(a)
+        shapes = {a.shape for a in layers}
+        if len(shapes) != 1:
+            raise ValueError(f"layers have different shapes {sorted(shapes)}: {expected}")
+        array = np.stack(layers).astype(np.float32, copy=False)
+    else:
+        try:
+            array = _to_numpy(attention)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise TypeError(f"cannot read attention of type {type(attention).__name__}: {expected}") from exc
+        if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"attention has dtype {array.dtype}: {expected}")
+        if array.ndim == 5 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 4:
+            raise ValueError(f"attention has shape {tuple(array.shape)}: {expected}")
+        # Always a copy: the result must not share memory with the caller's array or tensor (which
+        # could change under it) nor make the caller's own array read-only.
+        array = np.array(array, dtype=np.float32, order="C", copy=True)
+    if array.shape[-1] != array.shape[-2]:
+        raise ValueError(f"attention matrices must be square [N, N], got {tuple(array.shape[-2:])}: {expected}")
+    if 0 in array.shape:
+        raise ValueError(f"attention has an empty dimension {tuple(array.shape)}: {expected}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"attention contains {int((~finite).sum())} NaN/inf values (first at layer {bad[0]}, head {bad[1]}, "
+            f"row {bad[2]}, column {bad[3]}); attention weights must be finite numbers"
+        )
+    return np.ascontiguousarray(array)
+
+
+def validate_tokens(tokens: Any, n: int | None = None) -> tuple[str, ...]:
+    """Tokens as a tuple of str; ``n`` is the token count the attention has."""
+    if isinstance(tokens, str) or not isinstance(tokens, Sequence) and not hasattr(tokens, "__iter__"):
+        raise TypeError(f"tokens must be a list of strings, got {type(tokens).__name__}")
+    out = tuple(tokens)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"token {i} is a {type(t).__name__}; tokens must be strings")
+    if n is not None and len(out) != n:
+        raise ValueError(f"got {len(out)} tokens but the attention is over {n} tokens; they must match")
+    return out
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    """Tokens and attention of one input.
+
+    ``attention[l, h, i, j]`` (float32, shape ``[L, H, N, N]``, read-only) is the weight that query
+    token ``i`` puts on key token ``j`` in head ``h`` of layer ``l``.
+    """
+
+    tokens: tuple[str, ...]
+    attention: np.ndarray
+    token_type_ids: np.ndarray
+    special_tokens_mask: np.ndarray
+    sentence_b_start: int | None = None
+    num_truncated: int = 0
+    info: ModelInfo = field(default_factory=ModelInfo)
+    text: str | None = None
+    text_pair: str | None = None
+
+    def __post_init__(self) -> None:
+        n = self.attention.shape[-1]
+        if len(self.tokens) != n or self.token_type_ids.shape != (n,) or self.special_tokens_mask.shape != (n,):
+            raise ValueError(
+                f"tokens ({len(self.tokens)}), token types {self.token_type_ids.shape} and special mask "
+                f"{self.special_tokens_mask.shape} must all match the attention's {n} tokens"
+            )
+        for a in (self.attention, self.token_type_ids, self.special_tokens_mask):
+            if a.flags.writeable:
+                _readonly(a)
+
+    # -- shape -----------------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return int(self.attention.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attention.shape[1])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.attention.shape[-1])
+
+    @property
+    def layer_groups(self) -> list[int]:
+        """For each layer, the index of the weight group it runs.
+
+        ALBERT shares one set of weights among all its layers (``num_hidden_groups=1``): all zeros.
+        Models without sharing: ``[0, 1, ..., L-1]``.
+        """
+        groups = self.info.num_hidden_groups
+        if not groups:
+            return list(range(self.num_layers))
+        return [int(layer / (self.num_layers / groups)) for layer in range(self.num_layers)]
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_attention(
+        cls,
+        attention: Any,
+        tokens: Sequence[str],
+        sentence_b_start: int | None = None,
+        *,
+        special_tokens_mask: Sequence[bool] | None = None,
+        info: ModelInfo | None = None,
+    ) -> "AttentionResult":
+        """Wrap attention computed anywhere (see :func:`as_attention_array` for accepted shapes)."""
+        array = as_attention_array(attention)
+        n = array.shape[-1]
+        toks = validate_tokens(tokens, n)
+        if sentence_b_start is not None:
+            if isinstance(sentence_b_start, bool) or not isinstance(sentence_b_start, (int, np.integer)):
+                raise TypeError("sentence_b_start must be an int index or None")
+            if not 0 < int(sentence_b_start) < n:
+                raise ValueError(f"sentence_b_start must be between 1 and {n - 1}, got {sentence_b_start}")
+            sentence_b_start = int(sentence_b_start)
+        segments = np.zeros(n, dtype=np.int64)
+        if sentence_b_start is not None:
+            segments[sentence_b_start:] = 1
+        if special_tokens_mask is None:
+            special = np.array([_looks_special(t) for t in toks], dtype=bool)
+        else:
+            special = np.asarray(special_tokens_mask, dtype=bool)
+        if info is None:
+            info = ModelInfo(num_layers=array.shape[0], num_heads=array.shape[1])
+        return cls(
+            tokens=toks,
+            attention=array,
+            token_type_ids=segments,
+            special_tokens_mask=special,
+            sentence_b_start=sentence_b_start,
+            info=info,
+        )
+
+    # -- files -----------------------------------------------------------------------------------
+    def to_npz(self, path: str | PathLike) -> None:
+        """Save everything to one ``.npz`` (attention kept as float32, exactly)."""
+        meta = {
+            "tokens": list(self.tokens),
+            "sentence_b_start": self.sentence_b_start,
+            "num_truncated": self.num_truncated,
+            "info": self.info.to_dict(),
+            "text": self.text,
+            "text_pair": self.text_pair,
+            "format": "albert_widget/1",
+        }
+        np.savez_compressed(
+            path,
+            attention=self.attention,
+            token_type_ids=self.token_type_ids,
+            special_tokens_mask=self.special_tokens_mask,
+            meta=np.array(json.dumps(meta)),
+        )
+
+    @classmethod
+    def from_npz(cls, path: str | PathLike) -> "AttentionResult":
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(
+                tokens=tuple(meta["tokens"]),
+                attention=np.array(data["attention"], dtype=np.float32),
+                token_type_ids=np.array(data["token_type_ids"]),
+                special_tokens_mask=np.array(data["special_tokens_mask"]),
+                sentence_b_start=meta["sentence_b_start"],
+                num_truncated=meta["num_truncated"],
+                info=ModelInfo(**meta["info"]),
+                text=meta["text"],
+                text_pair=meta["text_pair"],
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"AttentionResult(model={self.info.model_type!r}, layers={self.num_layers}, heads={self.num_heads}, "
+            f"tokens={self.num_tokens}, truncated={self.num_truncated})"
+        )
+
+
+_SPECIAL_LOOKING = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<|endoftext|>", "<unk>", "[UNK]"}
+
+
+def _looks_special(token: str) -> bool:
+    return token in _SPECIAL_LOOKING

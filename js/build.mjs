@@ -1,0 +1,26 @@
+// Bundles js/src into albert_widget/static/ (ESM for anywidget's _esm, CSS for _css).
+import * as esbuild from "esbuild";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const outdir = path.join(here, "..", "albert_widget", "static");
+const watch = process.argv.includes("--watch");
+
+const options = {
+  entryPoints: { widget: path.join(here, "src", "index.js") },
+  bundle: true,
+  format: "esm",
+  target: ["es2020"],
+  minify: !watch,
+  outdir,
+  loader: { ".css": "css" },
+  logLevel: "info",
+};
+
+if (watch) {
+  const ctx = await esbuild.context(options);
+  await ctx.watch();
+} else {
+  await esbuild.build(options);
+}
