@@ -255,7 +255,9 @@ class AttentionWidget(anywidget.AnyWidget):
                 try:
                     result = capture(self._model, self._tokenizer, content.get("text"), pair, max_length=self._max_length)
                 except (TypeError, ValueError) as exc:
+                    # The same message twice would not fire a trait change: also tell the page directly.
                     self.error = str(exc)
+                    self.send({"type": "error", "message": self.error})
                     return
                 self._install(result)
             else:

@@ -1,0 +1,116 @@
+// Colour maps: viridis lookup table, a categorical palette for heads, theme colours.
+
+// matplotlib viridis sampled at i/9, i = 0..9; the table interpolates linearly between them.
+export const VIRIDIS_STOPS = [
+  "#440154", "#482878", "#3e4989", "#31688e", "#26828e",
+  "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725",
+];
+
+// Okabe-Ito (black swapped for grey so it shows on dark themes) followed by Tableau 10.
+export const HEAD_PALETTE = [
+  "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999",
+  "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
+  "#9C755F", "#BAB0AC",
+];
+
+/** "#rgb" / "#rrggbb" -> [r, g, b] (0..255). */
+export function hexToRgb(hex) {
+  let h = String(hex).trim().replace(/^#/, "");
+  if (h.length === 3) h = h.split("").map((c) => c + c).join("");
+  if (!/^[0-9a-fA-F]{6}$/.test(h)) throw new TypeError(`not a hex colour: ${hex}`);
+  return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
+}
+
+/** A 256-entry RGBA table (Uint8ClampedArray of 1024) interpolated through the given stops. */
+export function buildLut(stops, size = 256) {
+  const rgb = stops.map(hexToRgb);
+  const lut = new Uint8ClampedArray(size * 4);
+  const segments = rgb.length - 1;
+  for (let i = 0; i < size; i++) {
+    const t = size === 1 ? 0 : i / (size - 1);
+    const pos = t * segments;
+    const k = Math.min(Math.floor(pos), segments - 1);
+    const f = pos - k;
+    const a = rgb[k];
+    const b = rgb[Math.min(k + 1, segments)];
+    lut[i * 4] = Math.round(a[0] + (b[0] - a[0]) * f);
+    lut[i * 4 + 1] = Math.round(a[1] + (b[1] - a[1]) * f);
+    lut[i * 4 + 2] = Math.round(a[2] + (b[2] - a[2]) * f);
+    lut[i * 4 + 3] = 255;
+  }
+  return lut;
+}
+
+let VIRIDIS = null;
+
+/** The viridis LUT (built once). */
+export function viridisLut() {
+  if (VIRIDIS === null) VIRIDIS = buildLut(VIRIDIS_STOPS, 256);
+  return VIRIDIS;
+}
+
+/** LUT index (0..255) of a value in [lo, hi]; NaN maps to 0. */
+export function lutIndex(value, lo, hi) {
+  if (!(hi > lo)) return value > lo ? 255 : 0;
+  const t = (value - lo) / (hi - lo);
+  if (!(t > 0)) return 0;
+  if (t >= 1) return 255;
+  return Math.floor(t * 255.999);
+}
+
+/** Fill an RGBA pixel buffer (length 4 * values.length) from values through a LUT. */
+export function colourise(values, lo, hi, lut, out = new Uint8ClampedArray(values.length * 4)) {
+  for (let i = 0; i < values.length; i++) {
+    const k = lutIndex(values[i], lo, hi) * 4;
+    const o = i * 4;
+    out[o] = lut[k];
+    out[o + 1] = lut[k + 1];
+    out[o + 2] = lut[k + 2];
+    out[o + 3] = lut[k + 3];
+  }
+  return out;
+}
+
+/** The palette colour of head h (cycling when there are more heads than colours). */
+export function headColour(h) {
+  const n = HEAD_PALETTE.length;
+  return HEAD_PALETTE[((h % n) + n) % n];
+}
+
+/** "rgba(r, g, b, a)" of a hex colour. */
+export function rgba(hex, alpha) {
+  const [r, g, b] = hexToRgb(hex);
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+export const THEME_FALLBACKS = {
+  background: ["--jp-layout-color0", "#ffffff"],
+  surface: ["--jp-layout-color1", "#ffffff"],
+  surfaceAlt: ["--jp-layout-color2", "#eeeeee"],
+  foreground: ["--jp-ui-font-color1", "rgba(0, 0, 0, 0.87)"],
+  muted: ["--jp-ui-font-color2", "rgba(0, 0, 0, 0.54)"],
+  border: ["--jp-border-color2", "#e0e0e0"],
+  accent: ["--jp-brand-color1", "#1976d2"],
+  error: ["--jp-error-color1", "#d32f2f"],
+  fontFamily: ["--jp-ui-font-family", "system-ui, -apple-system, 'Segoe UI', sans-serif"],
+  codeFontFamily: ["--jp-code-font-family", "monospace"],
+};
+
+/**
+ * JupyterLab theme colours seen from element `el`, with light fallbacks outside JupyterLab.
+ * `getStyle(el)` defaults to getComputedStyle; injectable for tests.
+ */
+export function themeColours(el, getStyle = (e) => globalThis.getComputedStyle(e)) {
+  let style = null;
+  try {
+    style = el ? getStyle(el) : null;
+  } catch {
+    style = null;
+  }
+  const out = {};
+  for (const [key, [variable, fallback]] of Object.entries(THEME_FALLBACKS)) {
+    const value = style ? String(style.getPropertyValue(variable) || "").trim() : "";
+    out[key] = value || fallback;
+  }
+  return out;
+}

@@ -1,0 +1,202 @@
+// bertviz-style head view: queries (left column) -> keys (right column), one line per weight,
+// its opacity the weight; several heads overlaid in their palette colours.
+
+import { h, clearChildren, sameArray } from "../dom.js";
+import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
+import { headColour } from "../draw/colour.js";
+import { seriesMatrix } from "../reduce.js";
+import { bucketLines } from "./lines.js";
+import { tokenInfos, tokenElement } from "./labels.js";
+
+export const CANVAS_WIDTH = 180;
+
+/** Row height (CSS px) for n tokens: 20, smaller for very long inputs so the canvas stays drawable. */
+export function rowHeight(n) {
+  if (n <= 0) return 20;
+  return Math.max(6, Math.min(20, Math.floor(30000 / n)));
+}
+
+/** Colour of a series: its head's palette colour, or the theme foreground for a reduction. */
+export function seriesColour(series, theme) {
+  return series.colourIndex >= 0 ? headColour(series.colourIndex) : theme.foreground;
+}
+
+/** A CSS colour at the given opacity (0..1), for any CSS colour syntax. */
+export function withAlpha(colour, alpha) {
+  const pct = Math.round(Math.min(1, Math.max(0, alpha)) * 1000) / 10;
+  return `color-mix(in srgb, ${colour} ${pct}%, transparent)`;
+}
+
+/**
+ * @param {{ doc?: Document, onDraw?: () => void }} options
+ * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
+ * props: { tokens, special, segments, data, shape, series, threshold, theme }
+ */
+export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
+  const left = h(doc, "div", { cls: "aw-head-col aw-head-left", attrs: { "aria-label": "queries" } });
+  const right = h(doc, "div", { cls: "aw-head-col aw-head-right", attrs: { "aria-label": "keys" } });
+  const canvas = h(doc, "canvas", { cls: "aw-head-canvas", attrs: { "aria-hidden": "true" } });
+  const legend = h(doc, "div", { cls: "aw-head-legend" });
+  const body = h(doc, "div", { cls: "aw-head-body" }, [left, canvas, right]);
+  const el = h(doc, "div", { cls: "aw-view-head", dataset: { lines: 0 } }, [legend, body]);
+
+  let props = null;
+  let tokensShown = null;
+  let specialShown = null;
+  let segmentsShown = null;
+  let leftEls = [];
+  let rightEls = [];
+  let hover = null; // { side, index }
+  let locked = null; // { side, index }
+  let matrices = []; // [{ series, colour, matrix }]
+
+  const focus = () => locked || hover;
+
+  function buildTokens() {
+    const { tokens, special = [], segments = [] } = props;
+    if (sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    tokensShown = tokens.slice();
+    specialShown = special.slice();
+    segmentsShown = segments.slice();
+    hover = null;
+    locked = null;
+    clearChildren(left);
+    clearChildren(right);
+    const infos = tokenInfos(tokens, special, segments);
+    const row = rowHeight(tokens.length);
+    el.style.setProperty("--aw-row", `${row}px`);
+    leftEls = infos.map((info, i) => left.appendChild(tokenElement(doc, info, i, "aw-query")));
+    rightEls = infos.map((info, i) => right.appendChild(tokenElement(doc, info, i, "aw-key")));
+    for (const t of leftEls) t.dataset.side = "left";
+    for (const t of rightEls) t.dataset.side = "right";
+  }
+
+  function buildLegend() {
+    clearChildren(legend);
+    for (const { series, colour } of matrices) {
+      const swatch = h(doc, "span", { cls: "aw-swatch", style: { "background-color": colour } });
+      legend.appendChild(h(doc, "span", { cls: "aw-legend-item" }, [swatch, h(doc, "span", { text: series.label })]));
+    }
+  }
+
+  function markTokens() {
+    const f = focus();
+    for (const list of [leftEls, rightEls]) {
+      for (const t of list) {
+        t.classList.remove("aw-token-focus", "aw-token-locked");
+        t.style.removeProperty("background-color");
+      }
+    }
+    if (!f) return;
+    const own = f.side === "left" ? leftEls : rightEls;
+    const other = f.side === "left" ? rightEls : leftEls;
+    const t = own[f.index];
+    if (t) {
+      t.classList.add("aw-token-focus");
+      if (locked) t.classList.add("aw-token-locked");
+    }
+    // With a single series, shade the other column by the weights of the focused token.
+    if (matrices.length === 1) {
+      const { matrix, colour } = matrices[0];
+      const n = leftEls.length;
+      for (let k = 0; k < n; k++) {
+        const w = f.side === "left" ? matrix[f.index * n + k] : matrix[k * n + f.index];
+        if (w > 0 && other[k]) other[k].style.setProperty("background-color", withAlpha(colour, w));
+      }
+    }
+  }
+
+  function draw() {
+    if (!props) return;
+    const n = props.tokens.length;
+    const row = rowHeight(n);
+    const { ctx, width } = sizeCanvas(canvas, CANVAS_WIDTH, n * row);
+    clearCanvas(ctx);
+    const x0 = 2;
+    const x1 = width - 2;
+    const f = focus();
+    ctx.lineWidth = f ? 2 : 1.25;
+    ctx.lineCap = "round";
+    let count = 0;
+    for (const { colour, matrix } of matrices) {
+      const { count: c, buckets } = bucketLines(matrix, n, { threshold: props.threshold, focus: f });
+      count += c;
+      ctx.strokeStyle = colour;
+      for (const { alpha, pairs } of buckets) {
+        ctx.globalAlpha = alpha;
+        ctx.beginPath();
+        for (let p = 0; p < pairs.length; p += 2) {
+          ctx.moveTo(x0, pairs[p] * row + row / 2);
+          ctx.lineTo(x1, pairs[p + 1] * row + row / 2);
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
+    el.dataset.lines = String(count);
+    el.classList.toggle("aw-has-focus", Boolean(f));
+    markTokens();
+    onDraw();
+  }
+
+  function update(next) {
+    props = next;
+    buildTokens();
+    matrices = next.series.map((series) => ({
+      series,
+      colour: seriesColour(series, next.theme),
+      matrix: seriesMatrix(next.data, next.shape, series),
+    }));
+    buildLegend();
+    draw();
+  }
+
+  function tokenTarget(event) {
+    const t = event.target && event.target.closest ? event.target.closest(".aw-token") : null;
+    if (!t || !el.contains(t)) return null;
+    return { side: t.dataset.side, index: Number(t.dataset.index) };
+  }
+
+  function onOver(event) {
+    const t = tokenTarget(event);
+    if (!t || locked) return;
+    if (hover && hover.side === t.side && hover.index === t.index) return;
+    hover = t;
+    draw();
+  }
+
+  function onLeave() {
+    if (!hover) return;
+    hover = null;
+    if (!locked) draw();
+  }
+
+  function onClick(event) {
+    const t = tokenTarget(event);
+    if (!t) return;
+    if (locked && locked.side === t.side && locked.index === t.index) {
+      locked = null;
+      hover = t;
+    } else {
+      locked = t;
+    }
+    draw();
+  }
+
+  for (const col of [left, right]) {
+    col.addEventListener("mouseover", onOver);
+    col.addEventListener("mouseleave", onLeave);
+    col.addEventListener("click", onClick);
+  }
+
+  function destroy() {
+    for (const col of [left, right]) {
+      col.removeEventListener("mouseover", onOver);
+      col.removeEventListener("mouseleave", onLeave);
+      col.removeEventListener("click", onClick);
+    }
+    el.remove();
+  }
+
+  return { el, update, redraw: draw, destroy };
+}

@@ -1,0 +1,198 @@
+// Matrix view: the [N, N] attention of the focused head (or the mean/max over heads) as a heatmap.
+// Rows are queries (labels on the left), columns are keys (rotated labels on top).
+
+import { h, clearChildren, sameArray } from "../dom.js";
+import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
+import { viridisLut, colourise, VIRIDIS_STOPS } from "../draw/colour.js";
+import { seriesMatrix, valueRange } from "../reduce.js";
+import { tokenInfos, tokenElement } from "./labels.js";
+
+export const TARGET_SIZE = 560;
+export const MIN_LABEL_PX = 10;
+export const LABEL_BOX_PX = 14;
+
+/** Cell size (CSS px) for n tokens. */
+export function cellSize(n) {
+  if (n <= 0) return 24;
+  return Math.max(2, Math.min(28, Math.floor(TARGET_SIZE / n)));
+}
+
+/** Show every step-th label so that labels never overlap. */
+export function labelStep(cell) {
+  return Math.max(1, Math.ceil(MIN_LABEL_PX / cell));
+}
+
+/** The colour range of a matrix: [min(0, lowest), highest], never empty. */
+export function colourRange(matrix) {
+  const [lo, hi] = valueRange(matrix);
+  const low = Math.min(0, lo);
+  return [low, hi > low ? hi : low + 1];
+}
+
+/** "value" formatted for the tooltip: exact to 6 significant digits. */
+export function formatValue(v) {
+  if (!Number.isFinite(v)) return String(v);
+  return v === 0 ? "0" : v.toPrecision(6);
+}
+
+/** Cell under a point at (x, y) CSS px in a plot of `size` px with n cells per side; null outside. */
+export function cellAt(x, y, size, n) {
+  if (!(size > 0) || n <= 0 || x < 0 || y < 0 || x >= size || y >= size) return null;
+  const i = Math.min(n - 1, Math.floor((y / size) * n));
+  const j = Math.min(n - 1, Math.floor((x / size) * n));
+  return { i, j };
+}
+
+/**
+ * @param {{ doc?: Document, onDraw?: () => void }} options
+ * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
+ * props: { tokens, special, segments, data, shape, series, theme }
+ */
+export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
+  const title = h(doc, "div", { cls: "aw-matrix-title" });
+  const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
+  const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
+  const rows = h(doc, "div", { cls: "aw-matrix-rows", attrs: { "aria-label": "queries" } });
+  const canvas = h(doc, "canvas", { cls: "aw-matrix-canvas" });
+  const plot = h(doc, "div", { cls: "aw-matrix-plot" }, [canvas]);
+  const grid = h(doc, "div", { cls: "aw-matrix-grid" }, [corner, cols, rows, plot]);
+  const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
+  const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
+  const bar = h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } });
+  const colourbar = h(doc, "div", { cls: "aw-colourbar" }, [barMin, bar, barMax]);
+  const tooltip = h(doc, "div", { cls: "aw-tooltip", attrs: { role: "tooltip" } });
+  tooltip.hidden = true;
+  const el = h(doc, "div", { cls: "aw-view-matrix" }, [title, grid, colourbar, tooltip]);
+  const offscreen = doc.createElement("canvas");
+
+  let props = null;
+  let tokensShown = null;
+  let specialShown = null;
+  let segmentsShown = null;
+  let rowEls = [];
+  let colEls = [];
+  let infos = [];
+  let matrix = null;
+  let n = 0;
+  let cell = 24;
+  let hot = null;
+
+  function buildLabels() {
+    const { tokens, special = [], segments = [] } = props;
+    if (sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    tokensShown = tokens.slice();
+    specialShown = special.slice();
+    segmentsShown = segments.slice();
+    clearChildren(rows);
+    clearChildren(cols);
+    n = tokens.length;
+    cell = cellSize(n);
+    const step = labelStep(cell);
+    el.style.setProperty("--aw-cell", `${cell}px`);
+    el.style.setProperty("--aw-plot", `${n * cell}px`);
+    // A label box is at least LABEL_BOX_PX thick, centred on its cell, so that text stays legible
+    // on small cells (only every step-th label is shown then, so boxes never overlap).
+    const box = Math.max(cell, LABEL_BOX_PX);
+    const shift = (cell - box) / 2;
+    el.style.setProperty("--aw-label-box", `${box}px`);
+    el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+    infos = tokenInfos(tokens, special, segments);
+    rowEls = infos.map((info, i) => {
+      const t = tokenElement(doc, info, i, "aw-row-label aw-query");
+      t.style.top = `${i * cell + shift}px`;
+      if (i % step !== 0) t.classList.add("aw-label-skip");
+      return rows.appendChild(t);
+    });
+    colEls = infos.map((info, j) => {
+      const t = tokenElement(doc, info, j, "aw-col-label aw-key");
+      t.style.left = `${j * cell + shift}px`;
+      if (j % step !== 0) t.classList.add("aw-label-skip");
+      return cols.appendChild(t);
+    });
+    hideTooltip();
+  }
+
+  function draw() {
+    const size = n * cell;
+    const { ctx } = sizeCanvas(canvas, size, size);
+    clearCanvas(ctx);
+    const [lo, hi] = colourRange(matrix);
+    if (n > 0) {
+      offscreen.width = n;
+      offscreen.height = n;
+      const octx = offscreen.getContext("2d");
+      const image = octx.createImageData(n, n);
+      colourise(matrix, lo, hi, viridisLut(), image.data);
+      octx.putImageData(image, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(offscreen, 0, 0, size, size);
+    }
+    barMin.textContent = formatRangeLabel(lo);
+    barMax.textContent = formatRangeLabel(hi);
+    el.dataset.min = String(lo);
+    el.dataset.max = String(hi);
+    onDraw();
+  }
+
+  function update(next) {
+    props = next;
+    buildLabels();
+    matrix = seriesMatrix(next.data, next.shape, next.series);
+    title.textContent = `${next.series.label} · rows: queries · columns: keys`;
+    draw();
+    if (hot) showCell(hot.i, hot.j, hot.x, hot.y);
+  }
+
+  function setHot(next) {
+    if (hot) {
+      rowEls[hot.i]?.classList.remove("aw-token-hover");
+      colEls[hot.j]?.classList.remove("aw-token-hover");
+    }
+    hot = next;
+    if (hot) {
+      rowEls[hot.i]?.classList.add("aw-token-hover");
+      colEls[hot.j]?.classList.add("aw-token-hover");
+    }
+  }
+
+  function showCell(i, j, x, y) {
+    if (!matrix || i >= n || j >= n) return hideTooltip();
+    setHot({ i, j, x, y });
+    const value = matrix[i * n + j];
+    tooltip.textContent = `${infos[i].text} → ${infos[j].text}: ${formatValue(value)}`;
+    tooltip.dataset.query = String(i);
+    tooltip.dataset.key = String(j);
+    tooltip.dataset.value = String(value);
+    tooltip.hidden = false;
+    tooltip.style.left = `${x + 14}px`;
+    tooltip.style.top = `${y + 14}px`;
+  }
+
+  function hideTooltip() {
+    setHot(null);
+    tooltip.hidden = true;
+  }
+
+  function onMove(event) {
+    const rect = canvas.getBoundingClientRect();
+    const hit = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, n);
+    if (!hit) return hideTooltip();
+    const host = el.getBoundingClientRect();
+    showCell(hit.i, hit.j, event.clientX - host.left, event.clientY - host.top);
+  }
+
+  canvas.addEventListener("mousemove", onMove);
+  canvas.addEventListener("mouseleave", hideTooltip);
+
+  function destroy() {
+    canvas.removeEventListener("mousemove", onMove);
+    canvas.removeEventListener("mouseleave", hideTooltip);
+    el.remove();
+  }
+
+  return { el, update, redraw: () => props && draw(), destroy };
+}
+
+function formatRangeLabel(v) {
+  return v === 0 ? "0" : Number(v.toPrecision(3)).toString();
+}

@@ -1,0 +1,94 @@
+// Pure helpers of the DOM modules (importing them needs no DOM).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { keyAction, isFormTarget } from "../src/keys.js";
+import { toggleHead, allOrNone, setTextMessage, setTrait } from "../src/controls.js";
+import { cellSize, labelStep, colourRange, formatValue, cellAt } from "../src/views/matrix.js";
+import { rowHeight, seriesColour, withAlpha } from "../src/views/head.js";
+import { canvasRatio } from "../src/draw/canvas.js";
+import { sameArray } from "../src/dom.js";
+
+const S = { layer: 2, head: 0, numLayers: 4, numHeads: 12 };
+
+test("arrow keys move head (left/right) and layer (up/down), clamped", () => {
+  assert.deepEqual(keyAction("ArrowRight", S), { name: "head", value: 1, changed: true });
+  assert.deepEqual(keyAction("ArrowLeft", S), { name: "head", value: 0, changed: false });
+  assert.deepEqual(keyAction("ArrowUp", S), { name: "layer", value: 3, changed: true });
+  assert.deepEqual(keyAction("ArrowDown", S), { name: "layer", value: 1, changed: true });
+  assert.deepEqual(keyAction("ArrowUp", { ...S, layer: 3 }), { name: "layer", value: 3, changed: false });
+  assert.deepEqual(keyAction("ArrowRight", { ...S, head: 11 }), { name: "head", value: 11, changed: false });
+  assert.deepEqual(keyAction("ArrowUp", { ...S, layer: 9 }), { name: "layer", value: 3, changed: true }, "out of range is pulled back");
+  assert.equal(keyAction("a", S), null);
+  assert.deepEqual(keyAction("ArrowUp", { ...S, numLayers: 0 }), { name: "layer", value: 0, changed: false });
+});
+
+test("isFormTarget", () => {
+  assert.ok(isFormTarget({ tagName: "INPUT" }));
+  assert.ok(isFormTarget({ tagName: "select" }));
+  assert.ok(isFormTarget({ tagName: "DIV", isContentEditable: true }));
+  assert.ok(!isFormTarget({ tagName: "BUTTON" }));
+  assert.ok(!isFormTarget(null));
+});
+
+test("head chips: toggle and all/none", () => {
+  assert.deepEqual(toggleHead([], 3, 12), [3]);
+  assert.deepEqual(toggleHead([5, 3], 3, 12), [5]);
+  assert.deepEqual(toggleHead([5], 1, 12), [1, 5]);
+  assert.deepEqual(toggleHead([99], 1, 12), [1], "invalid entries dropped");
+  assert.deepEqual(allOrNone([], 3), [0, 1, 2]);
+  assert.deepEqual(allOrNone([0, 2], 3), [0, 1, 2]);
+  assert.deepEqual(allOrNone([0, 1, 2], 3), []);
+});
+
+test("set_text message: text_pair null when the second box is empty", () => {
+  assert.deepEqual(setTextMessage("Hello", ""), { type: "set_text", text: "Hello", text_pair: null });
+  assert.deepEqual(setTextMessage("Hello", "   "), { type: "set_text", text: "Hello", text_pair: null });
+  assert.deepEqual(setTextMessage("A", "B"), { type: "set_text", text: "A", text_pair: "B" });
+  assert.deepEqual(setTextMessage(undefined, null), { type: "set_text", text: "", text_pair: null });
+});
+
+test("setTrait sets then saves", () => {
+  const calls = [];
+  setTrait({ set: (k, v) => calls.push(["set", k, v]), save_changes: () => calls.push(["save"]) }, "layer", 3);
+  assert.deepEqual(calls, [["set", "layer", 3], ["save"]]);
+});
+
+test("matrix geometry and formatting", () => {
+  assert.equal(cellSize(10), 28);
+  assert.equal(cellSize(100), 5);
+  assert.equal(cellSize(512), 2);
+  assert.equal(labelStep(28), 1);
+  assert.equal(labelStep(5), 2);
+  assert.deepEqual(colourRange(new Float32Array([0.2, 0.6])), [0, 0.6000000238418579]);
+  assert.deepEqual(colourRange(new Float32Array([0, 0])), [0, 1]);
+  assert.equal(formatValue(0.123456789), "0.123457");
+  assert.equal(formatValue(0), "0");
+  assert.equal(formatValue(NaN), "NaN");
+  assert.deepEqual(cellAt(0, 0, 100, 10), { i: 0, j: 0 });
+  assert.deepEqual(cellAt(95, 12, 100, 10), { i: 1, j: 9 });
+  assert.deepEqual(cellAt(99.99, 99.99, 100, 10), { i: 9, j: 9 });
+  assert.equal(cellAt(100, 5, 100, 10), null);
+  assert.equal(cellAt(-1, 5, 100, 10), null);
+});
+
+test("head view geometry and colours", () => {
+  assert.equal(rowHeight(10), 20);
+  assert.equal(rowHeight(3000), 10);
+  assert.ok(rowHeight(100000) >= 6);
+  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#000" }), "#E69F00");
+  assert.equal(seriesColour({ colourIndex: -1 }, { foreground: "#123456" }), "#123456");
+  assert.equal(withAlpha("#ff0000", 0.5), "color-mix(in srgb, #ff0000 50%, transparent)");
+  assert.equal(withAlpha("red", 2), "color-mix(in srgb, red 100%, transparent)");
+});
+
+test("canvas ratio keeps sides under the browser limit", () => {
+  assert.equal(canvasRatio(100, 100, 2), 2);
+  assert.equal(canvasRatio(100, 20000, 2), 1.6);
+  assert.equal(canvasRatio(100, 100, 0), 1);
+});
+
+test("sameArray", () => {
+  assert.ok(sameArray([1, 2], [1, 2]));
+  assert.ok(!sameArray([1, 2], [1, 3]));
+  assert.ok(!sameArray(null, []));
+});
