@@ -1,0 +1,263 @@
+// Model view: every layer x head of the capture as a thumbnail grid (rows = layers, columns = heads).
+// Thumbnails are block-averaged in Python and arrive as one uint8 buffer
+// ({type: "thumbnails", revision, size, ...}); clicking one selects that layer and head and opens the
+// detail view used last. ALBERT: brackets show the layers that run the same shared weights.
+
+import "./model.css";
+import { h, clearChildren } from "../dom.js";
+import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
+import { viridisLut, colourise } from "../draw/colour.js";
+import {
+  gridLayout, thumbAt, thumbOrigin, requestSize, groupRuns, sharesWeights, sharingCaption,
+  resolutionCaption, thumbnailBytes,
+} from "./model-layout.js";
+
+const PENDING_TIMEOUT_MS = 15000;
+const LABEL_WIDTH = 58;
+const GROUP_WIDTH = 72;
+
+/**
+ * @param {{ doc?: Document, onDraw?: () => void, model, send?: (content) => void,
+ *           requestDraw?: () => void, lastDetail?: () => string }} options
+ * @returns {{ el, update(props): {state, text?}, handleMessage(msg, buffers): boolean, destroy() }}
+ * props: { tokens, layer, head, numLayers, numHeads, revision, info, theme }
+ */
+export function createModelView({
+  doc = document, onDraw = () => {}, model = null, send = () => {}, requestDraw = () => {}, lastDetail = () => "head",
+} = {}) {
+  const caption = h(doc, "div", { cls: "aw-model-caption" });
+  const sharing = h(doc, "div", { cls: "aw-model-sharing" });
+  const corner = h(doc, "div", { cls: "aw-model-corner", text: "head →" });
+  const heads = h(doc, "div", { cls: "aw-model-heads", attrs: { "aria-hidden": "true" } });
+  const groups = h(doc, "div", { cls: "aw-model-groups" });
+  const layers = h(doc, "div", { cls: "aw-model-layers" });
+  const canvas = h(doc, "canvas", { cls: "aw-model-canvas", attrs: { role: "img" } });
+  const selected = h(doc, "div", { cls: "aw-model-selected" });
+  const hover = h(doc, "div", { cls: "aw-model-hover" });
+  hover.hidden = true;
+  const plot = h(doc, "div", { cls: "aw-model-plot" }, [canvas, selected, hover]);
+  const grid = h(doc, "div", { cls: "aw-model-grid" }, [h(doc, "div", { cls: "aw-model-groups-head" }), corner, heads, groups, layers, plot]);
+  const el = h(doc, "div", { cls: "aw-view-model" }, [sharing, caption, grid]);
+  const atlas = doc.createElement("canvas");
+  el.hidden = true; // shown by the host once it has drawn
+
+  let thumbs = null; // { revision, requested, size, n, downsampled, shape, bytes }
+  let failure = "";
+  let revision = null;
+  let layout = null;
+  let drawnKey = "";
+  let labelsKey = "";
+  let props = null;
+  const pending = new Map(); // `${revision}:${size}` -> time sent
+
+  function request(rev, size) {
+    const key = `${rev}:${size}`;
+    const since = pending.get(key);
+    if (since !== undefined && Date.now() - since < PENDING_TIMEOUT_MS) return;
+    pending.set(key, Date.now());
+    send({ type: "thumbnails", revision: rev, size });
+  }
+
+  function availableWidth(share) {
+    const host = el.parentElement;
+    const w = host ? host.clientWidth : 0;
+    return w > 0 ? w - LABEL_WIDTH - (share ? GROUP_WIDTH : 0) - 24 : 0;
+  }
+
+  function buildLabels(numLayers, numHeads, groupsList, share) {
+    const key = `${numLayers}:${numHeads}:${layout.thumb}:${share}:${JSON.stringify(groupsList)}`;
+    if (key === labelsKey) return;
+    labelsKey = key;
+    clearChildren(heads);
+    clearChildren(layers);
+    clearChildren(groups);
+    const showEvery = layout.thumb >= 18 ? 1 : 2;
+    for (let hd = 0; hd < numHeads; hd++) {
+      const t = h(doc, "span", { cls: "aw-model-head-label", text: String(hd), dataset: { head: hd } });
+      t.style.left = `${hd * layout.pitch}px`;
+      t.style.width = `${layout.thumb}px`;
+      if (hd % showEvery !== 0) t.classList.add("aw-label-skip");
+      heads.appendChild(t);
+    }
+    for (let l = 0; l < numLayers; l++) {
+      const t = h(doc, "span", { cls: "aw-model-layer-label", text: `layer ${l}`, dataset: { layer: l } });
+      t.style.top = `${l * layout.pitch}px`;
+      t.style.height = `${layout.thumb}px`;
+      t.style.lineHeight = `${layout.thumb}px`;
+      if (l % showEvery !== 0) t.classList.add("aw-label-skip");
+      layers.appendChild(t);
+    }
+    grid.classList.toggle("aw-model-shared", share);
+    if (share) {
+      for (const run of groupRuns(groupsList)) {
+        const count = run.end - run.start + 1;
+        const b = h(doc, "div", {
+          cls: "aw-model-bracket",
+          dataset: { group: run.group, start: run.start, end: run.end },
+          attrs: { title: `layers ${run.start}–${run.end} run the same weights (group ${run.group})` },
+        }, [
+          h(doc, "span", { cls: "aw-model-group-label", text: `group ${run.group}` }),
+          h(doc, "span", { cls: "aw-model-group-count", text: `${count} layer${count === 1 ? "" : "s"}` }),
+        ]);
+        b.style.top = `${run.start * layout.pitch}px`;
+        b.style.height = `${count * layout.pitch - layout.gap}px`;
+        groups.appendChild(b);
+      }
+    }
+    el.style.setProperty("--aw-model-w", `${layout.width}px`);
+    el.style.setProperty("--aw-model-h", `${layout.height}px`);
+  }
+
+  function drawThumbnails() {
+    const { size, shape, bytes } = thumbs;
+    const [L, H] = shape;
+    const dpr = globalThis.devicePixelRatio || 1;
+    const key = `${thumbs.revision}:${size}:${thumbs.requested}:${layout.thumb}:${L}:${H}:${dpr}`;
+    if (key === drawnKey) return;
+    drawnKey = key;
+    // One atlas of all thumbnails at their own resolution, then each scaled into its place.
+    atlas.width = H * size;
+    atlas.height = L * size;
+    const actx = atlas.getContext("2d");
+    const image = actx.createImageData(H * size, L * size);
+    const lut = viridisLut();
+    const per = size * size;
+    const row = new Uint8ClampedArray(size * 4);
+    for (let l = 0; l < L; l++) {
+      for (let hd = 0; hd < H; hd++) {
+        const k = l * H + hd;
+        for (let i = 0; i < size; i++) {
+          colourise(bytes.subarray(k * per + i * size, k * per + (i + 1) * size), 0, 255, lut, row);
+          image.data.set(row, ((l * size + i) * H * size + hd * size) * 4);
+        }
+      }
+    }
+    actx.putImageData(image, 0, 0);
+    const { ctx } = sizeCanvas(canvas, layout.width, layout.height);
+    clearCanvas(ctx);
+    // Shrinking: smooth; enlarging (few tokens): keep the token cells crisp.
+    ctx.imageSmoothingEnabled = size > layout.thumb * dpr;
+    for (let l = 0; l < L; l++) {
+      for (let hd = 0; hd < H; hd++) {
+        const { x, y } = thumbOrigin(l, hd, layout);
+        ctx.drawImage(atlas, hd * size, l * size, size, size, x, y, layout.thumb, layout.thumb);
+      }
+    }
+  }
+
+  function place(box, layer, head) {
+    const { x, y } = thumbOrigin(layer, head, layout);
+    box.style.left = `${x}px`;
+    box.style.top = `${y}px`;
+    box.style.width = `${layout.thumb}px`;
+    box.style.height = `${layout.thumb}px`;
+  }
+
+  function update(next) {
+    props = next;
+    const { numLayers, numHeads, layer, head, info = {}, tokens = [] } = next;
+    if (next.revision !== revision) {
+      revision = next.revision;
+      failure = "";
+      if (thumbs && thumbs.revision !== revision) thumbs = null;
+    }
+    if (failure) return { state: "unavailable", text: failure };
+    const groupsList = Array.isArray(info.layer_groups) ? info.layer_groups : [];
+    const share = sharesWeights(groupsList, numLayers);
+    layout = gridLayout({ numLayers, numHeads, width: availableWidth(share) });
+    const dpr = globalThis.devicePixelRatio || 1;
+    const want = requestSize(layout.thumb, dpr);
+    if (!thumbs) {
+      request(revision, want);
+      return { state: "loading", text: "Loading thumbnails of every layer and head…" };
+    }
+    // Drawn larger or smaller now: ask for the matching resolution and draw what is here meanwhile
+    // (no need when the input fits both: then the thumbnails are at full resolution either way).
+    if (thumbs.requested !== want && !(thumbs.n <= want && thumbs.n <= thumbs.requested)) request(revision, want);
+    const [L, H] = thumbs.shape;
+    if (L !== numLayers || H !== numHeads || thumbs.n !== tokens.length) {
+      return { state: "mismatch", text: `Thumbnails [${thumbs.shape.join(", ")}] do not match ${numLayers} layers × ${numHeads} heads × ${tokens.length} tokens.` };
+    }
+
+    buildLabels(numLayers, numHeads, groupsList, share);
+    drawThumbnails();
+    place(selected, layer, head);
+    selected.dataset.layer = String(layer);
+    selected.dataset.head = String(head);
+    for (const t of heads.children) t.classList.toggle("aw-model-label-on", Number(t.dataset.head) === head);
+    for (const t of layers.children) t.classList.toggle("aw-model-label-on", Number(t.dataset.layer) === layer);
+
+    const shareText = sharingCaption(groupsList, numLayers);
+    sharing.textContent = shareText ? `${info.model_type === "albert" ? "ALBERT: " : ""}${shareText}` : "";
+    sharing.hidden = shareText === "";
+    const parts = [`${numLayers} layers × ${numHeads} heads`, resolutionCaption(thumbs.n, thumbs.size, thumbs.downsampled),
+      "each thumbnail coloured from 0 to its own maximum", `click one to open it in the ${lastDetail()} view`];
+    caption.textContent = parts.filter(Boolean).join(" · ");
+    canvas.setAttribute("aria-label", `Attention thumbnails: ${numLayers} layers × ${numHeads} heads`);
+    el.dataset.layer = String(layer);
+    el.dataset.head = String(head);
+    el.dataset.size = String(thumbs.size);
+    el.dataset.thumb = String(layout.thumb);
+    el.dataset.shared = share ? "true" : "false";
+    onDraw();
+    return { state: "ready" };
+  }
+
+  function handleMessage(msg, buffers) {
+    if (!msg || msg.type !== "thumbnails") return false;
+    if (msg.revision !== revision) return true;
+    pending.delete(`${msg.revision}:${msg.requested ?? msg.size}`);
+    try {
+      const parsed = thumbnailBytes(msg, (buffers || [])[0]);
+      thumbs = { ...parsed, revision: msg.revision, requested: msg.requested ?? msg.size, n: msg.n, downsampled: Boolean(msg.downsampled) };
+      failure = "";
+    } catch (err) {
+      failure = `Could not read the thumbnails: ${err.message}`;
+    }
+    drawnKey = "";
+    requestDraw();
+    return true;
+  }
+
+  function hit(event) {
+    if (!layout) return null;
+    const rect = canvas.getBoundingClientRect();
+    return thumbAt(event.clientX - rect.left, event.clientY - rect.top, layout);
+  }
+
+  function onClick(event) {
+    const t = hit(event);
+    if (!t || !model) return;
+    model.set("layer", t.layer);
+    model.set("head", t.head);
+    model.set("view", lastDetail());
+    model.save_changes();
+  }
+
+  function onMove(event) {
+    const t = hit(event);
+    if (!t) return onLeave();
+    place(hover, t.layer, t.head);
+    hover.hidden = false;
+    hover.dataset.layer = String(t.layer);
+    hover.dataset.head = String(t.head);
+    canvas.title = `layer ${t.layer}, head ${t.head}: click to open it in the ${lastDetail()} view`;
+  }
+
+  function onLeave() {
+    hover.hidden = true;
+  }
+
+  canvas.addEventListener("click", onClick);
+  canvas.addEventListener("mousemove", onMove);
+  canvas.addEventListener("mouseleave", onLeave);
+
+  function destroy() {
+    canvas.removeEventListener("click", onClick);
+    canvas.removeEventListener("mousemove", onMove);
+    canvas.removeEventListener("mouseleave", onLeave);
+    el.remove();
+  }
+
+  return { el, update, handleMessage, redraw: () => props && update(props), destroy, selfFed: true };
+}
