@@ -1,0 +1,231 @@
+"""What the widget's "explain" view shows, computed from the widget's capture (and model).
+
+Pure functions plus a small per-revision cache (:class:`ExplainSource`); no widget here.
+
+Messages (see ``docs/DESIGN.md``):
+
+* page ``{"type": "explain", "revision", "method", "layer", "head", "reduce"?}`` ->
+  ``{"type": "explain", "revision", "method", "layer", "head", "reduce", "dtype": "float32",
+  "shape": [N, N] | [N], "note": str}`` with one float32 buffer, or the same without buffer and with
+  ``"error": str`` when the method cannot run (flow above ``FLOW_MAX_TOKENS`` tokens, norm/relevancy
+  without a model, a model that cannot be hooked ...).
+* page ``{"type": "head_stats", "revision"}`` -> ``{"type": "head_stats", "revision", "statistics":
+  [...STATISTICS], "dtype": "float32", "shape": [S, L, H], "uniform_entropy": float}`` with one buffer
+  (``error`` instead when it fails).
+
+Methods (all on the encoder attention of the capture):
+
+* ``rollout``: :func:`~albert_widget.analysis.rollout` of every layer, ``[N, N]`` (layer/head ignored).
+* ``flow``: :func:`~albert_widget.analysis.attention_flow`, ``[N, N]``; refused above ``FLOW_MAX_TOKENS``.
+* ``norm``: :func:`~albert_widget.analysis.norm_attention` of the layer shown: one head (``reduce``
+  ``"none"``) or the mean / max over the layer's heads, ``[N, N]``. Needs the model.
+* ``relevancy``: :func:`~albert_widget.analysis.relevancy` scores, ``[N]``. Needs the model. A model
+  with a classification head explains its predicted class at ``[CLS]``; a masked-LM head the top
+  prediction at the first ``[MASK]`` (or, with no ``[MASK]`` in the text, at the last non-special
+  token); a base model without a head (the packaged MiniLM, ``AlbertModel``) explains a documented
+  proxy, :func:`pooled_norm`: the L2 norm of the mean-pooled last hidden state, i.e. how the sentence
+  embedding is built, explained row = the mean of the relevancy rows (mean pooling).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .result import AttentionResult
+
+__all__ = [
+    "EXPLAIN_METHODS",
+    "ExplainSource",
+    "explain_array",
+    "pooled_norm",
+    "reply_to_explain",
+    "reply_to_head_stats",
+    "head_stats_array",
+]
+
+EXPLAIN_METHODS = ("rollout", "flow", "relevancy", "norm")
+REDUCTIONS = ("none", "mean", "max")
+NEEDS_MODEL = ("relevancy", "norm")
+
+
+def pooled_norm(outputs: Any) -> Any:
+    """Relevancy's proxy target for a base model without a head: ``‖mean_i h_i‖`` of the last
+    hidden state (the mean-pooled sentence embedding MiniLM/sentence-transformers use)."""
+    hidden = outputs.last_hidden_state[0]
+    return hidden.mean(dim=0).norm()
+
+
+def _has_head(model: Any) -> bool:
+    """Whether the model's outputs carry logits (a classification or LM head): by class name."""
+    name = type(model).__name__
+    return any(part in name for part in ("ForSequenceClassification", "ForMaskedLM", "ForTokenClassification"))
+
+
+def _mlm_position(result: AttentionResult, tokenizer: Any) -> int | None:
+    mask = getattr(tokenizer, "mask_token", None)
+    if mask is not None and mask in result.tokens:
+        return None  # relevancy's own default: the first [MASK]
+    special = np.asarray(result.special_tokens_mask, dtype=bool)
+    plain = np.nonzero(~special)[0]
+    return int(plain[-1]) if plain.size else 0
+
+
+def explain_array(method: str, result: AttentionResult, model: Any = None, tokenizer: Any = None) -> tuple[np.ndarray, str]:
+    """The full array of one method for a capture and its note: rollout/flow ``[N, N]``, norm
+    ``[L, H, N, N]``, relevancy ``[N]`` (float32). Raises ``ValueError`` when it cannot be computed."""
+    from . import analysis
+
+    if method not in EXPLAIN_METHODS:
+        raise ValueError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, got {method!r}")
+    if method == "rollout":
+        return analysis.rollout(result.attention).astype(np.float32), "attention rollout over all layers (mean over heads, residual)"
+    if method == "flow":
+        n = result.num_tokens
+        if n > analysis.FLOW_MAX_TOKENS:
+            raise ValueError(
+                f"attention flow is limited to {analysis.FLOW_MAX_TOKENS} tokens and this input has {n}: "
+                "it solves N² max-flow problems (32 tokens, 12 layers: about 25 s). Use rollout, or shorten the text."
+            )
+        return analysis.attention_flow(result.attention).astype(np.float32), "attention flow over all layers (max-flow, mean over heads)"
+    if model is None or tokenizer is None:
+        raise ValueError(f"{method} needs the model: this widget shows fixed attention (from_attention)")
+    if result.text is None:
+        raise ValueError(f"{method} needs the input text, which this capture does not have")
+    if method == "norm":
+        arr = analysis.norm_attention(model, tokenizer, result.text, result.text_pair)
+        if arr.shape != result.attention.shape:
+            raise ValueError(f"norm-based attention has shape {arr.shape}, the capture {result.attention.shape}")
+        return arr.astype(np.float32), "‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
+    # relevancy
+    if _has_head(model):
+        per_token = any(part in type(model).__name__ for part in ("ForMaskedLM", "ForTokenClassification"))
+        position = _mlm_position(result, tokenizer) if per_token else None
+        rel = analysis.relevancy(model, tokenizer, result.text, text_pair=result.text_pair, position=position)
+        note = f"relevancy of {rel.kind} target {rel.target} at token {rel.position} (Chefer et al. 2021)"
+    else:
+        rel = analysis.relevancy(model, tokenizer, result.text, pooled_norm, text_pair=result.text_pair)
+        note = ("this model has no head: relevancy of the proxy ‖mean-pooled embedding‖, "
+                "mean of the relevancy rows (Chefer et al. 2021)")
+    scores = np.asarray(rel.scores, dtype=np.float32)
+    if scores.shape != (result.num_tokens,):
+        raise ValueError(f"relevancy has {scores.shape[0]} tokens, the capture {result.num_tokens}")
+    return scores, note
+
+
+def select_norm(norm: np.ndarray, layer: int, head: int, reduce: str) -> np.ndarray:
+    """``[N, N]`` of the norm-weighted attention of one layer: one head or mean/max over heads."""
+    block = norm[layer]
+    if reduce == "mean":
+        return block.mean(axis=0, dtype=np.float32).astype(np.float32)
+    if reduce == "max":
+        return block.max(axis=0)
+    return block[head]
+
+
+def _int(value: Any, size: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int")
+    if not 0 <= int(value) < size:
+        raise ValueError(f"{name} must be between 0 and {size - 1}, got {value}")
+    return int(value)
+
+
+class ExplainSource:
+    """Per-revision cache of the explain arrays and head statistics of one widget."""
+
+    def __init__(self) -> None:
+        self.revision: int | None = None
+        self.cache: dict[str, tuple[np.ndarray | None, str]] = {}
+        self.computed = 0  # how many arrays were computed (tests: the cache works)
+
+    def _reset(self, revision: int) -> None:
+        if revision != self.revision:
+            self.revision = revision
+            self.cache = {}
+
+    def get(self, key: str, compute: Any) -> tuple[np.ndarray | None, str]:
+        """(array, note) or (None, error message), computed once per revision."""
+        if key not in self.cache:
+            try:
+                self.cache[key] = compute()
+            except Exception as exc:  # noqa: BLE001 - reported in the view
+                self.cache[key] = (None, str(exc) or type(exc).__name__)
+            self.computed += 1
+        return self.cache[key]
+
+    def explain(self, result: AttentionResult | None, revision: int, content: dict, model: Any = None, tokenizer: Any = None):
+        """Reply to an ``explain`` message: ``(reply, buffers)``; ``(None, [])`` for an old revision."""
+        if result is None or content.get("revision") != revision:
+            return None, []
+        self._reset(revision)
+        return reply_to_explain(result, revision, content, model, tokenizer, cache=self)
+
+    def head_stats(self, result: AttentionResult | None, revision: int, content: dict):
+        if result is None or content.get("revision") != revision:
+            return None, []
+        self._reset(revision)
+        return reply_to_head_stats(result, revision, cache=self)
+
+
+def reply_to_explain(result: AttentionResult, revision: int, content: dict, model: Any = None, tokenizer: Any = None,
+                     cache: ExplainSource | None = None) -> tuple[dict, list]:
+    """``(reply, [buffer])`` for one ``explain`` request; errors come back in ``reply["error"]``."""
+    cache = cache or ExplainSource()
+    method = content.get("method")
+    reduce = content.get("reduce") or "none"
+    reply: dict[str, Any] = {
+        "type": "explain", "revision": revision, "method": method,
+        "layer": content.get("layer", 0), "head": content.get("head", 0), "reduce": reduce,
+    }
+    try:
+        if method not in EXPLAIN_METHODS:
+            raise ValueError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, got {method!r}")
+        if method == "norm":
+            layer = _int(reply["layer"], result.num_layers, "layer")
+            head = _int(reply["head"], result.num_heads, "head")
+            if reduce not in REDUCTIONS:
+                raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
+        arr, note = cache.get(method, lambda: explain_array(method, result, model, tokenizer))
+        if arr is None:
+            raise ValueError(note)
+        if method == "norm":
+            arr = select_norm(arr, layer, head, reduce)
+            what = f"layer {layer}, " + (f"head {head}" if reduce == "none" else f"{reduce} over heads")
+            note = f"{note}, {what}"
+    except Exception as exc:  # noqa: BLE001 - the view shows it; nothing else breaks
+        reply["error"] = str(exc) or type(exc).__name__
+        return reply, []
+    out = np.ascontiguousarray(arr, dtype="<f4")
+    reply.update(dtype="float32", shape=[int(s) for s in out.shape], note=note)
+    return reply, [out.tobytes()]
+
+
+def head_stats_array(result: AttentionResult) -> tuple[np.ndarray, float]:
+    """``[len(STATISTICS), L, H]`` float32 of :func:`~albert_widget.analysis.head_stats` on this one
+    input (no Jensen-Shannon), and the uniform-entropy baseline."""
+    from .analysis import STATISTICS, head_stats
+
+    stats = head_stats([result], progress=False, js=False, device="cpu")
+    arr = np.stack([getattr(stats, name) for name in STATISTICS]).astype(np.float32)
+    return arr, float(stats.uniform_entropy)
+
+
+def reply_to_head_stats(result: AttentionResult, revision: int, cache: ExplainSource | None = None) -> tuple[dict, list]:
+    from .analysis import STATISTICS
+
+    cache = cache or ExplainSource()
+    reply: dict[str, Any] = {"type": "head_stats", "revision": revision, "statistics": list(STATISTICS)}
+
+    def compute():
+        arr, uniform = head_stats_array(result)
+        return arr, repr(uniform)
+
+    arr, extra = cache.get("head_stats", compute)
+    if arr is None:
+        reply["error"] = extra
+        return reply, []
+    out = np.ascontiguousarray(arr, dtype="<f4")
+    reply.update(dtype="float32", shape=[int(s) for s in out.shape], uniform_entropy=float(extra))
+    return reply, [out.tobytes()]

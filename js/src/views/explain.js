@@ -1,0 +1,199 @@
+// Explain view: rollout / attention flow / norm-weighted attention as an [N, N] heatmap (rows =
+// positions at the top / queries, columns = input tokens / keys) and gradient relevancy as one heat
+// row over the tokens; the head-summary panel (summary.js) below. Python computes the arrays
+// (albert_widget/explain.py) on request: {type: "explain", revision, method, layer, head, reduce}.
+// Token text goes through textContent only (labels.js).
+
+import "./explain.css";
+import { h, clearChildren, sameArray } from "../dom.js";
+import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
+import { viridisLut, colourise, VIRIDIS_STOPS } from "../draw/colour.js";
+import { cellSize, labelStep } from "./matrix.js";
+import { tokenInfos, tokenElement } from "./labels.js";
+import { EXPLAIN_METHODS, explainKey, explainRequest, parseExplainReply, perHead, range, shortNumber } from "./explain-math.js";
+import { createSummaryPanel } from "./summary.js";
+
+const PENDING_TIMEOUT_MS = 30000;
+const MAX_REPLIES = 48;
+const LABEL_BOX_PX = 14;
+
+/**
+ * @returns {{ el, update(props): {state, text?}, handleMessage(msg, buffers): boolean, destroy() }}
+ * props: { tokens, special, segments, layer, head, numLayers, numHeads, revision, info, theme }
+ */
+export function createExplainView({ doc = document, onDraw = () => {}, model = null, send = () => {}, requestDraw = () => {} } = {}) {
+  const method = h(doc, "select", { cls: "aw-explain-method", attrs: { "aria-label": "Explanation method" } });
+  for (const [value, label] of EXPLAIN_METHODS) method.appendChild(h(doc, "option", { text: label, attrs: { value } }));
+  const note = h(doc, "div", { cls: "aw-explain-note" });
+  const error = h(doc, "div", { cls: "aw-explain-error", attrs: { role: "alert" } });
+  error.hidden = true;
+  const corner = h(doc, "div", { cls: "aw-explain-corner" });
+  const cols = h(doc, "div", { cls: "aw-explain-cols", attrs: { "aria-label": "input tokens" } });
+  const rows = h(doc, "div", { cls: "aw-explain-rows", attrs: { "aria-label": "positions" } });
+  const canvas = h(doc, "canvas", { cls: "aw-explain-canvas" });
+  const grid = h(doc, "div", { cls: "aw-explain-grid" }, [corner, cols, rows, h(doc, "div", { cls: "aw-explain-plot" }, [canvas])]);
+  const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
+  const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
+  const colourbar = h(doc, "div", { cls: "aw-colourbar" }, [
+    barMin, h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } }), barMax,
+  ]);
+  const figure = h(doc, "div", { cls: "aw-explain-figure" }, [grid, colourbar]);
+  const summary = createSummaryPanel({ doc, model, send, requestDraw });
+  const el = h(doc, "div", { cls: "aw-view-explain" }, [
+    h(doc, "div", { cls: "aw-explain-bar" }, [h(doc, "span", { cls: "aw-field-label", text: "Explain" }), method, note]),
+    error,
+    figure,
+    summary.el,
+  ]);
+  el.hidden = true;
+  const offscreen = doc.createElement("canvas");
+
+  const replies = new Map(); // key -> parsed reply (insertion order = LRU)
+  const pending = new Map(); // key -> time sent
+  let labelsKey = null;
+  let drawnKey = null;
+
+  const onMethod = () => {
+    if (!model) return;
+    model.set("explain_method", method.value);
+    model.save_changes();
+    requestDraw();
+  };
+  method.addEventListener("change", onMethod);
+
+  function buildLabels(tokens, special, segments, asRow) {
+    const key = JSON.stringify([tokens, special, segments, asRow]);
+    if (key === labelsKey) return;
+    labelsKey = key;
+    clearChildren(rows);
+    clearChildren(cols);
+    const infos = tokenInfos(tokens, special, segments);
+    const n = infos.length;
+    const cell = asRow ? Math.max(cellSize(n), 18) : cellSize(n);
+    const step = labelStep(cell);
+    const box = Math.max(cell, LABEL_BOX_PX);
+    const shift = (cell - box) / 2;
+    el.style.setProperty("--aw-cell", `${cell}px`);
+    el.style.setProperty("--aw-label-box", `${box}px`);
+    el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+    el.style.setProperty("--aw-plot-w", `${n * cell}px`);
+    el.style.setProperty("--aw-plot-h", `${(asRow ? 1 : n) * cell}px`);
+    infos.forEach((info, j) => {
+      const t = tokenElement(doc, info, j, "aw-explain-col");
+      t.style.left = `${j * cell + shift}px`;
+      if (j % step !== 0) t.classList.add("aw-label-skip");
+      cols.appendChild(t);
+    });
+    if (asRow) {
+      const t = h(doc, "div", { cls: "aw-explain-rowname", text: "relevance" });
+      t.style.top = "0px";
+      rows.appendChild(t);
+    } else {
+      infos.forEach((info, i) => {
+        const t = tokenElement(doc, info, i, "aw-explain-row");
+        t.style.top = `${i * cell + shift}px`;
+        if (i % step !== 0) t.classList.add("aw-label-skip");
+        rows.appendChild(t);
+      });
+    }
+    el.dataset.cell = String(cell);
+  }
+
+  function paint(reply, n) {
+    const asRow = reply.row;
+    const nr = asRow ? 1 : n;
+    const cell = Number(el.dataset.cell) || cellSize(n);
+    const { ctx } = sizeCanvas(canvas, n * cell, nr * cell);
+    clearCanvas(ctx);
+    const [lo0, hi] = range(reply.data);
+    const lo = Math.min(0, lo0);
+    offscreen.width = n;
+    offscreen.height = nr;
+    const octx = offscreen.getContext("2d");
+    const image = octx.createImageData(n, nr);
+    colourise(reply.data, lo, hi > lo ? hi : lo + 1, viridisLut(), image.data);
+    octx.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(offscreen, 0, 0, n * cell, nr * cell);
+    barMin.textContent = shortNumber(lo);
+    barMax.textContent = shortNumber(hi);
+    let sum = 0;
+    for (const v of reply.data) sum += v;
+    el.dataset.sum = sum.toPrecision(8);
+    el.dataset.shape = reply.shape.join("x");
+    el.dataset.values = reply.row ? JSON.stringify(Array.from(reply.data, (v) => Number(v.toPrecision(6)))) : "";
+  }
+
+  function update(props) {
+    const { tokens, special = [], segments = [], layer, head, revision } = props;
+    const chosen = model ? String(model.get("explain_method") || "rollout") : "rollout";
+    const reduce = model ? String(model.get("head_reduce") || "none") : "none";
+    if (method.value !== chosen) method.value = chosen;
+    summary.update({ revision, layer, head });
+    const key = explainKey(revision, chosen, layer, head, reduce);
+    const reply = replies.get(key);
+    el.dataset.method = chosen;
+    el.dataset.layer = String(layer);
+    el.dataset.head = String(head);
+    if (!reply) {
+      const since = pending.get(key);
+      if (since === undefined || Date.now() - since > PENDING_TIMEOUT_MS) {
+        pending.set(key, Date.now());
+        send(explainRequest(revision, chosen, layer, head, reduce));
+      }
+      el.dataset.state = "loading";
+      return { state: "loading", text: `Computing ${chosen}…` };
+    }
+    if (reply.error) {
+      error.textContent = reply.error;
+      error.hidden = false;
+      figure.hidden = true;
+      note.textContent = "";
+      el.dataset.state = "error";
+      el.dataset.sum = "";
+      el.dataset.shape = "";
+    } else {
+      error.hidden = true;
+      error.textContent = "";
+      figure.hidden = false;
+      note.textContent = reply.note + (perHead(chosen) ? "" : " (all layers and heads)");
+      corner.textContent = reply.row ? "" : chosen === "norm" ? "query ↓  key →" : "top position ↓  input token →";
+      buildLabels(tokens, special, segments, reply.row);
+      if (drawnKey !== key || !sameArray(tokens, el._awTokens || [])) paint(reply, tokens.length);
+      el._awTokens = tokens.slice();
+      el.dataset.state = "ready";
+    }
+    drawnKey = key;
+    el.hidden = false;
+    onDraw();
+    return { state: "ready" };
+  }
+
+  function handleMessage(msg, buffers) {
+    if (!msg) return false;
+    if (msg.type === "head_stats") return summary.handleMessage(msg, buffers);
+    if (msg.type !== "explain") return false;
+    let parsed;
+    try {
+      parsed = parseExplainReply(msg, buffers);
+    } catch (err) {
+      parsed = { key: explainKey(msg.revision, msg.method, msg.layer, msg.head, msg.reduce), error: String(err && err.message ? err.message : err) };
+    }
+    pending.delete(parsed.key);
+    replies.delete(parsed.key);
+    replies.set(parsed.key, parsed);
+    while (replies.size > MAX_REPLIES) replies.delete(replies.keys().next().value);
+    drawnKey = null;
+    requestDraw();
+    return true;
+  }
+
+  function destroy() {
+    method.removeEventListener("change", onMethod);
+    summary.destroy();
+    replies.clear();
+    pending.clear();
+  }
+
+  return { el, update, handleMessage, destroy };
+}
