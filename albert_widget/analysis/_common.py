@@ -1,0 +1,325 @@
+"""Helpers shared by the analysis methods: reading attention, encoding text, running a model in eager
+mode and finding the attention blocks of ALBERT and BERT-family models.
+
+Nothing here is public API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..capture import eager_attention, model_max_length, validate_text
+from ..result import AttentionResult, as_attention_array
+
+# Names special tokens take in the vocabularies we meet (BERT/ALBERT, RoBERTa, XLNet-style).
+CLS_NAMES = frozenset({"[CLS]", "<s>", "<cls>"})
+SEP_NAMES = frozenset({"[SEP]", "</s>", "<sep>"})
+PUNCT_NAMES = frozenset({".", ","})
+_WORD_MARKERS = ("▁", "Ġ", "##")
+
+
+def piece_text(token: str) -> str:
+    """A token without its word-piece markers (``▁.`` -> ``.``, ``##ing`` -> ``ing``, ``Ġ,`` -> ``,``)."""
+    for marker in _WORD_MARKERS:
+        if token.startswith(marker):
+            return token[len(marker):]
+    return token
+
+
+def is_punct(token: str) -> bool:
+    """True for the punctuation Clark et al. count: ``.`` and ``,`` (with or without a word marker)."""
+    return piece_text(token) in PUNCT_NAMES
+
+
+def attention_float64(attention: Any) -> np.ndarray:
+    """Attention from an :class:`AttentionResult`, a tuple of per-layer tensors or one ``[L, H, N, N]``
+    array/tensor, as a float64 numpy array ``[L, H, N, N]``."""
+    if isinstance(attention, AttentionResult):
+        attention = attention.attention
+    array = as_attention_array(attention)
+    if array.shape[-1] != array.shape[-2]:
+        raise ValueError(f"attention must be square over tokens ([L, H, N, N]), got shape {tuple(array.shape)}")
+    if not np.isfinite(array).all():
+        raise ValueError("attention contains NaN or inf values")
+    return array.astype(np.float64)
+
+
+def model_device(model: Any):
+    import torch
+
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+def model_dtype(model: Any):
+    import torch
+
+    try:
+        return next(model.parameters()).dtype
+    except (StopIteration, AttributeError):
+        return torch.float32
+
+
+def pick_device(model: Any, device: Any = None):
+    """``device`` if given; else the model's device when it is an accelerator; else CUDA when available;
+    else the CPU."""
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    current = model_device(model) if model is not None else torch.device("cpu")
+    if current.type != "cpu":
+        return current
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def on_device(model: Any, device: Any) -> Iterator[Any]:
+    """Move ``model`` to ``device`` for the duration and back to where it was."""
+    before = model_device(model)
+    moved = before != device
+    if moved:
+        model.to(device)
+    try:
+        yield model
+    finally:
+        if moved:
+            model.to(before)
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[Any]:
+    """``model.eval()`` for the duration (no dropout), then back to train mode if it was training."""
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
+
+
+@contextlib.contextmanager
+def eager_eval(model: Any) -> Iterator[Any]:
+    """Eager attention (so ``output_attentions=True`` returns the weights) and eval mode; both restored."""
+    with eval_mode(model), eager_attention(model):
+        yield model
+
+
+def forward_kwargs(model: Any, encoding: Any, device: Any = None) -> dict[str, Any]:
+    """The inputs of ``encoding`` that ``model.forward`` accepts, on ``device``. Token types are dropped
+    for models with a single token type (RoBERTa-style ``type_vocab_size=1``)."""
+    params = inspect.signature(model.forward).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {}
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        if name in encoding and (name in params or accepts_any):
+            kwargs[name] = encoding[name] if device is None else encoding[name].to(device)
+    type_vocab = getattr(getattr(model, "config", None), "type_vocab_size", None)
+    if "token_type_ids" in kwargs and (type_vocab is None or type_vocab < 2):
+        del kwargs["token_type_ids"]
+    return kwargs
+
+
+def check_model(model: Any, tokenizer: Any) -> None:
+    if not hasattr(model, "forward") or not callable(tokenizer):
+        raise TypeError("expected a transformers model and its tokenizer")
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        raise ValueError("encoder-decoder models are not supported by the analysis methods")
+
+
+def encode_one(model: Any, tokenizer: Any, text: str, text_pair: str | None = None):
+    """Tokenize one input (truncated to the model's maximum) as torch tensors with a batch of 1."""
+    validate_text(text, "text")
+    validate_text(text_pair, "text_pair", allow_none=True)
+    check_model(model, tokenizer)
+    limit = model_max_length(model, tokenizer)
+    return tokenizer(
+        text,
+        text_pair,
+        return_tensors="pt",
+        return_token_type_ids=True,
+        truncation="longest_first" if limit is not None else False,
+        max_length=limit,
+        verbose=False,
+    )
+
+
+def split_texts(texts: Any) -> tuple[list[str], list[str | None]]:
+    """A list of strings and/or ``(text, text_pair)`` tuples as ``(firsts, seconds)``; ``seconds[i]`` is
+    ``None`` for a single sentence."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings (got one string: wrap it in a list)")
+    items = list(texts)
+    if not items:
+        raise ValueError("texts is empty; give at least one sentence")
+    firsts: list[str] = []
+    seconds: list[str | None] = []
+    for i, t in enumerate(items):
+        if isinstance(t, str):
+            firsts.append(validate_text(t, f"texts[{i}]"))
+            seconds.append(None)
+        elif isinstance(t, (tuple, list)) and len(t) == 2:
+            firsts.append(validate_text(t[0], f"texts[{i}][0]"))
+            seconds.append(validate_text(t[1], f"texts[{i}][1]"))
+        else:
+            raise TypeError(f"texts[{i}] must be a string or a (text, text_pair) tuple, got {t!r}")
+    return firsts, seconds
+
+
+def tokenize_each(model: Any, tokenizer: Any, firsts: Sequence[str], seconds: Sequence[str | None]) -> list[dict]:
+    """Tokenize every input on its own (truncated to the model's maximum): a list of dicts of int lists,
+    ``input_ids``, ``token_type_ids`` and ``special_tokens_mask``."""
+    limit = model_max_length(model, tokenizer)
+    out = []
+    for first, second in zip(firsts, seconds):
+        enc = tokenizer(
+            first,
+            second,
+            return_token_type_ids=True,
+            return_special_tokens_mask=True,
+            truncation="longest_first" if limit is not None else False,
+            max_length=limit,
+            verbose=False,
+        )
+        ids = list(enc["input_ids"])
+        if not ids:
+            raise ValueError(f"the tokenizer produced no tokens for {first!r}")
+        out.append(
+            {
+                "input_ids": ids,
+                "token_type_ids": list(enc.get("token_type_ids") or [0] * len(ids)),
+                "special_tokens_mask": list(enc.get("special_tokens_mask") or [0] * len(ids)),
+            }
+        )
+    return out
+
+
+def collate(items: Sequence[dict], pad_id: int | None, labels: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
+    """Right-pad tokenized inputs into tensors: ``input_ids`` (with ``pad_id``), ``token_type_ids`` (0),
+    ``attention_mask`` (1 for real tokens) and, if given, ``labels`` (-100)."""
+    import torch
+
+    width = max(len(it["input_ids"]) for it in items)
+    pad = 0 if pad_id is None else int(pad_id)
+
+    def padded(rows, value):
+        return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+    batch = {
+        "input_ids": padded([it["input_ids"] for it in items], pad),
+        "token_type_ids": padded([it["token_type_ids"] for it in items], 0),
+        "attention_mask": padded([[1] * len(it["input_ids"]) for it in items], 0),
+    }
+    if labels is not None:
+        batch["labels"] = padded(labels, -100)
+    return batch
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped in batches of similar length (less padding); deterministic."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def progress_bar(total: int, enabled: bool, desc: str):
+    """A tqdm bar (notebook-aware) or a do-nothing stand-in."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(total=total, desc=desc, unit="text")
+        except ImportError:  # pragma: no cover - tqdm comes with transformers
+            pass
+    return _NoBar()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# -- attention blocks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionBlock:
+    """One self-attention call of a forward pass: its value projection, its output projection (whose
+    input is the concatenated per-head context) and its head layout. ALBERT's blocks are all the same
+    modules (one set of weights run once per layer)."""
+
+    value: Any
+    output: Any
+    num_heads: int
+    head_dim: int
+
+
+def base_model(model: Any) -> Any:
+    base = getattr(model, "base_model", None)
+    return base if base is not None else model
+
+
+def attention_blocks(model: Any) -> list[AttentionBlock]:
+    """The attention calls of one forward pass, in execution order.
+
+    ALBERT: ``encoder.albert_layer_groups[g].albert_layers[k].attention`` (``query``, ``key``, ``value``,
+    ``dense``) run once per layer; with the released configs (one group, one inner layer) that is ONE
+    module called ``num_hidden_layers`` times. BERT family (BERT, RoBERTa, ELECTRA, MiniLM, ...):
+    ``encoder.layer[l].attention.self.value`` and ``encoder.layer[l].attention.output.dense``.
+    """
+    config = getattr(model, "config", None)
+    base = base_model(model)
+    encoder = getattr(base, "encoder", None)
+    heads = getattr(config, "num_attention_heads", None)
+    if encoder is not None and hasattr(encoder, "albert_layer_groups"):
+        layers = int(config.num_hidden_layers)
+        groups = int(config.num_hidden_groups)
+        blocks = []
+        for i in range(layers):
+            group = encoder.albert_layer_groups[int(i / (layers / groups))]
+            for albert_layer in group.albert_layers:
+                att = albert_layer.attention
+                blocks.append(AttentionBlock(att.value, att.dense, int(att.num_attention_heads), int(att.attention_head_size)))
+        return blocks
+    layer_list = getattr(encoder, "layer", None) if encoder is not None else None
+    if layer_list is not None and len(layer_list) and hasattr(layer_list[0], "attention"):
+        first = layer_list[0].attention
+        if hasattr(first, "self") and hasattr(first, "output") and hasattr(first.self, "value"):
+            blocks = []
+            for layer in layer_list:
+                att = layer.attention
+                blocks.append(
+                    AttentionBlock(
+                        att.self.value,
+                        att.output.dense,
+                        int(getattr(att.self, "num_attention_heads", heads)),
+                        int(att.self.attention_head_size),
+                    )
+                )
+            return blocks
+    raise NotImplementedError(
+        f"{type(model).__name__} is not supported here: this method hooks the attention modules of ALBERT "
+        "(encoder.albert_layer_groups[...].albert_layers[...].attention) and of the BERT family "
+        "(encoder.layer[l].attention.self / attention.output)"
+    )
+
+
+def distinct(modules: Sequence[Any]) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for m in modules:
+        seen.setdefault(id(m), m)
+    return list(seen.values())
