@@ -35,6 +35,12 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
     local = os.path.isdir(name_or_path)
     local_files_only = bool(kwargs.pop("local_files_only", False))  # popped first: never passed twice
     options = dict(trust_remote_code=trust_remote_code, local_files_only=local or local_files_only)
+    from transformers.utils import logging as hf_logging
+
+    # transformers prints a "Loading weights" progress bar under every load; a widget cell should
+    # show the widget, not that.
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **options)
         model = AutoModel.from_pretrained(
@@ -46,6 +52,9 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
             f"could not load {name_or_path!r} from {where}: {exc}. Without network access use a local folder "
             "or the packaged default: AttentionWidget.demo() (pretrained all-MiniLM-L6-v2)."
         ) from exc
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     model.eval()
     return model, tokenizer
 

