@@ -1,9 +1,11 @@
 """albert_widget: explore what ALBERT (and any Hugging Face transformer) attends to, in Jupyter."""
 
 from .capture import AttentionTooLargeError, capture
+from .compat import head_view, model_view
 from .export import figure, save_figure
 from .models import ModelLoadError, default_model_path, load_default_model
 from .result import AttentionResult, ModelInfo
+from .seq2seq import capture_seq2seq
 from .widget import AttentionWidget
 
 __all__ = [
@@ -13,9 +15,12 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "capture",
+    "capture_seq2seq",
     "default_model_path",
+    "head_view",
     "figure",
     "save_figure",
     "load_default_model",
+    "model_view",
 ]
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .fastcapture import attention_by_hooks
 from .result import AttentionResult, ModelInfo
 
 __all__ = ["capture", "eager_attention", "validate_text", "model_max_length", "AttentionTooLargeError"]
@@ -165,6 +166,7 @@ def capture(
     text_pair: str | None = None,
     *,
     max_length: int | None = None,
+    dtype: str = "float32",
 ) -> AttentionResult:
     """Run ``model`` on ``text`` (and ``text_pair``) and return every layer's and head's attention.
 
@@ -172,18 +174,24 @@ def capture(
     equals ``outputs.attentions[l][0, h]`` of an eager forward pass bit for bit. Inputs longer than
     ``max_length`` (default: the model's maximum) are truncated; ``result.num_truncated`` says how
     many tokens were dropped.
+
+    ``dtype="float16"`` keeps the attention as float16 instead (half the memory; each weight rounded
+    to the nearest float16, relative error <= 2**-11): for very large inputs. The model runs on its own
+    device (GPU included); the attention crosses to the CPU once, straight into the result's array.
     """
     import torch
 
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be 'float32' (exact, the default) or 'float16', got {dtype!r}")
     validate_text(text, "text")
     validate_text(text_pair, "text_pair", allow_none=True)
     if not hasattr(model, "forward") or not callable(tokenizer):
         raise TypeError("capture() needs a transformers model and its tokenizer")
     if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
-        raise ValueError(
-            "encoder-decoder models are not supported by capture() yet: compute the attention yourself and use "
-            "AttentionWidget.from_attention(...)"
-        )
+        # BART/T5: encoder, decoder and cross attention; the second text is the decoder's target.
+        from .seq2seq import capture_seq2seq
+
+        return capture_seq2seq(model, tokenizer, text, text_pair, max_length=max_length)
 
     limit = model_max_length(model, tokenizer)
     if max_length is not None:
@@ -191,17 +199,12 @@ def capture(
             raise ValueError(f"max_length must be an int of at least 2, got {max_length!r}")
         limit = max_length if limit is None else min(limit, max_length)
 
-    full = tokenizer(text, text_pair, add_special_tokens=True, verbose=False)
-    full_length = len(full["input_ids"])
-    encoding = tokenizer(
-        text,
-        text_pair,
-        return_tensors="pt",
-        return_token_type_ids=True,
-        return_special_tokens_mask=True,
-        truncation="longest_first" if limit is not None else False,
-        max_length=limit,
-        verbose=False,
+    options = dict(return_tensors="pt", return_token_type_ids=True, return_special_tokens_mask=True, verbose=False)
+    full = tokenizer(text, text_pair, **options)
+    full_length = int(full["input_ids"].shape[1])
+    # Tokenized once when the input fits; a second time, truncated, when it does not.
+    encoding = full if limit is None or full_length <= limit else tokenizer(
+        text, text_pair, truncation="longest_first", max_length=limit, **options
     )
     n = int(encoding["input_ids"].shape[1])
     if n == 0:
@@ -237,33 +240,46 @@ def capture(
     # switch on submodules the user had put in eval mode.
     modules = model.modules() if callable(getattr(model, "modules", None)) else ()
     training_states = [(module, module.training) for module in modules]
+    target = np.float32 if dtype == "float32" else np.float16
+    array = None
     try:
         model.eval()
         with eager_attention(model) as previous_impl, torch.no_grad():
-            try:
-                outputs = model(**kwargs, output_attentions=True, return_dict=True)
-            except TypeError as exc:
-                raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
+            if layers and heads:
+                # Each layer's weights go straight into the result as the model computes them; the
+                # model keeps none of them (fastcapture.py). None: this model needs output_attentions.
+                array = attention_by_hooks(model, lambda: model(**kwargs, return_dict=True), (int(layers), int(heads), n, n), target)
+            if array is None:
+                try:
+                    outputs = model(**kwargs, output_attentions=True, return_dict=True)
+                except TypeError as exc:
+                    raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
     finally:
         for module, training in training_states:
             module.training = training
 
-    attentions = getattr(outputs, "attentions", None)
-    if not attentions:
-        raise ValueError(
-            "the model returned no attention (outputs.attentions is empty); it needs an attention "
-            "implementation that exposes weights, such as attn_implementation='eager'"
-        )
-    first = attentions[0]
-    shape = (len(attentions), int(first.shape[1]), n, n)
-    # One preallocated float32 array, filled layer by layer: no stacked second copy of everything.
-    array = np.empty(shape, dtype=np.float32)
-    for index, layer in enumerate(attentions):
-        if tuple(layer.shape[1:]) != shape[1:]:
-            raise ValueError(f"layer {index} attention has shape {tuple(layer.shape)}, expected [1, {shape[1]}, {n}, {n}]")
-        array[index] = layer[0].detach().to("cpu", torch.float32).numpy()
-    del outputs, attentions
-    if not np.isfinite(array).all():
+    if array is None:
+        attentions = getattr(outputs, "attentions", None)
+        if not attentions:
+            raise ValueError(
+                "the model returned no attention (outputs.attentions is empty); it needs an attention "
+                "implementation that exposes weights, such as attn_implementation='eager'"
+            )
+        first = attentions[0]
+        shape = (len(attentions), int(first.shape[1]), n, n)
+        # One preallocated array, filled layer by layer: no stacked second copy of everything. copy_
+        # moves each layer from the model's device (and converts its dtype) straight into it, once.
+        array = np.empty(shape, dtype=target)
+        dest = torch.from_numpy(array)
+        for index, layer in enumerate(attentions):
+            if tuple(layer.shape[1:]) != shape[1:]:
+                raise ValueError(f"layer {index} attention has shape {tuple(layer.shape)}, expected [1, {shape[1]}, {n}, {n}]")
+            dest[index].copy_(layer[0].detach())
+        del outputs, attentions, dest
+    shape = array.shape
+    # A NaN or inf anywhere makes the sum non-finite (one fast pass); only then look closer (a huge
+    # but finite sum is not an error).
+    if not np.isfinite(array.sum(dtype=np.float32)) and not np.isfinite(array).all():
         raise ValueError("the model's attention contains NaN or inf values (check the model's weights and dtype)")
 
     segments, sentence_b_start = _segments(encoding, n, text_pair is not None)

@@ -34,6 +34,7 @@ class ModelInfo:
     inner_group_num: int | None = None
     max_length: int | None = None
     is_causal: bool = False
+    is_encoder_decoder: bool = False  # BART/T5: the result also holds decoder and cross attention
     attn_implementation: str | None = None  # what the user's model had before the capture
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +155,11 @@ class AttentionResult:
     info: ModelInfo = field(default_factory=ModelInfo)
     text: str | None = None
     text_pair: str | None = None
+    # Encoder-decoder models (BART, T5): the fields above are the encoder's; these the decoder's.
+    decoder_tokens: tuple[str, ...] | None = None  # M decoder input tokens
+    decoder_attention: np.ndarray | None = None  # float32 [L, H, M, M] (causal)
+    cross_attention: np.ndarray | None = None  # float32 [L, H, M, N]: decoder queries, encoder keys
+    decoder_special_tokens_mask: np.ndarray | None = None  # bool [M]
 
     def __post_init__(self) -> None:
         n = self.attention.shape[-1]
@@ -165,6 +171,49 @@ class AttentionResult:
         for a in (self.attention, self.token_type_ids, self.special_tokens_mask):
             if a.flags.writeable:
                 _readonly(a)
+        self._check_decoder()
+
+    def _check_decoder(self) -> None:
+        """Decoder fields: all shapes consistent with decoder_tokens (M) and the encoder's N tokens."""
+        dec, cross = self.decoder_attention, self.cross_attention
+        if dec is None and cross is None:
+            return
+        if self.decoder_tokens is None:
+            raise ValueError("decoder_attention/cross_attention need decoder_tokens")
+        m, n = len(self.decoder_tokens), self.num_tokens
+        if dec is not None and (dec.ndim != 4 or dec.shape[-2:] != (m, m)):
+            raise ValueError(f"decoder_attention must be [layers, heads, {m}, {m}], got {tuple(dec.shape)}")
+        if cross is not None and (cross.ndim != 4 or cross.shape[-2:] != (m, n)):
+            raise ValueError(f"cross_attention must be [layers, heads, {m}, {n}] (decoder x encoder tokens), got {tuple(cross.shape)}")
+        mask = self.decoder_special_tokens_mask
+        if mask is not None and mask.shape != (m,):
+            raise ValueError(f"decoder_special_tokens_mask must have {m} entries, got {mask.shape}")
+        for a in (dec, cross, mask):
+            if a is not None and a.flags.writeable:
+                _readonly(a)
+
+    # -- encoder-decoder -------------------------------------------------------------------------
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The attention kinds held: ``("encoder",)`` plus ``"decoder"`` and ``"cross"`` for BART/T5."""
+        out = ["encoder"]
+        if self.decoder_attention is not None:
+            out.append("decoder")
+        if self.cross_attention is not None:
+            out.append("cross")
+        return tuple(out)
+
+    @property
+    def attentions(self) -> dict[str, np.ndarray]:
+        """Every attention array by kind (what the page may request)."""
+        return {kind: self.attention_of(kind) for kind in self.kinds}
+
+    def attention_of(self, kind: str = "encoder") -> np.ndarray:
+        """``attention`` (encoder), ``decoder_attention`` or ``cross_attention``."""
+        array = {"encoder": self.attention, "decoder": self.decoder_attention, "cross": self.cross_attention}.get(kind)
+        if array is None:
+            raise ValueError(f"this result has no {kind!r} attention; it has {', '.join(self.kinds)}")
+        return array
 
     # -- shape -----------------------------------------------------------------------------------
     @property
@@ -248,7 +297,17 @@ class AttentionResult:
             token_type_ids=self.token_type_ids,
             special_tokens_mask=self.special_tokens_mask,
             meta=np.array(json.dumps(meta)),
+            **self._decoder_npz(),
         )
+
+    def _decoder_npz(self) -> dict[str, np.ndarray]:
+        if self.decoder_tokens is None:
+            return {}
+        arrays = {"decoder_meta": np.array(json.dumps({"decoder_tokens": list(self.decoder_tokens)}))}
+        for name in ("decoder_attention", "cross_attention", "decoder_special_tokens_mask"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return arrays
 
     @classmethod
     def from_npz(cls, path: str | PathLike) -> "AttentionResult":
@@ -264,6 +323,7 @@ class AttentionResult:
                 info=ModelInfo(**meta["info"]),
                 text=meta["text"],
                 text_pair=meta["text_pair"],
+                **_decoder_fields(data),
             )
 
     def __repr__(self) -> str:
@@ -271,6 +331,17 @@ class AttentionResult:
             f"AttentionResult(model={self.info.model_type!r}, layers={self.num_layers}, heads={self.num_heads}, "
             f"tokens={self.num_tokens}, truncated={self.num_truncated})"
         )
+
+
+def _decoder_fields(data: Any) -> dict[str, Any]:
+    """The decoder fields saved by ``to_npz`` (none for encoder-only results)."""
+    if "decoder_meta" not in data.files:
+        return {}
+    out: dict[str, Any] = {"decoder_tokens": tuple(json.loads(str(data["decoder_meta"]))["decoder_tokens"])}
+    for name, dtype in (("decoder_attention", np.float32), ("cross_attention", np.float32), ("decoder_special_tokens_mask", bool)):
+        if name in data.files:
+            out[name] = np.array(data[name], dtype=dtype)
+    return out
 
 
 _SPECIAL_LOOKING = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<|endoftext|>", "<unk>", "[UNK]"}

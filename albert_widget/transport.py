@@ -13,7 +13,7 @@ Encodings (``dtype`` in the message):
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -72,24 +72,76 @@ def _layers_from(content: dict[str, Any], num_layers: int) -> list[int]:
     return out
 
 
+def _attention_for(attention: np.ndarray | Mapping[str, np.ndarray], content: dict[str, Any]) -> tuple[np.ndarray, str | None]:
+    """The array a request's ``kind`` ("encoder" when absent, "decoder", "cross") asks for."""
+    kind = content.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError(f"a request's kind must be a string, got {kind!r}")
+    if isinstance(attention, Mapping):
+        key = kind or "encoder"
+        if key not in attention:
+            raise ValueError(f"there is no {key!r} attention; this input has {', '.join(map(repr, attention))}")
+        return attention[key], kind
+    if kind not in (None, "encoder"):
+        raise ValueError(f"there is no {kind!r} attention; this input has only the encoder's")
+    return attention, kind
+
+
 def reply_to_request(
-    attention: np.ndarray, revision: int, content: dict[str, Any], dtype: str = "float32"
+    attention: np.ndarray | Mapping[str, np.ndarray], revision: int, content: dict[str, Any], dtype: str = "float32"
 ) -> tuple[dict[str, Any] | None, list[memoryview]]:
     """Answer ``{"type": "request", "revision": r, "layers": [...]}`` with the layers' attention.
 
     Returns ``(content, buffers)`` with one buffer per layer (``[H, N, N]`` each), or ``(None, [])``
     when the request is for an older revision (the page will ask again).
+
+    ``attention`` may be one array or a mapping ``{"encoder": ..., "decoder": ..., "cross": ...}``
+    (:attr:`AttentionResult.attentions`); the request's optional ``kind`` picks the array and is
+    echoed in the reply (cross attention is ``[H, M, N]`` per layer: decoder x encoder tokens).
     """
     if content.get("revision") != revision:
         return None, []
+    attention, kind = _attention_for(attention, content)
     layers = _layers_from(content, attention.shape[0])
-    metas_buffers = [encode_array(attention[layer], dtype) for layer in layers]
+    # Optional: only some heads of each layer (big layers, see encodings.py), and the page's encoding.
+    heads = heads_from(content, attention.shape[1])
+    dtype = dtype_from(content, dtype)
+    metas_buffers = [encode_array(attention[layer] if heads is None else attention[layer][heads], dtype) for layer in layers]
     meta = dict(metas_buffers[0][0])
     meta.pop("scale", None)
     reply = {"type": "layers", "revision": revision, "layers": layers, **meta}
+    if heads is not None:
+        reply["heads"] = heads
+        reply["num_heads"] = int(attention.shape[1])
+    if kind is not None:
+        reply["kind"] = kind
     if dtype == "uint8":
         reply["scales"] = [m["scale"] for m, _ in metas_buffers]
     return reply, [b for _, b in metas_buffers]
+
+
+def heads_from(content: dict[str, Any], num_heads: int) -> list[int] | None:
+    """The request's ``heads`` (distinct, in the order asked), or ``None`` for every head."""
+    heads = content.get("heads")
+    if heads is None:
+        return None
+    if not isinstance(heads, list) or not heads:
+        raise ValueError("a request's heads must be a non-empty list of head indices, e.g. {'heads': [0]}")
+    out: list[int] = []
+    for head in heads:
+        if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < num_heads:
+            raise ValueError(f"requested head {head!r} is not in 0..{num_heads - 1}")
+        if head not in out:
+            out.append(head)
+    return out
+
+
+def dtype_from(content: dict[str, Any], default: str = "float32") -> str:
+    """The encoding a request asks for (``dtype``), or ``default``."""
+    dtype = content.get("dtype", default)
+    if dtype not in ENCODINGS:
+        raise ValueError(f"a request's dtype must be one of {ENCODINGS}, got {dtype!r}")
+    return dtype
 
 
 def message_bytes(content: dict[str, Any], buffers: Iterable[memoryview]) -> int:

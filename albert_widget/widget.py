@@ -19,12 +19,19 @@ from .capture import capture, validate_text
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .result import AttentionResult
 from .transport import message_bytes, reply_to_request
+from .encodings import reply_to_row
+from .neuron import NeuronSource
+from .thumbnails import reply_to_thumbnails
+from .explain import EXPLAIN_METHODS, ExplainSource
 
 __all__ = ["AttentionWidget"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
-VIEWS = ("head", "matrix")
+VIEWS = ("head", "matrix", "model", "neuron", "explain")
 HEAD_REDUCTIONS = ("none", "mean", "max")
+PAIR_FILTERS = ("all", "aa", "ab", "ba", "bb")  # rows (queries) of one sentence -> columns (keys) of the other
+LAYER_REDUCTIONS = ("none", "mean", "max")
+ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
 
 class AttentionWidget(anywidget.AnyWidget):
@@ -56,6 +63,20 @@ class AttentionWidget(anywidget.AnyWidget):
     info = t.Dict().tag(sync=True)
     error = t.Unicode("").tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
+    # Explorer: sentence-pair filter, word level, mean/max over layers, token controls, and the
+    # attention kind of encoder-decoder models (decoder_tokens: the decoder's input tokens).
+    pair_filter = t.Unicode("all").tag(sync=True)
+    word_level = t.Bool(False).tag(sync=True)
+    layer_reduce = t.Unicode("none").tag(sync=True)
+    hide_special = t.Bool(False).tag(sync=True)
+    token_search = t.Unicode("").tag(sync=True)
+    attention_kind = t.Unicode("encoder").tag(sync=True)
+    kinds = t.List(t.Unicode(), default_value=["encoder"]).tag(sync=True)
+    decoder_tokens = t.List(t.Unicode()).tag(sync=True)
+    decoder_special = t.List(t.Bool()).tag(sync=True)
+    prettify_tokens = t.Bool(True).tag(sync=True)  # False: raw pieces (Ġthe, ##ing), as bertviz's option
+    display_mode = t.Unicode("auto").tag(sync=True)  # "auto" (JupyterLab's theme), "light" or "dark"
+    explain_method = t.Unicode("rollout").tag(sync=True)  # explain view: "rollout", "flow", "relevancy", "norm"
 
     def __init__(
         self,
@@ -139,6 +160,73 @@ class AttentionWidget(anywidget.AnyWidget):
             raise
         self._install(result)
 
+    def save(
+        self,
+        path: str,
+        *,
+        view: str | None = None,
+        layer: int | None = None,
+        head: int | None = None,
+        heads: Sequence[int] | None = None,
+        head_reduce: str | None = None,
+        **kwargs: Any,
+    ) -> int:
+        """Write the figure of what the page shows now (or of the given view/layer/head) to ``path``
+        (``.svg``, ``.pdf``, ``.png``); other keywords go to :func:`albert_widget.export.save_figure`
+        (``cmap``, ``width``, ``dpi``, ``threshold``...). Returns the bytes written."""
+        from .export import save_figure
+
+        if self._result is None:
+            raise ValueError("there is nothing to save yet: give the widget a text first")
+        chosen_view = view or (self.view if self.view in ("head", "matrix", "model") else "matrix")
+        kwargs.setdefault("threshold", self.threshold)
+        return save_figure(
+            self._result,
+            path,
+            view=chosen_view,
+            layer=self.layer if layer is None else layer,
+            head=self.head if head is None else head,
+            heads=list(self.heads) or None if heads is None else list(heads),
+            head_reduce=self.head_reduce if head_reduce is None else head_reduce,
+            **kwargs,
+        )
+
+    def to_html(self, path: str | pathlib.Path | None = None, **options: Any) -> str | int:
+        """One self-contained HTML page of what the widget shows now: it opens offline in any browser
+        (``file://`` too) and stays interactive (sliders, heads, views, hover) on the captured attention;
+        no server, no CDN, no model (the text box is disabled there).
+
+        ``path=None`` returns the page as a ``str``; otherwise the page is written to ``path`` (in its
+        compact form) and the number of bytes written is returned. Options go to
+        :func:`albert_widget.export.html.write_html`: ``precision`` (``"float16"``, the default, with
+        ``|error| <= 2**-11 * |value|``; ``"float32"`` exact; ``"uint8"``), ``title``, ``compress``.
+        """
+        from .export.html import to_html, write_html
+
+        if self._result is None:
+            raise ValueError("there is nothing to export yet: give the widget a text first")
+        base = set(anywidget.AnyWidget.class_trait_names(sync=True))
+        traits = {}
+        for name in self.trait_names(sync=True):
+            if name.startswith("_") or name in base:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, (str, int, float, bool, list, dict, type(None))):
+                traits[name] = value
+        state: dict[str, Any] = {
+            "layer": self.layer,
+            "head": self.head,
+            "heads": list(self.heads),
+            "view": self.view if self.view in ("head", "matrix", "model") else "head",
+            "head_reduce": self.head_reduce,
+            "threshold": self.threshold,
+            "traits": traits,
+        }
+        state.update(options)
+        if path is None:
+            return to_html(self._result, **state)
+        return write_html(self._result, path, **state)
+
     # -- validation ------------------------------------------------------------------------------
     def _require_model(self) -> None:
         if self._model is None:
@@ -192,6 +280,46 @@ class AttentionWidget(anywidget.AnyWidget):
     def _validate_reduce(self, proposal: Any) -> str:
         return _check_choice(proposal["value"], HEAD_REDUCTIONS, "head_reduce")
 
+    @t.validate("pair_filter")
+    def _validate_pair_filter(self, proposal: Any) -> str:
+        return _check_choice(proposal["value"], PAIR_FILTERS, "pair_filter")
+
+    @t.validate("explain_method")
+    def _validate_explain_method(self, proposal: Any) -> str:
+        return _check_choice(proposal["value"], EXPLAIN_METHODS, "explain_method")
+
+    @t.validate("display_mode")
+    def _validate_display_mode(self, proposal: Any) -> str:
+        return _check_choice(proposal["value"], ("auto", "light", "dark"), "display_mode")
+
+    @t.validate("layer_reduce")
+    def _validate_layer_reduce(self, proposal: Any) -> str:
+        return _check_choice(proposal["value"], LAYER_REDUCTIONS, "layer_reduce")
+
+    @t.validate("attention_kind")
+    def _validate_attention_kind(self, proposal: Any) -> str:
+        value = _check_choice(proposal["value"], ATTENTION_KINDS, "attention_kind")
+        if self._result is not None and value not in self._result.kinds:
+            raise ValueError(f"this input has no {value} attention; it has {', '.join(self._result.kinds)}")
+        return value
+
+    @t.observe("attention_kind")
+    def _on_attention_kind(self, _change: Any) -> None:
+        if self._result is not None and not self._installing:
+            with self.hold_sync():
+                self._show_kind(self._result)
+
+    def _show_kind(self, result: AttentionResult) -> None:
+        """num_layers/num_heads (and layer, head, heads within them) of the attention kind shown."""
+        kind = self.attention_kind if self.attention_kind in result.kinds else "encoder"
+        layers, heads = (int(s) for s in result.attention_of(kind).shape[:2])
+        self.num_layers, self.num_heads = layers, heads
+        self.layer = min(self.layer, layers - 1)
+        self.head = min(self.head, heads - 1)
+        self.heads = [h for h in self.heads if h < heads]
+        if kind != self.attention_kind:
+            self.attention_kind = kind
+
     @t.validate("threshold")
     def _validate_threshold(self, proposal: Any) -> float:
         value = float(proposal["value"])
@@ -213,7 +341,8 @@ class AttentionWidget(anywidget.AnyWidget):
         if result is not None:
             info.update(result.info.to_dict())
             info.update(num_truncated=result.num_truncated, layer_groups=result.layer_groups,
-                        sentence_b_start=result.sentence_b_start)
+                        sentence_b_start=result.sentence_b_start,
+                        kind_shapes={k: [int(s) for s in result.attention_of(k).shape[:2]] for k in result.kinds})
         return info
 
     def _install(self, result: AttentionResult) -> None:
@@ -227,6 +356,11 @@ class AttentionWidget(anywidget.AnyWidget):
             self.layer = min(self.layer, result.num_layers - 1)
             self.head = min(self.head, result.num_heads - 1)
             self.heads = [h for h in self.heads if h < result.num_heads]
+            self.kinds = list(result.kinds)
+            self.decoder_tokens = list(result.decoder_tokens or ())
+            mask = result.decoder_special_tokens_mask
+            self.decoder_special = [bool(s) for s in mask] if mask is not None else [False] * len(self.decoder_tokens)
+            self._show_kind(result)
             self.text = result.text or ""
             self.text_pair = result.text_pair
             self.tokens = list(result.tokens)
@@ -245,7 +379,39 @@ class AttentionWidget(anywidget.AnyWidget):
             if kind == "request":
                 if self._result is None:
                     return
-                reply, out = reply_to_request(self._result.attention, self.revision, content)
+                reply, out = reply_to_request(self._result.attentions, self.revision, content)  # content["kind"] picks
+                if reply is not None:
+                    self.bytes_sent += message_bytes(reply, out)
+                    self.send(reply, out)
+            elif kind == "row":  # the exact float32 row under the matrix tooltip (encodings.py)
+                if self._result is None:
+                    return
+                reply, out = reply_to_row(self._result.attentions, self.revision, content)
+                if reply is not None:
+                    self.bytes_sent += message_bytes(reply, out)
+                    self.send(reply, out)
+            elif kind == "thumbnails":  # model view: every layer x head, downsampled here
+                if self._result is None:
+                    return
+                reply, out = reply_to_thumbnails(self._result.attention, self.revision, content)
+                if reply is not None:
+                    self.bytes_sent += message_bytes(reply, out)
+                    self.send(reply, out)
+            elif kind == "neuron":  # neuron view: q, k, scores and softmax of one head and query token
+                if getattr(self, "_neuron", None) is None:
+                    self._neuron = NeuronSource()
+                reply, out = self._neuron.reply(self._model, self._tokenizer, self._result, self.revision, content,
+                                                max_length=self._max_length)
+                if reply is not None:
+                    self.bytes_sent += message_bytes(reply, out)
+                    self.send(reply, out)
+            elif kind in ("explain", "head_stats"):  # explain view (explain.py): errors come back in the reply
+                if getattr(self, "_explain", None) is None:
+                    self._explain = ExplainSource()
+                if kind == "explain":
+                    reply, out = self._explain.explain(self._result, self.revision, content, self._model, self._tokenizer)
+                else:
+                    reply, out = self._explain.head_stats(self._result, self.revision, content)
                 if reply is not None:
                     self.bytes_sent += message_bytes(reply, out)
                     self.send(reply, out)
@@ -265,6 +431,15 @@ class AttentionWidget(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001 - shown in the widget instead of vanishing
             self.error = f"{type(exc).__name__}: {exc}"
             self.send({"type": "error", "message": self.error})
+
+    def close(self) -> None:
+        """Close the widget and let go of its capture (the attention is freed once nothing else
+        holds it; ``widget.result``/``widget.attention`` are ``None`` afterwards)."""
+        self._result = None
+        self._pending = None
+        self._neuron = None
+        self._explain = None
+        super().close()
 
     def __repr__(self) -> str:
         return f"AttentionWidget({self._result!r}, layer={self.layer}, head={self.head}, view={self.view!r})"

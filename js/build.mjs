@@ -8,7 +8,8 @@ const outdir = path.join(here, "..", "albert_widget", "static");
 const watch = process.argv.includes("--watch");
 
 const options = {
-  entryPoints: { widget: path.join(here, "src", "index.js") },
+  // standalone: the same widget plus an in-page stand-in model, inlined by the HTML export.
+  entryPoints: { widget: path.join(here, "src", "index.js"), standalone: path.join(here, "src", "standalone.js") },
   bundle: true,
   format: "esm",
   target: ["es2020"],

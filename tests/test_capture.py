@@ -471,10 +471,12 @@ def test_attention_too_large_guard(tiny_albert, monkeypatch):
     assert capture(model, tokenizer, TEXT).num_tokens == n
 
 
-def test_encoder_decoder_refused(albert_tokenizer):
+def test_encoder_decoder_goes_to_capture_seq2seq(albert_tokenizer):
+    # Encoder-decoder models are captured by capture_seq2seq (tests/test_seq2seq.py has the details).
     from transformers import T5Config, T5Model
 
     model = T5Model(T5Config(vocab_size=len(albert_tokenizer), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2))
-    with pytest.raises(ValueError, match="encoder-decoder"):
-        capture(model, albert_tokenizer, TEXT)
+    result = capture(model, albert_tokenizer, TEXT)
+    assert result.kinds == ("encoder", "decoder", "cross")
+    assert result.info.is_encoder_decoder
 

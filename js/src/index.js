@@ -6,14 +6,24 @@ import { createStore } from "./store.js";
 import { createControls, setTrait } from "./controls.js";
 import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
+import { createModelView } from "./views/model.js";
+import { createNeuronView } from "./views/neuron.js";
+import { createExplainView } from "./views/explain.js";
 import { themeColours } from "./draw/colour.js";
 import { headSeries, matrixSeries, clampIndex } from "./reduce.js";
 import { keyAction, isFormTarget } from "./keys.js";
+import { headsOnScreen } from "./prefetch.js";
+import { createExporter } from "./export.js";
+import { createExplorer } from "./explore.js";
+import { createExploreControls } from "./explore-controls.js";
 
 // Traits whose change only needs the controls and the views brought up to date.
 const TRAITS = [
   "tokens", "segments", "special", "num_layers", "num_heads", "layer", "head", "heads",
   "head_reduce", "view", "threshold", "info", "notice",
+  // explorer: pair filter, words, layer reduction, token controls, encoder-decoder kinds
+  "pair_filter", "word_level", "layer_reduce", "hide_special", "token_search", "attention_kind", "kinds",
+  "decoder_tokens", "decoder_special", "prettify_tokens", "display_mode", "explain_method",
 ];
 // Traits whose change ends a pending "Run".
 const RUN_DONE = ["text", "text_pair", "error"];
@@ -22,7 +32,11 @@ const BUSY_TIMEOUT_MS = 20000;
 const LOADING_RETRY_MS = 16000;
 const FRAME_FALLBACK_MS = 100;
 
-const VIEW_FACTORIES = { head: createHeadView, matrix: createMatrixView };
+const VIEW_FACTORIES = { head: createHeadView, matrix: createMatrixView, model: createModelView, neuron: createNeuronView, explain: createExplainView };
+// Views that ask Python for their own data (thumbnails, neuron vectors) instead of the layer store.
+const SELF_FED = new Set(["model", "neuron", "explain"]);
+// Where a click on a model-view thumbnail goes: the detail view used last.
+const DETAIL_VIEWS = new Set(["head", "matrix", "neuron"]);
 
 /**
  * One pending draw at a time: on the next animation frame, or after FRAME_FALLBACK_MS when frames
@@ -71,6 +85,7 @@ function render({ model, el }) {
   let busyTimer = 0;
   let drawn = 0;
   let drawnAttrs = null;
+  let lastDetail = DETAIL_VIEWS.has(String(model.get("view"))) ? String(model.get("view")) : "head";
   const views = {};
   const modelListeners = [];
   const domListeners = [];
@@ -108,7 +123,7 @@ function render({ model, el }) {
     // neighbours and replies to another view's request cost nothing).
     onData: (layers) => {
       const layer = clampIndex(model.get("layer"), Math.max(0, model.get("num_layers") | 0));
-      if (!layers.includes(layer)) return;
+      if (!layers.includes(layer) && !explorer.wantsEveryLayer()) return;
       const shown = root.dataset.state === "ready" && drawnAttrs && drawnAttrs.layer === layer && drawnAttrs.revision === model.get("revision");
       if (!shown) schedule();
     },
@@ -117,6 +132,7 @@ function render({ model, el }) {
       setBusy(false);
       schedule();
     },
+    onRow: () => schedule(), // an exact row for the matrix tooltip
   });
 
   const controls = createControls({
@@ -126,23 +142,68 @@ function render({ model, el }) {
       setBusy(true);
       model.send(message);
     },
+    onSave: (kind) => saveView(kind),
   });
 
-  root.append(controls.el, status, viewArea);
+  const explorer = createExplorer({
+    model,
+    store,
+    schedule,
+    onError: (message) => {
+      controls.setMessageError(message);
+      schedule();
+    },
+  });
+  const exploreControls = createExploreControls({ model, doc, root });
+
+  root.append(controls.el, exploreControls.el, status, viewArea);
   el.appendChild(root);
+
+  // SVG / PNG export of the view on screen (toolbar buttons; root.awExportSvg() for tests and
+  // scripts). Only the head and matrix views have a vector writer.
+  const EXPORTABLE = new Set(["head", "matrix"]);
+  const drawnProps = {};
+  function snapshot() {
+    const view = root.dataset.view;
+    const impl = views[view];
+    if (root.dataset.state !== "ready" || !EXPORTABLE.has(view) || !impl || impl.el.hidden || !drawnProps[view]) return null;
+    const focus = typeof impl.focus === "function" ? impl.focus() : null;
+    return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props: drawnProps[view], focus };
+  }
+  const exporter = createExporter({ doc, root, snapshot });
+  function saveView(kind) {
+    exporter.save(kind).then(
+      (what) => {
+        root.dataset.saved = what;
+      },
+      (err) => controls.setMessageError(`Could not save the ${String(kind).toUpperCase()}: ${err && err.message ? err.message : err}`),
+    );
+  }
+  root.awExportSvg = () => {
+    const out = exporter.svg();
+    return out ? out.svg : null;
+  };
+  root.awExportPng = (scale) => exporter.png(scale);
 
   /** Called by a view after each completed canvas draw. */
   function onDraw() {
     if (drawnAttrs) for (const [k, v] of Object.entries(drawnAttrs)) root.dataset[k] = String(v);
     const lines = views.head && !views.head.el.hidden ? views.head.el.dataset.lines : "0";
     root.dataset.lines = lines;
+    controls.setCanSave(snapshot() !== null);
     drawn += 1;
     root.dataset.drawn = String(drawn);
   }
 
   function getView(name) {
     if (!views[name]) {
-      views[name] = VIEW_FACTORIES[name]({ doc, onDraw });
+      views[name] = VIEW_FACTORIES[name]({ doc, onDraw, model, send: (content) => model.send(content), requestDraw: schedule, lastDetail: () => lastDetail });
+      // Keep what each view was last given: the SVG/PNG export writes exactly that.
+      const update = views[name].update;
+      views[name].update = (next) => {
+        drawnProps[name] = next;
+        return update(next);
+      };
       viewArea.appendChild(views[name].el);
     }
     return views[name];
@@ -191,41 +252,84 @@ function render({ model, el }) {
       completeWithout(attrs, "No attention to show yet.", "empty");
       return;
     }
+    if (DETAIL_VIEWS.has(view)) lastDetail = view;
 
-    store.focus(layer, numLayers);
-    const entry = store.get(layer);
-    if (!entry) {
-      setStatus(`Loading layer ${layer}…`, "loading");
+    if (SELF_FED.has(view)) {
+      const impl = getView(view);
+      drawnAttrs = attrs;
+      const out = impl.update({
+        tokens, special: model.get("special") || [], segments: model.get("segments") || [], layer, head,
+        numLayers, numHeads, revision, info: model.get("info") || {}, theme: themeColours(root),
+      }) || { state: "ready" };
+      if (out.state === "ready") {
+        setStatus("", "ready");
+        showOnly(view);
+      } else if (out.state === "loading") {
+        setStatus(out.text || "Loading…", "loading");
+        retryTimer = setTimeout(schedule, LOADING_RETRY_MS);
+      } else {
+        completeWithout(attrs, out.text || "", out.state);
+      }
+      return;
+    }
+
+    // The layer of the attention kind shown (encoder / decoder / cross), or the mean/max over layers;
+    // big layers travel head by head, the heads on screen first (prefetch.js).
+    const drawStart = performance.now();
+    const screen = { head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads };
+    const onScreen = headsOnScreen(view === "matrix" ? [matrixSeries(screen)] : headSeries(screen));
+    const loaded = explorer.load(layer, numLayers, numHeads, onScreen);
+    if (loaded.state === "loading") {
+      setStatus(loaded.text, "loading");
       // A request that got no answer may be sent again once the store's pending timeout passes.
       retryTimer = setTimeout(schedule, LOADING_RETRY_MS);
       return;
     }
-    const [H, N, M] = entry.shape;
-    if (H !== numHeads || N !== n || M !== n) {
-      completeWithout(attrs, `Attention shape [${entry.shape.join(", ")}] does not match ${numHeads} heads × ${n} tokens.`, "mismatch");
+    if (loaded.state !== "ready") {
+      completeWithout(attrs, loaded.text, loaded.state);
       return;
     }
 
     setStatus("", "ready");
-    const state = { head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads };
+    // Pair filter, hidden special tokens, word level, causal mask, search (filters.js).
+    const prepared = explorer.prepare(loaded);
+    Object.assign(attrs, prepared.attrs);
+    const state = { head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads: loaded.numHeads };
     const props = {
       tokens,
       special: model.get("special") || [],
       segments: model.get("segments") || [],
-      data: entry.data,
-      shape: entry.shape,
+      ...prepared.props,
       theme: themeColours(root),
       threshold: Number(model.get("threshold")) || 0,
     };
     const impl = getView(view);
     showOnly(view);
     drawnAttrs = attrs;
-    if (view === "head") impl.update({ ...props, series: headSeries(state) });
-    else impl.update({ ...props, series: matrixSeries(state) });
+    if (view === "head") impl.update({ ...props, series: explorer.label(headSeries(state), prepared.prefix) });
+    else impl.update({ ...props, series: explorer.label(matrixSeries(state), prepared.prefix), exactValue: exactValueOf(loaded, prepared, state, layer) });
+    explorer.mark(impl.el, prepared);
+    root.dataset.drawMs = (performance.now() - drawStart).toFixed(2); // for the benchmark
+  }
+
+  /**
+   * The matrix tooltip's number, exact: drawn float32 data is exact already; drawn float16 data gets
+   * its exact float32 row from Python on hover (undefined until it arrives). Null when the numbers
+   * shown are computed in the page (filters, word level, layer reductions, decoder/cross attention).
+   */
+  function exactValueOf(loaded, prepared, state, layer) {
+    if (loaded.entry.exact || loaded.kind !== "encoder" || prepared.prefix || prepared.props.data !== loaded.entry.data) return null;
+    const series = matrixSeries(state);
+    if (!series) return null;
+    return (i, j) => {
+      const row = store.exactRow(layer, series.heads, series.reduced || "none", i);
+      return row ? row[j] : undefined;
+    };
   }
 
   const onTraits = () => {
     controls.sync();
+    exploreControls.sync();
     schedule();
   };
   const onRevision = () => {
@@ -239,7 +343,9 @@ function render({ model, el }) {
     onTraits();
   };
   const onMessage = (msg, buffers) => {
-    store.handleMessage(msg, buffers);
+    if (explorer.route(msg, buffers)) return; // decoder / cross layers
+    if (store.handleMessage(msg, buffers)) return;
+    for (const v of Object.values(views)) if (v.handleMessage && v.handleMessage(msg, buffers)) return;
   };
 
   listen("change:revision", onRevision);
@@ -291,6 +397,10 @@ function render({ model, el }) {
     if (observer) observer.disconnect();
     for (const v of Object.values(views)) v.destroy();
     controls.destroy();
+    exporter.destroy();
+    delete root.awExportSvg;
+    delete root.awExportPng;
+    exploreControls.destroy();
     root.remove();
   };
 }

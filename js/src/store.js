@@ -7,8 +7,10 @@
 // by it or not, and ignores any other revision.
 
 import { decode } from "./codec.js";
+import { drawingEncoding, perHeadLayer, prefetchPlan, headList, rowKey } from "./prefetch.js";
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+const MAX_ROWS = 4096; // exact rows kept (tooltip), oldest dropped first
 
 /** The layers next to `layer` that exist (layer - 1, layer + 1). */
 export function neighbours(layer, numLayers) {
@@ -32,6 +34,7 @@ function isLayerIndex(l) {
  * @param {number} [options.pendingTimeoutMs]  a request unanswered this long may be sent again
  * @param {number} [options.retryAfterMs]  a layer whose request failed is not asked again before this
  * @param {() => number} [options.now]  clock (ms), injectable for tests
+ * @param {(layer: number) => void} [options.onRow]  called when an exact row arrives
  */
 export function createStore({
   send,
@@ -42,6 +45,7 @@ export function createStore({
   pendingTimeoutMs = 15000,
   retryAfterMs = 3000,
   now = () => Date.now(),
+  onRow = () => {},
 } = {}) {
   if (typeof send !== "function") throw new TypeError("createStore needs a send function");
   let current = revision;
@@ -51,13 +55,27 @@ export function createStore({
   let bytes = 0;
   let focusLayer = null;
   let focusCount = 0;
+  // Big layers travel head by head (prefetch.js): entries may then be partial ({ present, missing }).
+  let dims = null; // { numHeads, rows, cols, dtype, perHead } of the current input, from focus()
+  let queue = []; // background requests not sent yet: [{ layer, heads }]
+  let inFlight = null; // the background request sent and not answered: { keys, since }
+  const rows = new Map(); // rowKey -> Float32Array: exact float32 rows (tooltip)
+  const rowsPending = new Map(); // rowKey -> time asked
 
   function clear() {
     cache.clear();
     pending.clear();
     failed.clear();
     bytes = 0;
+    queue = [];
+    inFlight = null;
+    rows.clear();
+    rowsPending.clear();
   }
+
+  const headKey = (layer, head) => `${layer}:${head}`;
+  const complete = (entry) => entry !== undefined && entry.missing === 0;
+  const withDtype = (msg) => (dims ? { ...msg, dtype: dims.dtype } : msg);
 
   function evict() {
     for (const [layer, entry] of cache) {
@@ -93,27 +111,81 @@ export function createStore({
     const wanted = [];
     for (const l of layers) {
       if (!isLayerIndex(l) || wanted.includes(l)) continue;
-      if (cache.has(l) || isPending(l) || recentlyFailed(l)) continue;
+      if (complete(cache.get(l)) || isPending(l) || recentlyFailed(l)) continue;
       wanted.push(l);
     }
     if (wanted.length === 0) return wanted;
     const t = now();
     for (const l of wanted) pending.set(l, t);
-    send({ type: "request", revision: current, layers: wanted });
+    send(withDtype({ type: "request", revision: current, layers: wanted }));
     return wanted;
   }
 
-  function prefetchFocusNeighbours() {
-    if (focusLayer !== null && cache.has(focusLayer)) need(neighbours(focusLayer, focusCount));
+  /** Heads of `layer` neither here nor on their way (a pending whole-layer request covers all). */
+  function missingHeads(layer, heads) {
+    if (isPending(layer) || recentlyFailed(layer)) return [];
+    const entry = cache.get(layer);
+    return heads.filter((h) => !(entry && entry.present[h]) && !isPending(headKey(layer, h)) && !recentlyFailed(headKey(layer, h)));
   }
 
-  /** The layer on screen: request it if missing; once it is here, prefetch layer ± 1. */
-  function focus(layer, numLayers) {
+  /** Request some heads of one layer (big layers). Returns the pending keys it added. */
+  function needHeads(layer, heads) {
+    if (!isLayerIndex(layer)) return [];
+    const want = missingHeads(layer, heads);
+    if (want.length === 0) return [];
+    const t = now();
+    const keys = want.map((h) => headKey(layer, h));
+    for (const k of keys) pending.set(k, t);
+    send(withDtype({ type: "request", revision: current, layers: [layer], heads: want }));
+    return keys;
+  }
+
+  /** Background requests go one at a time, so that moving on can still drop the queued ones. */
+  function pump() {
+    if (inFlight && inFlight.keys.some((k) => isPending(k))) return;
+    inFlight = null;
+    while (queue.length > 0) {
+      const { layer, heads } = queue.shift();
+      const keys = needHeads(layer, heads);
+      if (keys.length > 0) {
+        inFlight = { keys };
+        return;
+      }
+    }
+  }
+
+  function prefetchFocusNeighbours() {
+    if (dims && dims.perHead) return;
+    if (focusLayer !== null && complete(cache.get(focusLayer))) need(neighbours(focusLayer, focusCount));
+  }
+
+  /**
+   * The layer on screen: request it if missing; once it is here, prefetch what one slider step
+   * reaches. `want` = { heads, numHeads, rows, cols }: the heads drawn and the input's shape. With
+   * it, the encoding follows the size (prefetch.js) and big layers travel head by head, the heads on
+   * screen first, then their neighbours in the background (each focus replaces that queue).
+   * Without it, whole layers, and layer ± 1 prefetched.
+   */
+  function focus(layer, numLayers, want = null) {
     focusLayer = isLayerIndex(layer) ? layer : null;
     focusCount = numLayers;
+    if (want) {
+      const dtype = drawingEncoding(Math.max(want.rows, want.cols));
+      dims = { numHeads: want.numHeads, rows: want.rows, cols: want.cols, dtype, perHead: perHeadLayer(want.numHeads, want.rows, want.cols, dtype) };
+    }
     if (focusLayer === null || focusLayer >= numLayers) return;
-    need([focusLayer]);
-    prefetchFocusNeighbours();
+    if (!dims || !dims.perHead) {
+      need([focusLayer]);
+      prefetchFocusNeighbours();
+      return;
+    }
+    const picked = headList(want ? want.heads : [], dims.numHeads);
+    const shown = picked.length > 0 ? picked : [0];
+    needHeads(focusLayer, shown);
+    const entry = cache.get(focusLayer);
+    const here = shown.every((h) => entry && entry.present[h]);
+    queue = here ? prefetchPlan({ layer: focusLayer, heads: shown, numLayers, numHeads: dims.numHeads }) : [];
+    pump();
   }
 
   function setRevision(r) {
@@ -123,25 +195,33 @@ export function createStore({
     return true;
   }
 
-  function get(layer) {
+  /** The layer's data when complete, or when `heads` (a list) are here; undefined otherwise. */
+  function get(layer, heads = null) {
     const entry = cache.get(layer);
     if (entry === undefined) return undefined;
+    if (Array.isArray(heads) ? !heads.every((h) => entry.present[h]) : entry.missing > 0) return undefined;
     cache.delete(layer); // most recently used goes last
     cache.set(layer, entry);
-    return { data: entry.data, shape: entry.shape };
+    return { data: entry.data, shape: entry.shape, exact: entry.exact };
   }
 
   function handleLayers(msg, buffers) {
     if (msg.revision !== current) return;
     const layers = Array.isArray(msg.layers) ? msg.layers : [];
+    const subset = Array.isArray(msg.heads) ? msg.heads : null; // only these heads of each layer
     const arrived = [];
     const list = buffers || [];
     layers.forEach((layer, k) => {
       if (!isLayerIndex(layer)) return;
-      pending.delete(layer);
+      const keys = subset ? subset.map((h) => headKey(layer, h)) : [layer];
+      for (const key of keys) pending.delete(key);
+      const fail = (message) => {
+        const t = now();
+        for (const key of keys) failed.set(key, t);
+        onError(message);
+      };
       if (k >= list.length) {
-        failed.set(layer, now());
-        onError(`attention of layer ${layer} arrived without its buffer`);
+        fail(`attention of layer ${layer} arrived without its buffer`);
         return;
       }
       let data;
@@ -150,19 +230,37 @@ export function createStore({
         const scale = Array.isArray(msg.scales) ? msg.scales[k] : msg.scale;
         data = decode({ dtype: msg.dtype, shape: msg.shape, scale }, list[k]);
       } catch (err) {
-        failed.set(layer, now());
-        onError(`could not decode layer ${layer}: ${err.message}`);
+        fail(`could not decode layer ${layer}: ${err.message}`);
         return;
       }
-      const old = cache.get(layer);
-      if (old !== undefined) {
-        bytes -= old.bytes;
-        cache.delete(layer);
+      const exact = msg.dtype === "float32";
+      let entry = cache.get(layer);
+      if (entry !== undefined) cache.delete(layer);
+      if (subset) {
+        const [, R, C] = msg.shape;
+        const H = Number.isInteger(msg.num_heads) ? msg.num_heads : dims ? dims.numHeads : Math.max(...subset) + 1;
+        if (entry === undefined || entry.shape[0] !== H || entry.shape[1] !== R || entry.shape[2] !== C) {
+          if (entry !== undefined) bytes -= entry.bytes;
+          entry = { data: new Float32Array(H * R * C), shape: [H, R, C], bytes: H * R * C * 4, present: new Uint8Array(H), missing: H, exact };
+          bytes += entry.bytes;
+        }
+        const size = R * C;
+        subset.forEach((h, i) => {
+          if (!(Number.isInteger(h) && h >= 0 && h < H)) return;
+          entry.data.set(data.subarray(i * size, (i + 1) * size), h * size);
+          if (!entry.present[h]) {
+            entry.present[h] = 1;
+            entry.missing -= 1;
+          }
+        });
+        entry.exact = entry.exact && exact;
+      } else {
+        if (entry !== undefined) bytes -= entry.bytes;
+        entry = { data, shape: msg.shape.slice(), bytes: data.byteLength, present: new Uint8Array(msg.shape[0]).fill(1), missing: 0, exact };
+        bytes += entry.bytes;
       }
-      const entry = { data, shape: msg.shape.slice(), bytes: data.byteLength };
       cache.set(layer, entry);
-      bytes += entry.bytes;
-      failed.delete(layer);
+      for (const key of keys) failed.delete(key);
       arrived.push(layer);
     });
     evict();
@@ -170,6 +268,37 @@ export function createStore({
       if (focusLayer !== null && arrived.includes(focusLayer)) prefetchFocusNeighbours();
       onData(arrived, current);
     }
+    pump();
+  }
+
+  /**
+   * The exact float32 row `row` of one head (reduce "none") or of the mean/max over `heads` of a
+   * layer, for a number shown when the drawn data is float16. Undefined until it arrives (asked once).
+   */
+  function exactRow(layer, heads, reduce, row) {
+    const key = rowKey(layer, heads, reduce, row);
+    const hit = rows.get(key);
+    if (hit !== undefined) return hit;
+    const since = rowsPending.get(key);
+    if (since === undefined || now() - since >= pendingTimeoutMs) {
+      rowsPending.set(key, now());
+      send({ type: "row", revision: current, layer, row, heads: heads.slice(), reduce });
+    }
+    return undefined;
+  }
+
+  function handleRow(msg, buffers) {
+    if (msg.revision !== current) return;
+    const key = rowKey(msg.layer, Array.isArray(msg.heads) ? msg.heads : [], msg.reduce, msg.row);
+    rowsPending.delete(key);
+    try {
+      rows.set(key, decode({ dtype: msg.dtype, shape: msg.shape }, (buffers || [])[0]));
+    } catch (err) {
+      onError(`could not decode an exact row: ${err.message}`);
+      return;
+    }
+    if (rows.size > MAX_ROWS) rows.delete(rows.keys().next().value);
+    onRow(msg.layer);
   }
 
   /** Feed a msg:custom message. Returns true when the store consumed it. */
@@ -179,11 +308,17 @@ export function createStore({
       handleLayers(msg, buffers);
       return true;
     }
+    if (msg.type === "row") {
+      handleRow(msg, buffers);
+      return true;
+    }
     if (msg.type === "error") {
       // A failed handler: whatever was pending will not come; allow a later retry.
       const t = now();
       for (const l of pending.keys()) failed.set(l, t);
       pending.clear();
+      rowsPending.clear();
+      inFlight = null;
       onError(String(msg.message ?? "error"));
       return true;
     }
@@ -204,9 +339,19 @@ export function createStore({
     need,
     focus,
     get,
-    has: (layer) => cache.has(layer),
+    has: (layer) => complete(cache.get(layer)),
     isPending,
     handleMessage,
     clear,
+    needHeads,
+    exactRow,
+    /** Background requests queued and not sent yet (prefetch). */
+    get queued() {
+      return queue.map((q) => ({ layer: q.layer, heads: q.heads.slice() }));
+    },
+    /** The encoding asked for ("float32" until focus() knows the input's size). */
+    get dtype() {
+      return dims ? dims.dtype : "float32";
+    },
   };
 }

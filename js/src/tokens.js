@@ -46,23 +46,35 @@ export function displayText(token) {
   return displayToken(token).text;
 }
 
+const SPECIAL_NAMES = new Set(["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>", "<|endoftext|>"]);
+const SPECIAL_PATTERN = /^(\[[A-Z][A-Z0-9_]*\]|<\|[A-Za-z0-9_]+\|>|<extra_id_[0-9]+>)$/;
+
+/** Whether a token looks special ([CLS], </s>, <|endoftext|>, ...); used when no mask is given. */
+export function looksSpecial(token) {
+  const t = token === null || token === undefined ? "" : String(token);
+  return SPECIAL_NAMES.has(t) || SPECIAL_PATTERN.test(t);
+}
+
 /**
- * Word index of every token. With WordPiece ("##" pieces present) every piece that is not a
- * continuation starts a word; with SentencePiece/byte-level BPE (▁/Ġ markers present) only marked
- * pieces do. Special tokens are words of their own and always end the word before them.
+ * Word index of every token (the same rules as albert_widget/words.py word_groups). With WordPiece
+ * ("##" pieces present) every piece that is not a continuation starts a word; with
+ * SentencePiece/byte-level BPE (▁/Ġ markers present) only marked pieces do. Special tokens are words
+ * of their own and always end the word before them; a new segment (sentence B) starts a new word.
+ * `special` is the special-token mask (guessed from the text when missing or of another length).
  */
-export function wordGroups(tokens, special = []) {
+export function wordGroups(tokens, special = null, segments = null) {
+  const n = tokens.length;
   const parsed = tokens.map(displayToken);
+  const spec = Array.isArray(special) && special.length === n ? special.map(Boolean) : tokens.map(looksSpecial);
+  const segs = Array.isArray(segments) && segments.length === n ? segments : null;
   const wordPiece = parsed.some((p) => p.continuation);
   const marked = parsed.some((p) => p.wordStart);
-  const groups = new Array(tokens.length);
+  const groups = new Array(n);
   let word = -1;
-  for (let i = 0; i < tokens.length; i++) {
+  for (let i = 0; i < n; i++) {
     const p = parsed[i];
-    const isSpecial = Boolean(special[i]);
-    const afterSpecial = i > 0 && Boolean(special[i - 1]);
     let starts;
-    if (i === 0 || isSpecial || afterSpecial) starts = true;
+    if (i === 0 || spec[i] || spec[i - 1] || (segs && segs[i] !== segs[i - 1])) starts = true;
     else if (wordPiece) starts = !p.continuation;
     else if (marked) starts = p.wordStart;
     else starts = true;
@@ -70,4 +82,27 @@ export function wordGroups(tokens, special = []) {
     groups[i] = word;
   }
   return groups;
+}
+
+/** For every word, the indices of its tokens. */
+export function wordMembers(groups) {
+  const members = [];
+  groups.forEach((g, i) => {
+    while (members.length <= g) members.push([]);
+    members[g].push(i);
+  });
+  return members;
+}
+
+/**
+ * A word as one raw token: its first piece, then the others with "##" stripped
+ * (["▁foot", "ball"] -> "▁football", ["foot", "##ball"] -> "football"); python: word_tokens.
+ */
+export function wordRaw(tokens, members) {
+  let out = "";
+  members.forEach((i, k) => {
+    const t = tokens[i] === null || tokens[i] === undefined ? "" : String(tokens[i]);
+    out += k > 0 && displayToken(t).continuation ? t.slice(2) : t;
+  });
+  return out;
 }

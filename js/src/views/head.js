@@ -6,6 +6,7 @@ import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
 import { headColour } from "../draw/colour.js";
 import { seriesMatrix } from "../reduce.js";
 import { bucketLines } from "./lines.js";
+import { linePlan, capNote } from "../lineselect.js";
 import { tokenInfos, tokenElement } from "./labels.js";
 
 export const CANVAS_WIDTH = 180;
@@ -37,13 +38,17 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
   const right = h(doc, "div", { cls: "aw-head-col aw-head-right", attrs: { "aria-label": "keys" } });
   const canvas = h(doc, "canvas", { cls: "aw-head-canvas", attrs: { "aria-hidden": "true" } });
   const legend = h(doc, "div", { cls: "aw-head-legend" });
+  // Says so when only the strongest lines of each token are drawn (long inputs, lineselect.js).
+  const note = h(doc, "div", { cls: "aw-head-note", attrs: { role: "note" }, style: { "font-size": "11px", opacity: "0.8", margin: "2px 0 4px" } });
+  note.hidden = true;
   const body = h(doc, "div", { cls: "aw-head-body" }, [left, canvas, right]);
-  const el = h(doc, "div", { cls: "aw-view-head", dataset: { lines: 0 } }, [legend, body]);
+  const el = h(doc, "div", { cls: "aw-view-head", dataset: { lines: 0 } }, [legend, note, body]);
 
   let props = null;
   let tokensShown = null;
   let specialShown = null;
   let segmentsShown = null;
+  let keyShown = null; // props.labelKey of the labels shown (filtered / word-level labels)
   let leftEls = [];
   let rightEls = [];
   let hover = null; // { side, index }
@@ -54,7 +59,9 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
 
   function buildTokens() {
     const { tokens, special = [], segments = [] } = props;
-    if (sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    const key = props.labelKey ?? null;
+    if (key === keyShown && sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    keyShown = key;
     tokensShown = tokens.slice();
     specialShown = special.slice();
     segmentsShown = segments.slice();
@@ -62,11 +69,14 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     locked = null;
     clearChildren(left);
     clearChildren(right);
-    const infos = tokenInfos(tokens, special, segments);
-    const row = rowHeight(tokens.length);
+    // rowInfos/colInfos: labels after filters (rows = queries, columns = keys; they differ for
+    // cross attention and pair filters); otherwise the tokens on both sides.
+    const infos = props.rowInfos || tokenInfos(tokens, special, segments);
+    const colInfos = props.colInfos || infos;
+    const row = rowHeight(Math.max(infos.length, colInfos.length));
     el.style.setProperty("--aw-row", `${row}px`);
     leftEls = infos.map((info, i) => left.appendChild(tokenElement(doc, info, i, "aw-query")));
-    rightEls = infos.map((info, i) => right.appendChild(tokenElement(doc, info, i, "aw-key")));
+    rightEls = colInfos.map((info, i) => right.appendChild(tokenElement(doc, info, i, "aw-key")));
     for (const t of leftEls) t.dataset.side = "left";
     for (const t of rightEls) t.dataset.side = "right";
   }
@@ -98,9 +108,10 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     // With a single series, shade the other column by the weights of the focused token.
     if (matrices.length === 1) {
       const { matrix, colour } = matrices[0];
-      const n = leftEls.length;
-      for (let k = 0; k < n; k++) {
-        const w = f.side === "left" ? matrix[f.index * n + k] : matrix[k * n + f.index];
+      const cols = rightEls.length;
+      const count = f.side === "left" ? cols : leftEls.length;
+      for (let k = 0; k < count; k++) {
+        const w = f.side === "left" ? matrix[f.index * cols + k] : matrix[k * cols + f.index];
         if (w > 0 && other[k]) other[k].style.setProperty("background-color", withAlpha(colour, w));
       }
     }
@@ -108,18 +119,21 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
 
   function draw() {
     if (!props) return;
-    const n = props.tokens.length;
-    const row = rowHeight(n);
-    const { ctx, width } = sizeCanvas(canvas, CANVAS_WIDTH, n * row);
+    const n = leftEls.length;
+    const cols = rightEls.length;
+    const row = rowHeight(Math.max(n, cols));
+    const { ctx, width } = sizeCanvas(canvas, CANVAS_WIDTH, Math.max(n, cols) * row);
     clearCanvas(ctx);
     const x0 = 2;
     const x1 = width - 2;
     const f = focus();
-    ctx.lineWidth = f ? 2 : 1.25;
+    ctx.lineWidth = f ? 2 : 1; // 1 px: Skia's hairline path, 8x faster to rasterise than 1.25 px (lineselect.js)
     ctx.lineCap = "round";
     let count = 0;
+    const plan = linePlan(matrices.map((m) => m.matrix), n, cols, { threshold: props.threshold, focus: f, rowPx: row });
+    let s = 0;
     for (const { colour, matrix } of matrices) {
-      const { count: c, buckets } = bucketLines(matrix, n, { threshold: props.threshold, focus: f });
+      const { count: c, buckets } = bucketLines(matrix, n, { threshold: props.threshold, focus: f, cols, cutoffs: plan.cutoffs[s++] });
       count += c;
       ctx.strokeStyle = colour;
       for (const { alpha, pairs } of buckets) {
@@ -133,6 +147,11 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
       }
     }
     ctx.globalAlpha = 1;
+    if (!f) {
+      note.textContent = capNote(plan, count);
+      note.hidden = !plan.capped;
+      el.dataset.capped = String(plan.capped);
+    }
     el.dataset.lines = String(count);
     el.classList.toggle("aw-has-focus", Boolean(f));
     markTokens();
@@ -198,5 +217,7 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     el.remove();
   }
 
-  return { el, update, redraw: draw, destroy };
+  // focus(): the hovered or locked token ({ side, index, locked }) for the SVG export, or null.
+  const focusState = () => (focus() ? { ...focus(), locked: Boolean(locked) } : null);
+  return { el, update, redraw: draw, destroy, focus: focusState };
 }

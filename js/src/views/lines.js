@@ -21,21 +21,23 @@ export function bucketAlpha(bucket, buckets = DEFAULT_BUCKETS) {
  * Returns { count, buckets: [{ bucket, alpha, pairs: Int32Array [i0, j0, i1, j1, ...] }] } with only
  * the non-empty buckets, in increasing alpha.
  */
-export function bucketLines(matrix, n, { threshold = 0, buckets = DEFAULT_BUCKETS, focus = null } = {}) {
+export function bucketLines(matrix, n, { threshold = 0, buckets = DEFAULT_BUCKETS, focus = null, cols: m = n, cutoffs = null } = {}) {
+  // m: columns of a rectangular [n, m] matrix (cross attention, pair filters); n by default.
+  // cutoffs: per-row minimum weight (Float32Array(n)), the strongest lines of each row (lineselect.js).
   let rows = [0, n];
-  let cols = [0, n];
-  if (focus && Number.isInteger(focus.index) && focus.index >= 0 && focus.index < n) {
-    if (focus.side === "left") rows = [focus.index, focus.index + 1];
-    else if (focus.side === "right") cols = [focus.index, focus.index + 1];
+  let cols = [0, m];
+  if (focus && Number.isInteger(focus.index) && focus.index >= 0) {
+    if (focus.side === "left" && focus.index < n) rows = [focus.index, focus.index + 1];
+    else if (focus.side === "right" && focus.index < m) cols = [focus.index, focus.index + 1];
   }
   const counts = new Int32Array(buckets);
   const tag = new Int16Array((rows[1] - rows[0]) * (cols[1] - cols[0])).fill(-1);
   let k = 0;
   for (let i = rows[0]; i < rows[1]; i++) {
-    const base = i * n;
+    const base = i * m;
     for (let j = cols[0]; j < cols[1]; j++, k++) {
       const w = matrix[base + j];
-      if (!(w > 0) || w < threshold) continue;
+      if (!(w > 0) || w < threshold || (cutoffs !== null && w < cutoffs[i])) continue;
       const b = bucketOf(w, buckets);
       tag[k] = b;
       counts[b]++;

@@ -6,6 +6,7 @@ import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
 import { viridisLut, colourise, VIRIDIS_STOPS } from "../draw/colour.js";
 import { seriesMatrix, valueRange } from "../reduce.js";
 import { tokenInfos, tokenElement } from "./labels.js";
+import { paintMask, hatchMask } from "./mask.js";
 
 export const TARGET_SIZE = 560;
 export const MIN_LABEL_PX = 10;
@@ -36,9 +37,10 @@ export function formatValue(v) {
 }
 
 /** Cell under a point at (x, y) CSS px in a plot of `size` px with n cells per side; null outside. */
-export function cellAt(x, y, size, n) {
-  if (!(size > 0) || n <= 0 || x < 0 || y < 0 || x >= size || y >= size) return null;
-  const i = Math.min(n - 1, Math.floor((y / size) * n));
+export function cellAt(x, y, size, n, height = size, rows = n) {
+  // height/rows: a rectangular plot (rows x n cells, size x height px); square by default.
+  if (!(size > 0) || !(height > 0) || n <= 0 || rows <= 0 || x < 0 || y < 0 || x >= size || y >= height) return null;
+  const i = Math.min(rows - 1, Math.floor((y / height) * rows));
   const j = Math.min(n - 1, Math.floor((x / size) * n));
   return { i, j };
 }
@@ -73,37 +75,47 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   let colEls = [];
   let infos = [];
   let matrix = null;
-  let n = 0;
+  let n = 0; // rows (queries)
+  let nc = 0; // columns (keys): differs from n for cross attention and pair filters
+  let colInfos = [];
+  let mask = null; // Uint8Array rows x columns, 1 = masked by the causal mask
+  let keyShown = null;
   let cell = 24;
   let hot = null;
 
   function buildLabels() {
     const { tokens, special = [], segments = [] } = props;
-    if (sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    const key = props.labelKey ?? null;
+    if (key === keyShown && sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
+    keyShown = key;
     tokensShown = tokens.slice();
     specialShown = special.slice();
     segmentsShown = segments.slice();
     clearChildren(rows);
     clearChildren(cols);
-    n = tokens.length;
-    cell = cellSize(n);
+    infos = props.rowInfos || tokenInfos(tokens, special, segments);
+    colInfos = props.colInfos || infos;
+    n = infos.length;
+    nc = colInfos.length;
+    cell = cellSize(Math.max(n, nc));
     const step = labelStep(cell);
     el.style.setProperty("--aw-cell", `${cell}px`);
     el.style.setProperty("--aw-plot", `${n * cell}px`);
+    el.style.setProperty("--aw-plot-w", `${nc * cell}px`);
+    el.style.setProperty("--aw-plot-h", `${n * cell}px`);
     // A label box is at least LABEL_BOX_PX thick, centred on its cell, so that text stays legible
     // on small cells (only every step-th label is shown then, so boxes never overlap).
     const box = Math.max(cell, LABEL_BOX_PX);
     const shift = (cell - box) / 2;
     el.style.setProperty("--aw-label-box", `${box}px`);
     el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
-    infos = tokenInfos(tokens, special, segments);
     rowEls = infos.map((info, i) => {
       const t = tokenElement(doc, info, i, "aw-row-label aw-query");
       t.style.top = `${i * cell + shift}px`;
       if (i % step !== 0) t.classList.add("aw-label-skip");
       return rows.appendChild(t);
     });
-    colEls = infos.map((info, j) => {
+    colEls = colInfos.map((info, j) => {
       const t = tokenElement(doc, info, j, "aw-col-label aw-key");
       t.style.left = `${j * cell + shift}px`;
       if (j % step !== 0) t.classList.add("aw-label-skip");
@@ -113,20 +125,24 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   }
 
   function draw() {
-    const size = n * cell;
-    const { ctx } = sizeCanvas(canvas, size, size);
+    const width = nc * cell;
+    const height = n * cell;
+    const { ctx } = sizeCanvas(canvas, width, height);
     clearCanvas(ctx);
     const [lo, hi] = colourRange(matrix);
-    if (n > 0) {
-      offscreen.width = n;
+    if (n > 0 && nc > 0) {
+      offscreen.width = nc;
       offscreen.height = n;
       const octx = offscreen.getContext("2d");
-      const image = octx.createImageData(n, n);
+      const image = octx.createImageData(nc, n);
       colourise(matrix, lo, hi, viridisLut(), image.data);
+      if (mask) paintMask(image.data, mask, props.theme);
       octx.putImageData(image, 0, 0);
       ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(offscreen, 0, 0, size, size);
+      ctx.drawImage(offscreen, 0, 0, width, height);
+      if (mask) hatchMask(ctx, mask, n, nc, cell, props.theme);
     }
+    el.dataset.masked = String(mask ? mask.reduce((a, b) => a + b, 0) : 0);
     barMin.textContent = formatRangeLabel(lo);
     barMax.textContent = formatRangeLabel(hi);
     el.dataset.min = String(lo);
@@ -138,7 +154,8 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
     props = next;
     buildLabels();
     matrix = seriesMatrix(next.data, next.shape, next.series);
-    title.textContent = `${next.series.label} · rows: queries · columns: keys`;
+    mask = next.mask || null;
+    title.textContent = `${next.series.label} · rows: queries · columns: keys${mask ? " · hatched: masked (future) keys" : ""}`;
     draw();
     if (hot) showCell(hot.i, hot.j, hot.x, hot.y);
   }
@@ -156,10 +173,17 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   }
 
   function showCell(i, j, x, y) {
-    if (!matrix || i >= n || j >= n) return hideTooltip();
+    if (!matrix || i >= n || j >= nc) return hideTooltip();
     setHot({ i, j, x, y });
-    const value = matrix[i * n + j];
-    tooltip.textContent = `${infos[i].text} → ${infos[j].text}: ${formatValue(value)}`;
+    const drawn = matrix[i * nc + j];
+    // props.exactValue: the exact float32 number when the drawn data is float16 (undefined while it
+    // is on its way from Python: the drawn value is shown as approximate until then).
+    const exact = props && props.exactValue ? props.exactValue(i, j) : drawn;
+    const value = exact === undefined ? drawn : exact;
+    const masked = Boolean(mask && mask[i * nc + j]);
+    tooltip.textContent = `${infos[i].text} → ${colInfos[j].text}: ${masked ? "masked (future token)" : `${exact === undefined ? "≈ " : ""}${formatValue(value)}`}`;
+    tooltip.dataset.masked = masked ? "true" : "false";
+    tooltip.dataset.exact = exact === undefined ? "false" : "true";
     tooltip.dataset.query = String(i);
     tooltip.dataset.key = String(j);
     tooltip.dataset.value = String(value);
@@ -175,7 +199,7 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
 
   function onMove(event) {
     const rect = canvas.getBoundingClientRect();
-    const hit = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, n);
+    const hit = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, nc, rect.height, n);
     if (!hit) return hideTooltip();
     const host = el.getBoundingClientRect();
     showCell(hit.i, hit.j, event.clientX - host.left, event.clientY - host.top);
