@@ -155,20 +155,9 @@ def test_capture_still_refuses_non_finite_attention(tiny_albert):
         capture(model, tokenizer, CORPUS[0])
 
 
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
-def test_capture_on_gpu_matches_cpu(tiny_albert):
-    model, tokenizer = tiny_albert
-    cpu = capture(model, tokenizer, " ".join(CORPUS[:3]))
-    gpu_model = model.to("cuda")
-    try:
-        gpu = capture(gpu_model, tokenizer, " ".join(CORPUS[:3]))
-        half = capture(gpu_model.half(), tokenizer, " ".join(CORPUS[:3]))
-    finally:
-        model.float().to("cpu")
-    assert isinstance(gpu.attention, np.ndarray) and gpu.attention.dtype == np.float32
-    np.testing.assert_allclose(gpu.attention, cpu.attention, atol=1e-5)
-    assert half.attention.dtype == np.float32  # a float16 model's attention is widened on the way
-    np.testing.assert_allclose(half.attention, cpu.attention, atol=5e-3)
+# The GPU capture path (device placement, one move to the host, float16 models widened) is checked
+# on a lent GPU machine by benchmarks/gpu_check.py, not here: this suite runs where there is no GPU,
+# and a test that skips itself everywhere it runs proves nothing.
 
 
 # -- memory ------------------------------------------------------------------------------------------------
