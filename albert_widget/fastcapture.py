@@ -15,6 +15,7 @@ capture falls back on ``output_attentions=True``.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -39,9 +40,26 @@ def _specs(model: Any) -> list[tuple[Any, int, str | None, str | None]]:
     return out
 
 
+# model -> its attention modules: walking a model's modules costs ~1 ms a capture; kept while the model lives.
+_FOUND: "weakref.WeakKeyDictionary[Any, list[tuple[Any, int]]]" = weakref.WeakKeyDictionary()
+
+
 def attention_modules(model: Any) -> list[tuple[Any, int]]:
     """The ``(module, output index)`` pairs transformers records ``attentions`` from (same matching
     rules as its output-capturing hooks), or ``[]`` when the model does not say."""
+    try:
+        return _FOUND[model]
+    except (KeyError, TypeError):
+        pass
+    found = _attention_modules(model)
+    try:
+        _FOUND[model] = found
+    except TypeError:  # not weak-referenceable
+        pass
+    return found
+
+
+def _attention_modules(model: Any) -> list[tuple[Any, int]]:
     specs = _specs(model)
     if not specs or not callable(getattr(model, "named_modules", None)):
         return []
@@ -91,5 +109,6 @@ def attention_by_hooks(model: Any, forward: Callable[[], Any], shape: tuple[int,
         for handle in handles:
             handle.remove()
     if not state["ok"] or state["count"] != shape[0]:
+        _FOUND.pop(model, None)  # the model may have changed: look again next time
         return None
     return array

@@ -78,8 +78,11 @@ export function createStore({
   const withDtype = (msg) => (dims ? { ...msg, dtype: dims.dtype } : msg);
 
   function evict() {
+    // Big layers held head by head get a smaller budget: a 64-head layer at 512 tokens is a 64 MiB
+    // array even with one head in it, so keep about two of them (the page's heap stays small).
+    const budget = dims && dims.perHead ? dims.budget : maxBytes;
     for (const [layer, entry] of cache) {
-      if (bytes <= maxBytes || cache.size <= 1) break;
+      if (bytes <= budget || cache.size <= 1) break;
       if (layer === focusLayer) continue;
       cache.delete(layer);
       bytes -= entry.bytes;
@@ -171,7 +174,12 @@ export function createStore({
     focusCount = numLayers;
     if (want) {
       const dtype = drawingEncoding(Math.max(want.rows, want.cols));
-      dims = { numHeads: want.numHeads, rows: want.rows, cols: want.cols, dtype, perHead: perHeadLayer(want.numHeads, want.rows, want.cols, dtype) };
+      const layerF32 = want.numHeads * want.rows * want.cols * 4;
+      dims = {
+        numHeads: want.numHeads, rows: want.rows, cols: want.cols, dtype, layerF32,
+        perHead: perHeadLayer(want.numHeads, want.rows, want.cols, dtype),
+        budget: Math.min(maxBytes, Math.max(2 * layerF32, maxBytes / 2)),
+      };
     }
     if (focusLayer === null || focusLayer >= numLayers) return;
     if (!dims || !dims.perHead) {
@@ -185,6 +193,8 @@ export function createStore({
     const entry = cache.get(focusLayer);
     const here = shown.every((h) => entry && entry.present[h]);
     queue = here ? prefetchPlan({ layer: focusLayer, heads: shown, numLayers, numHeads: dims.numHeads }) : [];
+    // When three layers do not fit the budget, only the next layer is prefetched (not the previous).
+    if (3 * dims.layerF32 > dims.budget) queue = queue.filter((q) => q.layer !== focusLayer - 1);
     pump();
   }
 

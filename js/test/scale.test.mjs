@@ -359,3 +359,18 @@ test("the line budget follows the canvas height: long inputs keep fewer, shorter
   const plan = linePlan([softmaxMatrix(n, 2)], n, n, { rowPx: 20 });
   assert.ok(plan.capped && plan.perRow === Math.max(1, Math.floor(at512 / n)));
 });
+
+test("64-head layers at 512 tokens: about two layers kept, only the next layer prefetched", () => {
+  const { store, sent } = setup();
+  const big = (heads) => ({ heads, numHeads: 64, rows: 512, cols: 512 });
+  const layerF32 = 64 * 512 * 512 * 4;
+  for (const layer of [0, 1, 2, 3]) {
+    store.focus(layer, 12, big([0]));
+    store.handleMessage(...headsReply(1, layer, [0], { numHeads: 64 }));
+  }
+  assert.ok(store.bytes <= 2 * layerF32, `${store.bytes / 2 ** 20} MiB kept`);
+  assert.ok(store.get(3, [0]), "the focused layer stays");
+  store.focus(3, 12, big([0]));
+  assert.ok(store.queued.every((q) => q.layer !== 2), "the previous layer is not prefetched");
+  assert.ok(sent.some((m) => m.layers[0] === 4 || store.queued.some((q) => q.layer === 4)));
+});
