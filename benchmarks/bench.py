@@ -417,6 +417,17 @@ def now(page) -> float:
     return page.evaluate("performance.now()")
 
 
+def settle(page, quiet_ms: float = 1000, limit_s: float = 15) -> None:
+    """Wait until the page received nothing for ``quiet_ms`` (a widget's background prefetches land
+    before the next widget's bytes are counted)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        idle = page.evaluate("() => { const f = window.__aw.frames.filter((x) => x.dir === 'in'); return f.length ? performance.now() - f[f.length - 1].t : 1e9; }")
+        if idle >= quiet_ms:
+            return
+        page.wait_for_timeout(200)
+
+
 def first_ready(page, root_id: str) -> dict[str, Any]:
     """The first ready draw of a widget, once its frame was produced."""
     page.wait_for_function("(id) => { const d = window.__aw.drawn.find((d) => d.id === id && d.state === 'ready'); return d && d.painted; }",
@@ -560,6 +571,7 @@ def browser_part(args, results) -> None:
 
             # -- albert-base, 512 tokens, default view ------------------------------------------------
             phase(f"browser: albert-base 512: default view, steps, every head")
+            settle(page)
             mark = now(page)
             lab.run(1, timeout=300)
             root = lab.cell(1).locator(".aw-root").first
@@ -602,6 +614,7 @@ def browser_part(args, results) -> None:
 
             # -- matrix view at 512, exact tooltip -------------------------------------------------------
             phase(f"browser: albert-base 512: matrix view")
+            settle(page)
             mark = now(page)
             lab.run(2, timeout=300)
             mroot = lab.cell(2).locator(".aw-root").first
@@ -627,6 +640,7 @@ def browser_part(args, results) -> None:
             # -- smaller inputs ------------------------------------------------------------------------
             for cell, key in ((4, "base128"), (17, "base20"), (5, "mini512"), (6, "mini128"), (7, "mini20")):
                 phase(f"browser: {key}")
+                settle(page)
                 mark = now(page)
                 lab.run(cell, timeout=300)
                 r = lab.cell(cell).locator(".aw-root").first
@@ -650,6 +664,7 @@ def browser_part(args, results) -> None:
                 out["xxlarge_build"] = json.loads([ln for ln in lab.run(9, timeout=600).splitlines() if ln.strip()][-1])
                 out["heap_before_xxlarge_mib"] = heap(cdp)
                 phase(f"browser: albert-xxlarge: capture 512 + model view")
+                settle(page)
                 mark = now(page)
                 lab.run(10, timeout=900)
                 xroot = lab.cell(10).locator(".aw-root").first
@@ -664,6 +679,7 @@ def browser_part(args, results) -> None:
                     "python": py,
                 }
                 phase(f"browser: albert-xxlarge: head view")
+                settle(page)
                 mark = now(page)
                 before = int(xroot.get_attribute("data-drawn"))
                 lab.run(12)
@@ -725,8 +741,11 @@ def bertviz_pages(browser, results) -> dict[str, Any]:
     import threading
 
     folder = Path(tempfile.mkdtemp(prefix="aw-bench-bertviz-"))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # no access log in the benchmark's output
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
