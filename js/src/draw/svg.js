@@ -11,6 +11,7 @@
 import { headColour, viridisLut, lutIndex, VIRIDIS_STOPS } from "./colour.js";
 import { seriesMatrix } from "../reduce.js";
 import { bucketLines } from "../views/lines.js";
+import { linePlan } from "../lineselect.js";
 import { tokenInfos } from "../views/labels.js";
 import { rowHeight, CANVAS_WIDTH } from "../views/head.js";
 import { cellSize, labelStep, colourRange } from "../views/matrix.js";
@@ -250,8 +251,11 @@ export function headViewSvg(props) {
   const x1 = canvasX + CANVAS_WIDTH - 2;
   let lines = 0;
   let paths = "";
+  // the same strongest-lines cap as the canvas at long inputs (lineselect.js)
+  const plan = linePlan(matrices.map((m) => m.matrix), n, nc, { threshold, focus: f, rowPx: row });
+  let s = 0;
   for (const { colour, matrix } of matrices) {
-    const { count, buckets } = bucketLines(matrix, n, { threshold, focus: f, cols: nc });
+    const { count, buckets } = bucketLines(matrix, n, { threshold, focus: f, cols: nc, cutoffs: plan.cutoffs[s++] });
     lines += count;
     for (const { alpha, pairs } of buckets) {
       const d = [];
