@@ -1,0 +1,39 @@
+"""The names the widget, the page, the figures and the HTML export agree on, written once.
+
+The page's twin is ``js/src/names.js``; ``tests/test_names.py`` checks that the two lists match.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "VIEWS",
+    "FIGURE_VIEWS",
+    "STATIC_VIEWS",
+    "REDUCTIONS",
+    "PAIR_FILTERS",
+    "ATTENTION_KINDS",
+    "DISPLAY_MODES",
+    "EXPLAIN_METHODS",
+    "ENCODINGS",
+]
+
+#: Every view of the widget: two token columns with lines, heatmap, every layer x head as a
+#: thumbnail, query/key detail of one head, explainability maps.
+VIEWS = ("head", "matrix", "model", "neuron", "explain")
+#: Views :func:`albert_widget.export.save_figure` draws.
+FIGURE_VIEWS = ("matrix", "head", "model")
+#: Views a standalone HTML page can show without a model in the loop.
+STATIC_VIEWS = ("head", "matrix", "model")
+#: Mean or max over heads (``head_reduce``), over layers (``layer_reduce``), or neither.
+REDUCTIONS = ("none", "mean", "max")
+#: Query rows of one sentence -> key columns of the other (``"ab"``: A's rows, B's columns).
+PAIR_FILTERS = ("all", "aa", "ab", "ba", "bb")
+#: The attention arrays of an input: encoder self-attention (also decoder-only models), and
+#: the decoder's self- and cross-attention of encoder-decoder models.
+ATTENTION_KINDS = ("encoder", "decoder", "cross")
+#: ``"auto"`` follows JupyterLab's theme.
+DISPLAY_MODES = ("auto", "light", "dark")
+#: Methods of the explain view (:mod:`albert_widget.explain`).
+EXPLAIN_METHODS = ("rollout", "flow", "relevancy", "norm")
+#: How attention travels to the page (:mod:`albert_widget.transport`).
+ENCODINGS = ("float32", "float16", "uint8")
