@@ -1,37 +1,59 @@
-"""AttentionWidget: the traits the page syncs and the messages it answers. Nothing else.
+"""AttentionWidget: the traits the page syncs and the table of requests it answers. Nothing else.
 
-The page draws only what it has; it asks for attention layer by layer with
-``{"type": "request", "revision", "layers"}`` and Python answers with binary buffers
-(see :mod:`albert_widget.transport` and ``docs/DESIGN.md``).
+The page asks for data with ``{"id", "type", ...}`` messages (:mod:`albert_widget.protocol`); each gets
+exactly one reply with binary buffers. Every trait's ``help`` is its reference documentation.
 """
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
-from typing import Any, Iterator, Sequence
+import uuid
+from typing import Any, Sequence
 
 import anywidget
 import numpy as np
 import traitlets as t
 
+from . import state as page_state
 from .capture import capture, validate_text
-from .models import DEFAULT_TEXT, load_default_model, load_pretrained
-from .result import AttentionResult
-from .transport import message_bytes, reply_to_request
 from .encodings import reply_to_row
+from .explain import ExplainSource
+from .models import DEFAULT_TEXT, load_default_model, load_pretrained
+from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
 from .neuron import NeuronSource
+from .protocol import RequestQueue
+from .result import AttentionResult
 from .thumbnails import reply_to_thumbnails
-from .explain import EXPLAIN_METHODS, ExplainSource
+from .transport import reply_to_request
 
 __all__ = ["AttentionWidget"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
-VIEWS = ("head", "matrix", "model", "neuron", "explain")
-HEAD_REDUCTIONS = ("none", "mean", "max")
-PAIR_FILTERS = ("all", "aa", "ab", "ba", "bb")  # rows (queries) of one sentence -> columns (keys) of the other
-LAYER_REDUCTIONS = ("none", "mean", "max")
-ATTENTION_KINDS = ("encoder", "decoder", "cross")
+_D = page_state.VIEW_DEFAULTS
+
+
+class Choice(t.Unicode):
+    """A string trait that takes one of a fixed tuple of names (from :mod:`albert_widget.names`)."""
+
+    def __init__(self, choices: Sequence[str], default: str, **kwargs: Any) -> None:
+        self.choices = tuple(choices)
+        super().__init__(default, **kwargs)
+
+    def validate(self, obj: Any, value: Any) -> str:
+        if value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+        return value
+
+
+def _synced(trait: t.TraitType, help: str) -> t.TraitType:
+    trait.help = help
+    return trait.tag(sync=True)
+
+
+def _input(trait: t.TraitType, help: str) -> t.TraitType:
+    """A trait the capture fixes: read-only from Python and the page (set only by ``_install``)."""
+    trait.read_only = True
+    return _synced(trait, help)
 
 
 class AttentionWidget(anywidget.AnyWidget):
@@ -46,37 +68,41 @@ class AttentionWidget(anywidget.AnyWidget):
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
 
-    text = t.Unicode("").tag(sync=True)
-    text_pair = t.Unicode(None, allow_none=True).tag(sync=True)
-    tokens = t.List(t.Unicode(), read_only=False).tag(sync=True)
-    segments = t.List(t.Int()).tag(sync=True)
-    special = t.List(t.Bool()).tag(sync=True)
-    num_layers = t.Int(0).tag(sync=True)
-    num_heads = t.Int(0).tag(sync=True)
-    layer = t.Int(0).tag(sync=True)
-    head = t.Int(0).tag(sync=True)
-    heads = t.List(t.Int()).tag(sync=True)
-    head_reduce = t.Unicode("none").tag(sync=True)
-    view = t.Unicode("head").tag(sync=True)
-    threshold = t.Float(0.0).tag(sync=True)
-    revision = t.Int(0).tag(sync=True)
-    info = t.Dict().tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    notice = t.Unicode("").tag(sync=True)
-    # Explorer: sentence-pair filter, word level, mean/max over layers, token controls, and the
-    # attention kind of encoder-decoder models (decoder_tokens: the decoder's input tokens).
-    pair_filter = t.Unicode("all").tag(sync=True)
-    word_level = t.Bool(False).tag(sync=True)
-    layer_reduce = t.Unicode("none").tag(sync=True)
-    hide_special = t.Bool(False).tag(sync=True)
-    token_search = t.Unicode("").tag(sync=True)
-    attention_kind = t.Unicode("encoder").tag(sync=True)
-    kinds = t.List(t.Unicode(), default_value=["encoder"]).tag(sync=True)
-    decoder_tokens = t.List(t.Unicode()).tag(sync=True)
-    decoder_special = t.List(t.Bool()).tag(sync=True)
-    prettify_tokens = t.Bool(True).tag(sync=True)  # False: raw pieces (Ġthe, ##ing), as bertviz's option
-    display_mode = t.Unicode("auto").tag(sync=True)  # "auto" (JupyterLab's theme), "light" or "dark"
-    explain_method = t.Unicode("rollout").tag(sync=True)  # explain view: "rollout", "flow", "relevancy", "norm"
+    # -- the input (the model runs again when these change) ---------------------------------------
+    text = _synced(t.Unicode(""), "The input text; setting it (or typing in the widget) runs the model again.")
+    text_pair = _synced(t.Unicode(None, allow_none=True), "Sentence B of a pair (None: a single sentence).")
+
+    # -- what the capture fixes (read-only) ------------------------------------------------------
+    tokens = _input(t.List(t.Unicode()), "The tokenizer's pieces, raw (▁the, ##ing, Ġthe, [CLS]).")
+    segments = _input(t.List(t.Int()), "Sentence of each token: 0 = A, 1 = B.")
+    special = _input(t.List(t.Bool()), "True for special tokens ([CLS], [SEP], <s>, ...).")
+    num_layers = _input(t.Int(0), "Layers of the attention kind shown.")
+    num_heads = _input(t.Int(0), "Heads per layer of the attention kind shown.")
+    kinds = _input(t.List(t.Unicode(), default_value=["encoder"]), "Attention kinds of this input: encoder (also decoder-only models), decoder, cross.")
+    decoder_tokens = _input(t.List(t.Unicode()), "Encoder-decoder models: the decoder's input tokens.")
+    decoder_special = _input(t.List(t.Bool()), "Special-token mask of decoder_tokens.")
+    revision = _input(t.Int(0), "Bumped on every new capture; the page drops data of older revisions.")
+    info = _input(t.Dict(), "Model facts (type, name, layer groups, causal), truncation, kind shapes, editable.")
+    error = _synced(t.Unicode(""), "Shown in the widget when the last input or request failed; '' when fine.")
+    notice = _synced(t.Unicode(""), "Shown in the widget, e.g. when the input was truncated to the model's maximum.")
+
+    # -- what the user chooses (both ways) --------------------------------------------------------
+    layer = _synced(t.Int(_D["layer"]), "The layer shown (0-based).")
+    head = _synced(t.Int(_D["head"]), "The focused head (0-based).")
+    heads = _synced(t.List(t.Int(), default_value=_D["heads"]), "Heads overlaid in the head view, in distinct colours (empty: just `head`).")
+    head_reduce = _synced(Choice(REDUCTIONS, _D["head_reduce"]), "'mean' or 'max' over the heads of the layer, or 'none'.")
+    view = _synced(Choice(VIEWS, _D["view"]), "'head' (two token columns with lines), 'matrix' (heatmap), 'model' (every layer x head), 'neuron' (q/k detail), 'explain'.")
+    threshold = _synced(t.Float(_D["threshold"]), "The head view hides lines below this weight (0..1).")
+    pair_filter = _synced(Choice(PAIR_FILTERS, _D["pair_filter"]), "Query rows of one sentence -> key columns of the other: 'all', 'aa', 'ab', 'ba', 'bb'.")
+    word_level = _synced(t.Bool(_D["word_level"]), "Merge pieces into words: attention TO a word sums its pieces, FROM a word averages them.")
+    layer_reduce = _synced(Choice(REDUCTIONS, _D["layer_reduce"]), "'mean' or 'max' over all layers, or 'none'.")
+    hide_special = _synced(t.Bool(_D["hide_special"]), "Drop special-token rows and columns and renormalise every row over what stays.")
+    token_search = _synced(t.Unicode(_D["token_search"]), "Tokens containing this text are highlighted.")
+    attention_kind = _synced(Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention.")
+    prettify_tokens = _synced(t.Bool(_D["prettify_tokens"]), "False shows raw pieces (Ġthe, ##ing), as bertviz's option.")
+    display_mode = _synced(Choice(DISPLAY_MODES, _D["display_mode"]), "'auto' (JupyterLab's theme), 'light' or 'dark'.")
+    _widget_id = t.Unicode(help="Identifies this widget to the page: every rendering of it shares one data store.").tag(sync=True)
+    explain_method = _synced(Choice(EXPLAIN_METHODS, _D["explain_method"]), "Explain view: 'rollout', 'flow', 'relevancy' or 'norm'.")
 
     def __init__(
         self,
@@ -102,18 +128,26 @@ class AttentionWidget(anywidget.AnyWidget):
         self._result: AttentionResult | None = None
         self._installing = False
         self._pending: AttentionResult | None = None
-        self.bytes_sent = 0  # attention bytes + message JSON sent to the page so far
+        self._neuron = NeuronSource()
+        self._explain = ExplainSource()
         super().__init__(**kwargs)
-        self.on_msg(self._handle_message)
+        self._requests = RequestQueue(
+            self._handlers(), lambda content, buffers: self.send(content, buffers), lambda: self.revision, self._on_failure
+        )
+        self.on_msg(self._on_page_message)
         if result is not None:
             self._install(result)
         elif text:
-            self._install(capture(model, tokenizer, text, text_pair, max_length=max_length))
+            self._install(self._capture(text, text_pair))
         else:
-            self.info = self._info_dict(None)
+            self.set_trait("info", page_state.model_info(None, editable=self._model is not None))
         self.view = view
         self.layer = layer
         self.head = head
+
+    @t.default("_widget_id")
+    def _new_widget_id(self) -> str:
+        return uuid.uuid4().hex
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
@@ -155,6 +189,38 @@ class AttentionWidget(anywidget.AnyWidget):
         self._require_model()
         try:
             result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length)
+        except (TypeError, ValueError) as exc:
+            self.error = str(exc)
+            raise
+        self._install(result)
+
+    # -- public read-only views of the data ------------------------------------------------------
+    @property
+    def result(self) -> AttentionResult | None:
+        """The capture shown now (``None`` before the first text)."""
+        return self._result
+
+    @property
+    def attention(self) -> np.ndarray | None:
+        """float32 ``[layers, heads, N, N]`` shown now (read-only)."""
+        return None if self._result is None else self._result.attention
+
+    def widget_state(self) -> dict[str, Any]:
+        """The page's state as plain data (every synced trait): what :meth:`to_html` writes into the
+        page. Needs a capture."""
+        if self._result is None:
+            raise ValueError("there is nothing to export yet: give the widget a text first")
+        view = {name: getattr(self, name) for name in page_state.VIEW_DEFAULTS}
+        view["heads"] = list(view["heads"])
+        state = page_state.page_state(self._result, view, editable=False)
+        state["notice"] = self.notice
+        return state
+
+    def set_input(self, text: str, text_pair: str | None = None) -> None:
+        """Run the model on a new text (and pair) at once; on bad input raise and keep the last state."""
+        self._require_model()
+        try:
+            result = self._capture(text, text_pair)
         except (TypeError, ValueError) as exc:
             self.error = str(exc)
             raise
@@ -203,34 +269,20 @@ class AttentionWidget(anywidget.AnyWidget):
         """
         from .export.html import to_html, write_html
 
-        if self._result is None:
-            raise ValueError("there is nothing to export yet: give the widget a text first")
-        base = set(anywidget.AnyWidget.class_trait_names(sync=True))
-        traits = {}
-        for name in self.trait_names(sync=True):
-            if name.startswith("_") or name in base:
-                continue
-            value = getattr(self, name)
-            if isinstance(value, (str, int, float, bool, list, dict, type(None))):
-                traits[name] = value
-        state: dict[str, Any] = {
-            "layer": self.layer,
-            "head": self.head,
-            "heads": list(self.heads),
-            "view": self.view if self.view in ("head", "matrix", "model") else "head",
-            "head_reduce": self.head_reduce,
-            "threshold": self.threshold,
-            "traits": traits,
-        }
-        state.update(options)
+        state = self.widget_state()
+        if state["view"] not in STATIC_VIEWS:
+            state["view"] = "head"
         if path is None:
-            return to_html(self._result, **state)
-        return write_html(self._result, path, **state)
+            return to_html(self._result, state=state, **options)
+        return write_html(self._result, path, state=state, **options)
 
     # -- validation ------------------------------------------------------------------------------
     def _require_model(self) -> None:
         if self._model is None:
             raise ValueError("this widget shows fixed attention (from_attention); it has no model to run on new text")
+
+    def _capture(self, text: Any, text_pair: Any) -> AttentionResult:
+        return capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length)
 
     @t.validate("text", "text_pair")
     def _validate_input(self, proposal: Any) -> Any:
@@ -243,7 +295,7 @@ class AttentionWidget(anywidget.AnyWidget):
         pair = value if name == "text_pair" else self.text_pair
         try:
             validate_text(value, name, allow_none=name == "text_pair")
-            self._pending = capture(self._model, self._tokenizer, text, pair, max_length=self._max_length)
+            self._pending = self._capture(text, pair)
         except (TypeError, ValueError) as exc:
             self.error = str(exc)  # the page shows it too; the last good state stays
             raise
@@ -256,7 +308,7 @@ class AttentionWidget(anywidget.AnyWidget):
         pending, self._pending = self._pending, None
         if pending is None and change["name"] == "text_pair" and change["new"] is None and self._model is not None:
             # traitlets skips validators for None: removing the pair is captured here.
-            pending = capture(self._model, self._tokenizer, self.text, None, max_length=self._max_length)
+            pending = self._capture(self.text, None)
         if pending is not None:
             self._install(pending)
 
@@ -272,33 +324,9 @@ class AttentionWidget(anywidget.AnyWidget):
     def _validate_heads(self, proposal: Any) -> list[int]:
         return sorted({_check_index(h, self.num_heads, "heads entry") for h in proposal["value"]})
 
-    @t.validate("view")
-    def _validate_view(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], VIEWS, "view")
-
-    @t.validate("head_reduce")
-    def _validate_reduce(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], HEAD_REDUCTIONS, "head_reduce")
-
-    @t.validate("pair_filter")
-    def _validate_pair_filter(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], PAIR_FILTERS, "pair_filter")
-
-    @t.validate("explain_method")
-    def _validate_explain_method(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], EXPLAIN_METHODS, "explain_method")
-
-    @t.validate("display_mode")
-    def _validate_display_mode(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], ("auto", "light", "dark"), "display_mode")
-
-    @t.validate("layer_reduce")
-    def _validate_layer_reduce(self, proposal: Any) -> str:
-        return _check_choice(proposal["value"], LAYER_REDUCTIONS, "layer_reduce")
-
     @t.validate("attention_kind")
     def _validate_attention_kind(self, proposal: Any) -> str:
-        value = _check_choice(proposal["value"], ATTENTION_KINDS, "attention_kind")
+        value = proposal["value"]
         if self._result is not None and value not in self._result.kinds:
             raise ValueError(f"this input has no {value} attention; it has {', '.join(self._result.kinds)}")
         return value
@@ -309,17 +337,6 @@ class AttentionWidget(anywidget.AnyWidget):
             with self.hold_sync():
                 self._show_kind(self._result)
 
-    def _show_kind(self, result: AttentionResult) -> None:
-        """num_layers/num_heads (and layer, head, heads within them) of the attention kind shown."""
-        kind = self.attention_kind if self.attention_kind in result.kinds else "encoder"
-        layers, heads = (int(s) for s in result.attention_of(kind).shape[:2])
-        self.num_layers, self.num_heads = layers, heads
-        self.layer = min(self.layer, layers - 1)
-        self.head = min(self.head, heads - 1)
-        self.heads = [h for h in self.heads if h < heads]
-        if kind != self.attention_kind:
-            self.attention_kind = kind
-
     @t.validate("threshold")
     def _validate_threshold(self, proposal: Any) -> float:
         value = float(proposal["value"])
@@ -328,117 +345,90 @@ class AttentionWidget(anywidget.AnyWidget):
         return value
 
     # -- installing a capture --------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _installing_input(self) -> Iterator[None]:
-        self._installing = True
-        try:
-            yield
-        finally:
-            self._installing = False
-
-    def _info_dict(self, result: AttentionResult | None) -> dict[str, Any]:
-        info: dict[str, Any] = {"editable": self._model is not None}
-        if result is not None:
-            info.update(result.info.to_dict())
-            info.update(num_truncated=result.num_truncated, layer_groups=result.layer_groups,
-                        sentence_b_start=result.sentence_b_start,
-                        kind_shapes={k: [int(s) for s in result.attention_of(k).shape[:2]] for k in result.kinds})
-        return info
+    def _show_kind(self, result: AttentionResult) -> None:
+        """num_layers/num_heads (and layer, head, heads within them) of the attention kind shown."""
+        kind = self.attention_kind if self.attention_kind in result.kinds else "encoder"
+        layers, heads = page_state.kind_shape(result, kind)
+        self.set_trait("num_layers", layers)
+        self.set_trait("num_heads", heads)
+        self.layer = min(self.layer, layers - 1)
+        self.head = min(self.head, heads - 1)
+        self.heads = [h for h in self.heads if h < heads]
+        if kind != self.attention_kind:
+            self.attention_kind = kind
 
     def _install(self, result: AttentionResult) -> None:
         """Show ``result``: update every trait in one sync; the page then asks for the data."""
         self._result = result
         self._pending = None
-        with self.hold_sync(), self._installing_input():
-            # Shape first so that layer/head validation sees the new bounds.
-            self.num_layers = result.num_layers
-            self.num_heads = result.num_heads
-            self.layer = min(self.layer, result.num_layers - 1)
-            self.head = min(self.head, result.num_heads - 1)
-            self.heads = [h for h in self.heads if h < result.num_heads]
-            self.kinds = list(result.kinds)
-            self.decoder_tokens = list(result.decoder_tokens or ())
-            mask = result.decoder_special_tokens_mask
-            self.decoder_special = [bool(s) for s in mask] if mask is not None else [False] * len(self.decoder_tokens)
-            self._show_kind(result)
-            self.text = result.text or ""
-            self.text_pair = result.text_pair
-            self.tokens = list(result.tokens)
-            self.segments = [int(s) for s in result.token_type_ids]
-            self.special = [bool(s) for s in result.special_tokens_mask]
-            self.info = self._info_dict(result)
-            self.notice = _truncation_notice(result)
-            self.error = ""
-            self.revision += 1
-
-    # -- messages from the page ------------------------------------------------------------------
-    def _handle_message(self, _widget: Any, content: Any, buffers: Any) -> None:
-        # An exception here would show up nowhere (not in the cell, not in the log): report it.
+        values = page_state.input_state(result, editable=self._model is not None)
+        self._installing = True
         try:
-            kind = content.get("type") if isinstance(content, dict) else None
-            if kind == "request":
-                if self._result is None:
-                    return
-                reply, out = reply_to_request(self._result.attentions, self.revision, content)  # content["kind"] picks
-                if reply is not None:
-                    self.bytes_sent += message_bytes(reply, out)
-                    self.send(reply, out)
-            elif kind == "row":  # the exact float32 row under the matrix tooltip (encodings.py)
-                if self._result is None:
-                    return
-                reply, out = reply_to_row(self._result.attentions, self.revision, content)
-                if reply is not None:
-                    self.bytes_sent += message_bytes(reply, out)
-                    self.send(reply, out)
-            elif kind == "thumbnails":  # model view: every layer x head, downsampled here
-                if self._result is None:
-                    return
-                reply, out = reply_to_thumbnails(self._result.attention, self.revision, content)
-                if reply is not None:
-                    self.bytes_sent += message_bytes(reply, out)
-                    self.send(reply, out)
-            elif kind == "neuron":  # neuron view: q, k, scores and softmax of one head and query token
-                if getattr(self, "_neuron", None) is None:
-                    self._neuron = NeuronSource()
-                reply, out = self._neuron.reply(self._model, self._tokenizer, self._result, self.revision, content,
-                                                max_length=self._max_length)
-                if reply is not None:
-                    self.bytes_sent += message_bytes(reply, out)
-                    self.send(reply, out)
-            elif kind in ("explain", "head_stats"):  # explain view (explain.py): errors come back in the reply
-                if getattr(self, "_explain", None) is None:
-                    self._explain = ExplainSource()
-                if kind == "explain":
-                    reply, out = self._explain.explain(self._result, self.revision, content, self._model, self._tokenizer)
-                else:
-                    reply, out = self._explain.head_stats(self._result, self.revision, content)
-                if reply is not None:
-                    self.bytes_sent += message_bytes(reply, out)
-                    self.send(reply, out)
-            elif kind == "set_text":
-                self._require_model()
-                pair = content.get("text_pair") or None
-                try:
-                    result = capture(self._model, self._tokenizer, content.get("text"), pair, max_length=self._max_length)
-                except (TypeError, ValueError) as exc:
-                    # The same message twice would not fire a trait change: also tell the page directly.
-                    self.error = str(exc)
-                    self.send({"type": "error", "message": self.error})
-                    return
-                self._install(result)
-            else:
-                raise ValueError(f"unknown message type {kind!r}")
-        except Exception as exc:  # noqa: BLE001 - shown in the widget instead of vanishing
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.send({"type": "error", "message": self.error})
+            with self.hold_sync():
+                self.set_trait("kinds", values.pop("kinds"))
+                self._show_kind(result)  # shape first, so that layer/head validation sees the new bounds
+                values.pop("num_layers")
+                values.pop("num_heads")
+                for name, value in values.items():
+                    if self.traits()[name].read_only:
+                        self.set_trait(name, value)
+                    else:
+                        setattr(self, name, value)
+                self.set_trait("revision", self.revision + 1)
+        finally:
+            self._installing = False
+
+
+    # -- requests from the page -------------------------------------------------------------------
+    def _handlers(self) -> dict[str, Any]:
+        """type -> fields -> (reply, buffers); a handler raises to fail its own request."""
+
+        def need_result() -> AttentionResult:
+            if self._result is None:
+                raise ValueError("there is no attention yet: give the widget a text first")
+            return self._result
+
+        def set_text(f: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+            self._require_model()
+            self._install(self._capture(f["text"], f.get("text_pair") or None))
+            return {"revision": self.revision}, []
+
+        return {
+            "layers": lambda f: reply_to_request(need_result().attentions, self.revision, f),
+            "row": lambda f: reply_to_row(need_result().attentions, self.revision, f),
+            "thumbnails": lambda f: reply_to_thumbnails(need_result().attention, self.revision, f),
+            "neuron": lambda f: self._neuron.reply(self._model, self._tokenizer, self._result, self.revision, f, max_length=self._max_length),
+            "explain": lambda f: self._explain.explain(need_result(), self.revision, f, self._model, self._tokenizer),
+            "head_stats": lambda f: self._explain.head_stats(need_result(), self.revision, f),
+            "set_text": set_text,
+        }
+
+    def _on_page_message(self, _widget: Any, content: Any, buffers: Any) -> None:
+        self._requests.submit(content, buffers)
+
+    def _on_failure(self, kind: str | None, message: str) -> None:
+        # Typed text that cannot run is the widget's error (shown, last good state kept); a failed
+        # data request fails only its own promise in the page.
+        if kind == "set_text":
+            self.error = message
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes of replies (JSON + buffers) sent to the page so far."""
+        return self._requests.bytes_sent
+
+    @property
+    def requests_served(self) -> dict[str, int]:
+        """How many requests of each type the page made and got answered (e.g. ``{"layers": 3}``)."""
+        return dict(self._requests.served)
 
     def close(self) -> None:
         """Close the widget and let go of its capture (the attention is freed once nothing else
         holds it; ``widget.result``/``widget.attention`` are ``None`` afterwards)."""
         self._result = None
         self._pending = None
-        self._neuron = None
-        self._explain = None
+        self._neuron = NeuronSource()
+        self._explain = ExplainSource()
         super().close()
 
     def __repr__(self) -> str:
@@ -456,18 +446,3 @@ def _check_index(value: Any, size: int, name: str) -> int:
     if not 0 <= value < size:
         raise ValueError(f"{name} must be between 0 and {size - 1}, got {value}")
     return value
-
-
-def _check_choice(value: Any, choices: Sequence[str], name: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
-def _truncation_notice(result: AttentionResult) -> str:
-    if not result.num_truncated:
-        return ""
-    return (
-        f"Input truncated: {result.num_truncated} token{'s' if result.num_truncated != 1 else ''} dropped "
-        f"to fit the model's maximum of {result.info.max_length} tokens."
-    )

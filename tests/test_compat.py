@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from page_messages import page_message
 import torch
 
 import albert_widget
@@ -39,10 +40,10 @@ def page_layers(widget: AttentionWidget, kind: str | None = None) -> np.ndarray:
     """Every layer as the page receives it: the widget's answer to the page's request message."""
     sent = []
     widget.send = lambda content, buffers=None: sent.append((content, buffers))
-    content = {"type": "request", "revision": widget.revision, "layers": list(range(widget.num_layers))}
+    content = {"type": "layers", "revision": widget.revision, "layers": list(range(widget.num_layers))}
     if kind is not None:
         content["kind"] = kind
-    widget._handle_message(widget, content, [])
+    page_message(widget, content)
     assert len(sent) == 1, sent
     reply, buffers = sent[0]
     assert reply["type"] == "layers", reply

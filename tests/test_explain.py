@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from page_messages import page_message
 
 from albert_widget import AttentionWidget
 from albert_widget import analysis
@@ -23,7 +24,7 @@ def _sent(widget):
 def _ask(widget, sent, **content):
     before = len(sent)
     message = {"type": "explain", "revision": widget.revision, "layer": 0, "head": 0, **content}
-    widget._handle_message(widget, message, [])
+    page_message(widget, message)
     assert len(sent) == before + 1, sent[before:]
     return sent[-1]
 
@@ -137,15 +138,15 @@ def test_replies_are_cached_per_revision_and_old_revisions_ignored(demo):
     assert source.explain(w.result, w.revision, {**content, "revision": w.revision - 1}) == (None, [])
     source.explain(w.result, w.revision + 1, {**content, "revision": w.revision + 1})
     assert source.computed == 2
-    # The widget drops a stale request silently.
-    before = len(sent)
-    w._handle_message(w, {**content, "revision": w.revision + 7}, [])
-    assert len(sent) == before
+    # The widget fails a stale request without computing anything.
+    before = w._explain.computed
+    page_message(w, {**content, "revision": w.revision + 7})
+    assert sent[-1][0]["stale"] is True and "error" in sent[-1][0] and w._explain.computed == before
 
 
 def test_head_stats_reply_equals_head_stats_of_the_capture(demo):
     w, sent = demo
-    w._handle_message(w, {"type": "head_stats", "revision": w.revision}, [])
+    page_message(w, {"type": "head_stats", "revision": w.revision})
     reply, buffers = sent[-1]
     assert reply["type"] == "head_stats" and reply["statistics"] == list(analysis.STATISTICS)
     arr = np.frombuffer(buffers[0], dtype="<f4").reshape(reply["shape"])

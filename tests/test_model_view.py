@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from page_messages import page_message
 
 from albert_widget import AttentionWidget
 from albert_widget.thumbnails import (
@@ -138,7 +139,7 @@ def test_widget_answers_the_thumbnails_message(tiny_albert):
     w = AttentionWidget(model, tokenizer, "The cat sat on the mat because it was tired.", view="model")
     assert w.view == "model"
     sent = _messages(w)
-    w._handle_message(w, {"type": "thumbnails", "revision": w.revision, "size": 16}, [])
+    page_message(w, {"type": "thumbnails", "revision": w.revision, "size": 16})
     assert len(sent) == 1
     reply, bufs = sent[0]
     assert reply["type"] == "thumbnails" and w.error == ""
@@ -146,12 +147,12 @@ def test_widget_answers_the_thumbnails_message(tiny_albert):
     s = min(16, N)
     assert reply["shape"] == [L, H, s, s]
     np.testing.assert_allclose(decode_thumbnails(reply, bufs[0]), downsample(w.attention, 16), atol=1 / 510 + 1e-6)
-    # An old revision gets no answer (the page asks again).
-    w._handle_message(w, {"type": "thumbnails", "revision": w.revision - 1, "size": 16}, [])
-    assert len(sent) == 1
-    # A bad size is reported, not swallowed.
-    w._handle_message(w, {"type": "thumbnails", "revision": w.revision, "size": -1}, [])
-    assert sent[-1][0]["type"] == "error" and "size" in w.error
+    # An old revision fails as stale (the page has moved on).
+    page_message(w, {"type": "thumbnails", "revision": w.revision - 1, "size": 16})
+    assert len(sent) == 2 and sent[-1][0]["stale"] is True
+    # A bad size is reported to that request, not swallowed.
+    page_message(w, {"type": "thumbnails", "revision": w.revision, "size": -1})
+    assert sent[-1][0]["type"] == "thumbnails" and "size" in sent[-1][0]["error"] and w.error == ""
 
 
 def test_views_accept_model_and_neuron():

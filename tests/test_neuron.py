@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from page_messages import page_message
 import torch
 
 from albert_widget import AttentionWidget, capture
@@ -198,7 +199,7 @@ def test_widget_neuron_message_pair(tiny_albert):
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, TEXT, PAIR, view="neuron")
     sent = _sent(w)
-    w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 2, "head": 3, "query": 5}, [])
+    page_message(w, {"type": "neuron", "revision": w.revision, "layer": 2, "head": 3, "query": 5})
     assert len(sent) == 1 and w.error == ""
     reply, bufs = sent[0]
     json.dumps(reply)
@@ -216,16 +217,16 @@ def test_widget_neuron_message_pair(tiny_albert):
     calls = []
     handle = model.register_forward_hook(lambda *a: calls.append(1))
     try:
-        w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 2, "head": 0, "query": 0}, [])
+        page_message(w, {"type": "neuron", "revision": w.revision, "layer": 2, "head": 0, "query": 0})
         assert calls == []
-        w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 1, "head": 0, "query": 0}, [])
+        page_message(w, {"type": "neuron", "revision": w.revision, "layer": 1, "head": 0, "query": 0})
         assert calls == [1]
     finally:
         handle.remove()
-    # An old revision gets no answer; a bad field gets an error reply, not a broken widget.
-    w._handle_message(w, {"type": "neuron", "revision": w.revision - 1, "layer": 0, "head": 0, "query": 0}, [])
-    assert len(sent) == 3
-    w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 9, "head": 0, "query": 0}, [])
+    # An old revision fails as stale; a bad field gets an error reply, not a broken widget.
+    page_message(w, {"type": "neuron", "revision": w.revision - 1, "layer": 0, "head": 0, "query": 0})
+    assert len(sent) == 4 and sent[-1][0]["stale"] is True
+    page_message(w, {"type": "neuron", "revision": w.revision, "layer": 9, "head": 0, "query": 0})
     assert "error" in sent[-1][0] and sent[-1][1] == [] and w.error == ""
 
 
@@ -233,9 +234,9 @@ def test_widget_neuron_follows_a_new_text(tiny_albert):
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, TEXT)
     sent = _sent(w)
-    w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 1}, [])
+    page_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 1})
     w.text = "Dogs bark at night."
-    w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 1}, [])
+    page_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 1})
     reply, bufs = sent[-1]
     assert reply["n"] == len(w.tokens)
     np.testing.assert_allclose(np.frombuffer(bufs[3], dtype="<f4"), w.attention[0, 0, 1], atol=1e-6)
@@ -247,7 +248,7 @@ def test_from_attention_widget_says_why_there_is_no_neuron_view():
     att = np.exp(x) / np.exp(x).sum(-1, keepdims=True)
     w = AttentionWidget.from_attention(att, ["a", "b", "c"], view="neuron")
     sent = _sent(w)
-    w._handle_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 0}, [])
+    page_message(w, {"type": "neuron", "revision": w.revision, "layer": 0, "head": 0, "query": 0})
     reply, bufs = sent[0]
     assert reply["type"] == "neuron" and bufs == []
     assert reply["error"].startswith(UNAVAILABLE) and "from_attention" in reply["error"]

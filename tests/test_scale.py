@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_messages import page_message
 
 from albert_widget import AttentionWidget, capture
 from albert_widget.encodings import (
@@ -122,8 +123,8 @@ def test_widget_answers_head_and_row_requests(monkeypatch):
     sent = []
     monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append((content, buffers)))
     r = widget.revision
-    widget._handle_message(widget, {"type": "request", "revision": r, "layers": [1], "heads": [2], "dtype": "float16"}, [])
-    widget._handle_message(widget, {"type": "row", "revision": r, "layer": 1, "row": 4, "heads": [2], "reduce": "none"}, [])
+    page_message(widget, {"type": "layers", "revision": r, "layers": [1], "heads": [2], "dtype": "float16"})
+    page_message(widget, {"type": "row", "revision": r, "layer": 1, "row": 4, "heads": [2], "reduce": "none"})
     (layers, layer_buffers), (row, row_buffers) = sent
     assert layers["type"] == "layers" and layers["heads"] == [2] and layers["shape"] == [1, 10, 10]
     assert row["type"] == "row" and np.array_equal(decode_array(row, row_buffers[0]), attention[1, 2, 4])
@@ -215,14 +216,14 @@ def test_too_large_input_typed_in_the_page_is_shown_there(tiny_albert, monkeypat
     sent = []
     monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append(content))
     monkeypatch.setattr(capture_module, "MAX_ATTENTION_BYTES", 4 * 4 * 20 * 20 * 4)  # 20 tokens at most
-    widget._handle_message(widget, {"type": "set_text", "text": " ".join(CORPUS[:4]), "text_pair": None}, [])
+    page_message(widget, {"type": "set_text", "text": " ".join(CORPUS[:4]), "text_pair": None})
     assert "would need" in widget.error and "limit" in widget.error
-    assert sent and sent[-1]["type"] == "error" and "would need" in sent[-1]["message"]
+    assert sent and sent[-1]["type"] == "set_text" and "would need" in sent[-1]["error"]
     assert widget.revision == revision and list(widget.tokens) == tokens, "the last good state stays"
     with pytest.raises(capture_module.AttentionTooLargeError):
         widget.text = " ".join(CORPUS[:4])
     assert "would need" in widget.error
-    widget._handle_message(widget, {"type": "set_text", "text": "The cat sat.", "text_pair": None}, [])
+    page_message(widget, {"type": "set_text", "text": "The cat sat.", "text_pair": None})
     assert widget.error == "" and widget.revision == revision + 1
 
 

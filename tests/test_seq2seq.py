@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from page_messages import page_message
 import torch
 
 from albert_widget import AttentionResult, AttentionWidget, capture, capture_seq2seq
@@ -158,7 +159,7 @@ def test_result_checks_and_npz(tiny_bart, tmp_path):
 def answers(widget, **content):
     sent = []
     widget.send = lambda c, buffers=None: sent.append((c, buffers))
-    widget._handle_message(widget, {"type": "request", "revision": widget.revision, **content}, [])
+    page_message(widget, {"type": "layers", "revision": widget.revision, **content})
     return sent
 
 
@@ -190,7 +191,7 @@ def test_widget_kinds(tiny_bart):
 
     # A new text keeps the kind; the page's "Run" (set_text) treats the second box as the target.
     w.attention_kind = "cross"
-    w._handle_message(w, {"type": "set_text", "text": "A dog.", "text_pair": "Ein Hund."}, [])
+    page_message(w, {"type": "set_text", "text": "A dog.", "text_pair": "Ein Hund."})
     assert w.error == "" and w.attention_kind == "cross" and w.text_pair == "Ein Hund."
     assert (w.num_layers, w.num_heads) == (3, 2)
     [(reply, _)] = answers(w, layers=[0], kind="cross")
@@ -204,7 +205,7 @@ def test_encoder_only_widget_refuses_other_kinds(tiny_albert):
     with pytest.raises(ValueError, match="no decoder attention"):
         w.attention_kind = "decoder"
     sent = answers(w, layers=[0], kind="cross")
-    assert sent[0][0]["type"] == "error" and "cross" in sent[0][0]["message"]
+    assert sent[0][0]["type"] == "layers" and "cross" in sent[0][0]["error"] and w.error == ""
 
 
 def test_transport_kinds():

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from page_messages import page_message
 import torch
 
 from albert_widget import AttentionResult, AttentionWidget, ModelLoadError, capture
@@ -35,7 +36,7 @@ def snapshot(w: AttentionWidget) -> dict:
 
 
 def request(w: AttentionWidget, layers, revision=None) -> dict:
-    return {"type": "request", "revision": w.revision if revision is None else revision, "layers": layers}
+    return {"type": "layers", "revision": w.revision if revision is None else revision, "layers": layers}
 
 
 # -- traits ----------------------------------------------------------------------------------------
@@ -245,16 +246,23 @@ def test_from_attention_widget_refuses_text():
         w.text_pair = "pair"
     with pytest.raises(ValueError, match="no model"):
         w.set_input("new text")
-    w._handle_message(w, {"type": "set_text", "text": "typed", "text_pair": None}, [])
+    page_message(w, {"type": "set_text", "text": "typed", "text_pair": None})
     assert "no model" in w.error
     assert _same_snapshot(snapshot(w), before)
     # It still answers data requests.
     sent = w.bytes_sent
-    w._handle_message(w, request(w, [0]), [])
+    page_message(w, request(w, [0]))
     assert w.bytes_sent - sent >= 2 * 6 * 6 * 4
 
 
 # -- messages --------------------------------------------------------------------------------------
+
+
+def replies(widget) -> list:
+    """Record what the widget sends the page from now on: [(content, buffers)]."""
+    out: list = []
+    widget.send = lambda content, buffers=None: out.append((content, list(buffers or [])))
+    return out
 
 
 def test_request_message_sends_the_layer(widget):
@@ -263,57 +271,100 @@ def test_request_message_sends_the_layer(widget):
     assert len(buffers) == 1 and buffers[0].nbytes == layer_bytes
     assert np.array_equal(np.frombuffer(buffers[0], "<f4").reshape(reply["shape"]), widget.attention[1])
     assert widget.bytes_sent == 0
-    widget._handle_message(widget, request(widget, [1]), [])
-    assert widget.bytes_sent == message_bytes(reply, buffers) > layer_bytes
+    sent = replies(widget)
+    rid = page_message(widget, request(widget, [1]))
+    assert sent[0][0] == {**reply, "id": rid, "type": "layers"}
+    assert np.array_equal(np.frombuffer(sent[0][1][0], "<f4").reshape(reply["shape"]), widget.attention[1])
+    assert widget.bytes_sent == message_bytes(sent[0][0], buffers) > layer_bytes
     assert widget.error == ""
-    widget._handle_message(widget, request(widget, [0, 2, 3]), [])
-    assert widget.bytes_sent == message_bytes(reply, buffers) + message_bytes(
-        *reply_to_request(widget.attention, widget.revision, request(widget, [0, 2, 3]))
-    )
+    page_message(widget, request(widget, [0, 2, 3]))
     assert widget.bytes_sent > 4 * layer_bytes
+    assert widget.requests_served == {"layers": 2}
 
 
-def test_request_for_old_revision_is_ignored(widget):
+def test_request_for_old_revision_fails_as_stale(widget):
     widget.text = OTHER
-    widget._handle_message(widget, request(widget, [0], revision=widget.revision - 1), [])
-    assert widget.bytes_sent == 0 and widget.error == ""
+    sent = replies(widget)
+    rid = page_message(widget, request(widget, [0], revision=widget.revision - 1))
+    assert sent == [({"id": rid, "type": "layers", "error": "revision 1 is gone (the input is now at revision 2)", "stale": True}, [])]
+    assert widget.error == ""
 
 
-def test_bad_request_sets_error(widget):
+def test_bad_request_fails_only_itself(widget):
     before = snapshot(widget)
-    widget._handle_message(widget, request(widget, [4]), [])
-    assert widget.error == "ValueError: requested layer 4 is not in 0..3"
-    assert widget.bytes_sent == 0
+    sent = replies(widget)
+    bad = page_message(widget, request(widget, [4]))
+    good = page_message(widget, request(widget, [0]))
+    assert sent[0] == ({"id": bad, "type": "layers", "error": "requested layer 4 is not in 0..3"}, [])
+    assert sent[1][0]["id"] == good and "error" not in sent[1][0] and len(sent[1][1]) == 1
+    assert widget.error == ""  # the widget is fine: only that request failed
     assert _same_snapshot(snapshot(widget), before)
 
 
+def test_cancelled_request_is_dropped_before_it_runs(widget):
+    """In a kernel, requests run one per event-loop turn, so a cancel read in between drops its request."""
+    import asyncio
+
+    sent = replies(widget)
+
+    async def page():
+        first = page_message(widget, request(widget, [0]))
+        second = page_message(widget, request(widget, [1]))
+        page_message(widget, {"type": "cancel", "id": second})
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return first, second
+
+    first, second = asyncio.run(page())
+    assert [c["id"] for c, _ in sent] == [first]
+    assert widget._requests.cancelled == 1 and widget._requests.queued == 0
+
+
 def test_set_text_message(widget):
-    widget._handle_message(widget, {"type": "set_text", "text": OTHER, "text_pair": TEXT}, [])
+    sent = replies(widget)
+    rid = page_message(widget, {"type": "set_text", "text": OTHER, "text_pair": TEXT})
     assert widget.error == ""
     assert (widget.text, widget.text_pair, widget.revision) == (OTHER, TEXT, 2)
+    assert sent == [({"id": rid, "type": "set_text", "revision": 2}, [])]
     assert widget.result.text == OTHER and widget.result.sentence_b_start is not None
     # An empty pair box means "no pair".
-    widget._handle_message(widget, {"type": "set_text", "text": TEXT, "text_pair": ""}, [])
+    page_message(widget, {"type": "set_text", "text": TEXT, "text_pair": ""})
     assert (widget.text, widget.text_pair, widget.revision) == (TEXT, None, 3)
 
 
 @pytest.mark.parametrize("content", [{"type": "set_text", "text": ""}, {"type": "set_text", "text": "  ", "text_pair": None}, {"type": "set_text"}])
 def test_set_text_message_with_bad_text_keeps_state(widget, content):
     before = snapshot(widget)
-    widget._handle_message(widget, content, [])
-    assert "text" in widget.error and ("empty" in widget.error or "must be a string" in widget.error)
+    sent = replies(widget)
+    rid = page_message(widget, content)
+    assert "text" in widget.error and ("empty" in widget.error or "needs 'text'" in widget.error)
+    assert sent[0][0] == {"id": rid, "type": "set_text", "error": widget.error}
     assert _same_snapshot(snapshot(widget), before)
     # A later request for the kept revision is still answered.
-    widget._handle_message(widget, request(widget, [0]), [])
-    assert widget.bytes_sent > 0
+    page_message(widget, request(widget, [0]))
+    assert widget.bytes_sent > 0 and "error" not in sent[-1][0]
 
 
-@pytest.mark.parametrize("content", [{"type": "bogus"}, {}, "request", None])
-def test_unknown_message_sets_error(widget, content):
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [({"type": "bogus"}, "unknown request type 'bogus'"), ({}, "unknown request type None"),
+     ({"type": "layers", "revision": True, "layers": [0]}, "'revision' must be int"),
+     ({"type": "layers", "revision": 1}, "needs 'layers'")],
+)
+def test_malformed_request_gets_an_error_reply(widget, content, reason):
     before = snapshot(widget)
-    widget._handle_message(widget, content, [])
-    assert widget.error.startswith("ValueError: unknown message type")
+    sent = replies(widget)
+    rid = page_message(widget, content)
+    assert sent[0][0]["id"] == rid and reason in sent[0][0]["error"]
+    assert widget.error == ""
     assert _same_snapshot(snapshot(widget), before)
+
+
+@pytest.mark.parametrize("content", ["request", None, {"type": "layers", "revision": 1, "layers": [0]}])
+def test_request_without_an_id_gets_an_error_reply(widget, content):
+    sent = replies(widget)
+    widget._on_page_message(widget, content, [])
+    assert sent[0][0]["id"] is None and ("needs an id" in sent[0][0]["error"] or "JSON object" in sent[0][0]["error"])
 
 
 # -- synced state ----------------------------------------------------------------------------------

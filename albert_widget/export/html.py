@@ -45,6 +45,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import state as page_state
+from ..names import REDUCTIONS, STATIC_VIEWS, VIEWS
 from ..result import AttentionResult
 
 __all__ = [
@@ -58,8 +60,6 @@ __all__ = [
 
 FORMAT = "albert_widget/html/1"
 PRECISIONS = ("float16", "float32", "uint8")
-VIEWS = ("head", "matrix", "model")
-HEAD_REDUCTIONS = ("none", "mean", "max")
 ESCAPE = 0x7E  # "~"
 # Bytes written as ESCAPE + chr(0x41 + k): NUL, CR, "<", the undefined windows-1252 bytes, ESCAPE.
 ESCAPED = bytes([0x00, 0x0D, 0x3C, 0x81, 0x8D, 0x8F, 0x90, 0x9D, ESCAPE])
@@ -182,89 +182,27 @@ def _index(value: Any, size: int, name: str) -> int:
     return int(value)
 
 
-def _state(
-    result: AttentionResult,
-    *,
-    layer: int,
-    head: int,
-    heads: Sequence[int] | None,
-    view: str,
-    head_reduce: str,
-    threshold: float,
-    traits: dict[str, Any] | None,
-) -> dict[str, Any]:
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {', '.join(map(repr, VIEWS))} in an HTML export, got {view!r}")
-    if head_reduce not in HEAD_REDUCTIONS:
-        raise ValueError(f"head_reduce must be one of {', '.join(map(repr, HEAD_REDUCTIONS))}, got {head_reduce!r}")
-    threshold = float(threshold)
+def _state(result: AttentionResult, state: dict[str, Any] | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The page's starting traits: ``state`` (a widget's :meth:`~AttentionWidget.widget_state`, or the
+    defaults) with ``overrides`` (the keyword arguments given), checked, and marked static."""
+    view_choices = {**(state or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    out = page_state.page_state(result, view_choices, editable=False)
+    if state and isinstance(state.get("notice"), str):
+        out["notice"] = state["notice"]
+    if out["view"] not in STATIC_VIEWS:
+        raise ValueError(f"view must be one of {', '.join(map(repr, STATIC_VIEWS))} in an HTML export, got {out['view']!r}")
+    if out["head_reduce"] not in REDUCTIONS:
+        raise ValueError(f"head_reduce must be one of {', '.join(map(repr, REDUCTIONS))}, got {out['head_reduce']!r}")
+    threshold = float(out["threshold"])
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    layer = _index(layer, result.num_layers, "layer")
-    head = _index(head, result.num_heads, "head")
-    heads_list = sorted({_index(h, result.num_heads, "heads entry") for h in (heads or ())})
-    info: dict[str, Any] = dict(result.info.to_dict())
-    info.update(
-        num_truncated=result.num_truncated,
-        layer_groups=result.layer_groups,
-        sentence_b_start=result.sentence_b_start,
-        editable=False,  # no model in the page: the text boxes are disabled
-        static=True,
-        # views that need Python (the neuron view: the model's query/key vectors) are hidden
-        unavailable_views=[v for v in _widget_views() if v not in VIEWS],
-    )
-    state = _widget_traits(result)  # every synced trait, exactly as a live widget sets them
-    info = {**state.get("info", {}), **info}
-    if traits:  # the traits of the widget being exported (kept as they are; the known ones are set below)
-        state.update({k: v for k, v in traits.items() if not k.startswith("_")})
-    notice = state.get("notice", "") if isinstance(state.get("notice"), str) else ""
-    state.update(
-        text=result.text or "",
-        text_pair=result.text_pair,
-        tokens=list(result.tokens),
-        segments=[int(s) for s in result.token_type_ids],
-        special=[bool(s) for s in result.special_tokens_mask],
-        num_layers=result.num_layers,
-        num_heads=result.num_heads,
-        layer=layer,
-        head=head,
-        heads=heads_list,
-        head_reduce=head_reduce,
-        view=view,
-        threshold=threshold,
-        revision=1,
-        info=info,
-        error="",
-        notice=notice,
-    )
-    return state
-
-
-def _widget_views() -> tuple[str, ...]:
-    from ..widget import VIEWS as WIDGET_VIEWS
-
-    return tuple(WIDGET_VIEWS)
-
-
-def _widget_traits(result: AttentionResult) -> dict[str, Any]:
-    """The synced traits (JSON values) a widget showing ``result`` has: the page's starting state."""
-    import anywidget
-
-    from ..widget import AttentionWidget
-
-    widget = AttentionWidget(result=result)
-    try:
-        base = set(anywidget.AnyWidget.class_trait_names(sync=True))
-        out = {}
-        for name in widget.trait_names(sync=True):
-            if name.startswith("_") or name in base:
-                continue
-            value = getattr(widget, name)
-            if isinstance(value, (str, int, float, bool, list, dict, type(None))):
-                out[name] = value
-        return out
-    finally:
-        widget.close()
+    out["threshold"] = threshold
+    out["layer"] = _index(out["layer"], out["num_layers"], "layer")
+    out["head"] = _index(out["head"], out["num_heads"], "head")
+    out["heads"] = sorted({_index(h, out["num_heads"], "heads entry") for h in (out["heads"] or ())})
+    # no model in the page: the text boxes are disabled and views that need Python are hidden
+    out["info"].update(static=True, unavailable_views=[v for v in VIEWS if v not in STATIC_VIEWS])
+    return out
 
 
 def _json_for_script(value: Any) -> bytes:
@@ -336,12 +274,13 @@ def _version() -> str:
 def html_bytes(
     result: AttentionResult,
     *,
-    layer: int = 0,
-    head: int = 0,
+    state: dict[str, Any] | None = None,
+    layer: int | None = None,
+    head: int | None = None,
     heads: Sequence[int] | None = None,
-    view: str = "head",
-    head_reduce: str = "none",
-    threshold: float = 0.0,
+    view: str | None = None,
+    head_reduce: str | None = None,
+    threshold: float | None = None,
     precision: str = "float16",
     compress: bool = True,
     title: str | None = None,
@@ -354,8 +293,8 @@ def html_bytes(
     _check_precision(precision)
     if charset not in ("windows-1252", "utf-8"):
         raise ValueError("charset must be 'windows-1252' or 'utf-8'")
-    state = _state(result, layer=layer, head=head, heads=heads, view=view, head_reduce=head_reduce,
-                   threshold=threshold, traits=traits)
+    overrides = dict(layer=layer, head=head, heads=heads, view=view, head_reduce=head_reduce, threshold=threshold)
+    state = _state(result, {**(traits or {}), **(state or {})}, overrides)
     attention = result.attention
     kinds = list(getattr(result, "kinds", ("encoder",)))
     arrays = {kind: (attention if kind == "encoder" else result.attention_of(kind)) for kind in kinds}

@@ -1,33 +1,37 @@
-// Glue between index.js and the explorer's pure functions (filters.js): one layer store per attention
-// kind (encoder / decoder / cross), mean/max over layers, the filter plan, token search marks.
-// index.js calls load() and prepare() from its draw(); route() from its message handler.
+// Glue between index.js and the explorer's pure functions (filters.js): which layer (or layers) of
+// which attention kind (encoder / decoder / cross) to draw, mean/max over layers, the filter plan,
+// token search marks. Data comes from the widget's one store (store.js); index.js calls load() and
+// prepare() from its draw().
 
-import { createStore } from "./store.js";
 import {
   exploreState, currentKind, kindAxes, kindShape, isCausal, viewPlan, applyPlan, causalMask, createLayerReducer,
   allLayersBytes, layerReduceLabel, searchMatches, markMatches, LAYER_REDUCE_MAX_BYTES,
 } from "./filters.js";
+import { drawingEncoding, perHeadLayer, prefetchPlan } from "./prefetch.js";
+import { isAbort } from "./protocol.js";
 
 /**
- * @param {{ model, store, schedule: () => void, onError?: (message: string) => void }} options
- *   store: the encoder's store (index.js's own); stores of the other kinds are made here and send
- *   their requests with a `kind` field.
+ * @param {{ model, store, schedule: () => void }} options
+ *   store: the widget's store; schedule: redraw (called when what load() waits for arrives, and
+ *   when it fails: load() then reports the failure).
  */
-export function createExplorer({ model, store, schedule, onError = () => {} }) {
+export function createExplorer({ model, store, schedule }) {
   const get = (name) => model.get(name);
-  const stores = { encoder: store };
   const reducers = {};
+  let prefetch = null; // AbortController of the background requests for the layer on screen
+  let prefetchFor = "";
+  let focus = null; // AbortController of the requests for what is on screen: a move cancels them
+  let focusFor = "";
 
-  function storeFor(kind) {
-    if (!stores[kind]) {
-      stores[kind] = createStore({
-        send: (content) => model.send({ ...content, kind }),
-        revision: get("revision"),
-        onData: () => schedule(),
-        onError,
-      });
+  /** The signal for requests of what is on screen now; moving elsewhere cancels the old ones. */
+  function focusSignal(tag) {
+    if (tag !== focusFor || !focus) {
+      if (focus) focus.abort();
+      focus = new AbortController();
+      focusFor = tag;
+      asked.clear();
     }
-    return stores[kind];
+    return focus.signal;
   }
 
   function reducerFor(kind) {
@@ -35,17 +39,15 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
     return reducers[kind];
   }
 
-  /** Feed a message: replies for decoder / cross layers go to their store. True when consumed. */
-  function route(msg, buffers) {
-    if (!msg || typeof msg !== "object") return false;
-    if (msg.type === "layers" && typeof msg.kind === "string" && msg.kind !== "encoder") {
-      if (stores[msg.kind]) stores[msg.kind].handleMessage(msg, buffers);
-      return true;
-    }
-    if (msg.type === "error") {
-      for (const [kind, s] of Object.entries(stores)) if (kind !== "encoder") s.handleMessage(msg, buffers);
-    }
-    return false; // the encoder's store (index.js) takes errors and encoder layers
+  /** Ask for `ask` (once per focus); redraw when it arrives (or fails). */
+  const asked = new Set();
+  function want(ask, signal) {
+    const key = `${ask.kind}|${ask.layer}|${ask.heads ? ask.heads.join(",") : "*"}|${ask.dtype}`;
+    if (asked.has(key)) return;
+    asked.add(key);
+    store.layer(ask, { signal }).then(schedule, (err) => {
+      if (!isAbort(err)) schedule();
+    });
   }
 
   /** Whether any layer of a layer reduction arrived (index.js redraws then). */
@@ -53,13 +55,34 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
     return exploreState(get).layerReduce !== "none";
   }
 
+  /** The background requests one slider step away; a new focus cancels the previous ones. */
+  function prefetchAround(kind, layer, heads, numLayers, numHeads, dtype) {
+    const tag = `${store.revision}|${kind}|${layer}|${heads ? heads.join(",") : "*"}|${dtype}`;
+    if (tag === prefetchFor) return;
+    if (prefetch) prefetch.abort();
+    prefetch = new AbortController();
+    prefetchFor = tag;
+    const plan = heads
+      ? prefetchPlan({ layer, heads, numLayers, numHeads })
+      : [layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l, heads: null }));
+    for (const p of plan) {
+      if (store.peek(kind, p.layer, p.heads) || store.layerFailure({ kind, layer: p.layer, heads: p.heads, dtype })) continue;
+      store.layer({ kind, layer: p.layer, heads: p.heads, dtype }, { signal: prefetch.signal }).catch(() => {});
+    }
+  }
+
+  function failed(err) {
+    const message = err && err.message ? err.message : String(err);
+    return { state: "failed", text: `Could not load the attention: ${message}` };
+  }
+
   /**
    * The data of the layer (or of the layer reduction) to draw.
    * Returns { state: "ready", entry, kind, numLayers, numHeads, axes } or { state, text } with state
-   * "loading" / "unavailable" / "mismatch".
+   * "loading" / "unavailable" / "mismatch" / "failed" / "empty".
+   * onScreen: the heads the view draws; big layers then travel head by head (prefetch.js).
    */
   function load(layer, numLayersTrait, numHeadsTrait, onScreen = null) {
-    // onScreen: the heads the view draws; big layers then travel head by head (store.js, prefetch.js).
     const kind = currentKind(get("attention_kind"), get("kinds"));
     const [numLayers, numHeads] = kindShape(kind, get("info"), numLayersTrait, numHeadsTrait);
     const axes = kindAxes(kind, get);
@@ -68,13 +91,14 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
     if (rows === 0 || cols === 0 || numLayers === 0) {
       return { state: "empty", text: `No ${kind} attention to show.` };
     }
-    const st = storeFor(kind);
     const revision = get("revision");
-    st.setRevision(revision);
+    store.setRevision(revision);
     const l = Math.min(Math.max(0, layer), numLayers - 1);
     const { layerReduce } = exploreState(get);
-    const heads = Array.isArray(onScreen) && layerReduce === "none" ? onScreen : null;
-    st.focus(l, numLayers, heads ? { heads, numHeads, rows, cols } : null);
+    const dtype = drawingEncoding(Math.max(rows, cols));
+    const byHead = layerReduce === "none" && Array.isArray(onScreen) && perHeadLayer(numHeads, rows, cols, dtype);
+    const heads = byHead ? (onScreen.length > 0 ? onScreen : [0]) : null;
+    const signal = focusSignal(`${revision}|${kind}|${layerReduce === "none" ? l : layerReduce}|${heads ? heads.join(",") : "*"}|${dtype}`);
     let entry;
     if (layerReduce !== "none") {
       const bytes = allLayersBytes(numLayers, [numHeads, rows, cols]);
@@ -84,11 +108,30 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
           text: `The ${layerReduce} over layers needs all ${numLayers} layers in the page (${Math.round(bytes / 2 ** 20)} MiB, more than ${Math.round(LAYER_REDUCE_MAX_BYTES / 2 ** 20)} MiB): use a shorter text.`,
         };
       }
-      entry = reducerFor(kind).get(st, numLayers, layerReduce, `${revision}`);
-      if (!entry) return { state: "loading", text: `Loading all ${numLayers} layers for the ${layerReduce} over layers…` };
+      const entries = [];
+      for (let k = 0; k < numLayers; k++) {
+        const ask = { kind, layer: k, heads: null, dtype };
+        const here = store.peek(kind, k, null);
+        if (here) {
+          entries.push(here);
+          continue;
+        }
+        const err = store.layerFailure(ask);
+        if (err) return failed(err);
+        want(ask, signal);
+      }
+      if (entries.length < numLayers) return { state: "loading", text: `Loading all ${numLayers} layers for the ${layerReduce} over layers…` };
+      entry = { ...reducerFor(kind).get(entries, layerReduce, `${revision}`), exact: false };
     } else {
-      entry = st.get(l, heads);
-      if (!entry) return { state: "loading", text: `Loading layer ${l}…` };
+      const ask = { kind, layer: l, heads, dtype };
+      entry = store.peek(kind, l, heads);
+      if (!entry) {
+        const err = store.layerFailure(ask);
+        if (err) return failed(err);
+        want(ask, signal);
+        return { state: "loading", text: `Loading layer ${l}…` };
+      }
+      prefetchAround(kind, l, heads, numLayers, numHeads, dtype);
     }
     const [H, N, M] = entry.shape;
     if (H !== numHeads || N !== rows || M !== cols) {
@@ -98,6 +141,16 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
       };
     }
     return { state: "ready", entry, kind, numLayers, numHeads, axes };
+  }
+
+  /** Cancel the background requests (the view goes away). */
+  function dispose() {
+    if (focus) focus.abort();
+    focus = null;
+    focusFor = "";
+    if (prefetch) prefetch.abort();
+    prefetch = null;
+    prefetchFor = "";
   }
 
   /**
@@ -151,5 +204,5 @@ export function createExplorer({ model, store, schedule, onError = () => {} }) {
     return markMatches(viewEl, prepared.rowMatches, prepared.colMatches);
   }
 
-  return { route, load, prepare, label, mark, storeFor, wantsEveryLayer };
+  return { load, prepare, label, mark, wantsEveryLayer, dispose };
 }

@@ -296,14 +296,8 @@ export function reduceLayers(datas, mode) {
 export function createLayerReducer() {
   let memo = null; // { tag, mode, datas, result }
   return {
-    get(store, numLayers, mode, tag) {
-      const all = Array.from({ length: numLayers }, (_, l) => l);
-      store.need(all);
-      const entries = [];
-      for (const l of all) {
-        if (!store.has(l)) return null;
-        entries.push(store.get(l));
-      }
+    /** The mean/max of `entries` (every layer's { data, shape }), memoised on the same arrays. */
+    get(entries, mode, tag) {
       const datas = entries.map((e) => e.data);
       if (memo && memo.tag === tag && memo.mode === mode && memo.datas.length === datas.length && memo.datas.every((d, k) => d === datas[k])) {
         return memo.result;

@@ -3,6 +3,7 @@
 import "./styles.css";
 import { h } from "./dom.js";
 import { createStore } from "./store.js";
+import { kernelSource, isAbort } from "./protocol.js";
 import { createControls, setTrait } from "./controls.js";
 import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
@@ -25,11 +26,11 @@ const TRAITS = [
   "pair_filter", "word_level", "layer_reduce", "hide_special", "token_search", "attention_kind", "kinds",
   "decoder_tokens", "decoder_special", "prettify_tokens", "display_mode", "explain_method",
 ];
+// Traits a slider or a key moves: drawn at once when the data is here (onStep).
+const STEP_TRAITS = new Set(["layer", "head", "heads"]);
 // Traits whose change ends a pending "Run".
 const RUN_DONE = ["text", "text_pair", "error"];
 
-const BUSY_TIMEOUT_MS = 20000;
-const LOADING_RETRY_MS = 16000;
 const FRAME_FALLBACK_MS = 100;
 
 const VIEW_FACTORIES = { head: createHeadView, matrix: createMatrixView, model: createModelView, neuron: createNeuronView, explain: createExplainView };
@@ -68,7 +69,11 @@ function frameScheduler() {
   };
 }
 
-function render({ model, el }) {
+/**
+ * Draw the widget into `el`: controls, views, status. `store` is the widget's one data store
+ * (shared by every rendering of the same widget); `model` holds the traits. Returns the cleanup.
+ */
+export function mount({ model, el, store }) {
   const doc = el.ownerDocument || document;
   const frames = frameScheduler();
   const root = h(doc, "div", {
@@ -81,8 +86,6 @@ function render({ model, el }) {
 
   let disposed = false;
   let frame = null;
-  let retryTimer = 0;
-  let busyTimer = 0;
   let drawn = 0;
   let drawnAttrs = null;
   let lastDetail = DETAIL_VIEWS.has(String(model.get("view"))) ? String(model.get("view")) : "head";
@@ -108,52 +111,48 @@ function render({ model, el }) {
   }
 
   function setBusy(busy) {
-    clearTimeout(busyTimer);
-    busyTimer = 0;
     root.classList.toggle("aw-busy", busy);
     root.setAttribute("aria-busy", busy ? "true" : "false");
     controls.setBusy(busy);
-    if (busy) busyTimer = setTimeout(() => setBusy(false), BUSY_TIMEOUT_MS);
   }
 
-  const store = createStore({
-    send: (content) => model.send(content),
-    revision: model.get("revision"),
-    // Redraw only when what arrived is the layer on screen and it is not drawn yet (prefetched
-    // neighbours and replies to another view's request cost nothing).
-    onData: (layers) => {
-      const layer = clampIndex(model.get("layer"), Math.max(0, model.get("num_layers") | 0));
-      if (!layers.includes(layer) && !explorer.wantsEveryLayer()) return;
-      const shown = root.dataset.state === "ready" && drawnAttrs && drawnAttrs.layer === layer && drawnAttrs.revision === model.get("revision");
-      if (!shown) schedule();
-    },
-    onError: (message) => {
-      controls.setMessageError(message);
-      setBusy(false);
-      schedule();
-    },
-    onRow: () => schedule(), // an exact row for the matrix tooltip
-  });
+  // Every view of this widget draws from the same store: anything that arrives may be on screen.
+  const unsubscribe = store.subscribe(() => schedule());
+
+  // A view's own requests (thumbnails, neuron vectors, explain maps): through the store, the reply
+  // (or its error) handed back to the view that asked.
+  const requestFor = (view) => (content) => {
+    const { type, revision, ...params } = content;
+    store.setRevision(model.get("revision"));
+    if (revision !== undefined && revision !== store.revision) return;
+    store.ask(type, params).then(
+      ({ content: reply, buffers }) => !disposed && view.handleMessage(reply, buffers),
+      (err) => {
+        if (disposed || isAbort(err) || (err && err.stale)) return;
+        view.handleMessage({ ...content, error: err && err.message ? err.message : String(err) }, []);
+      },
+    );
+  };
 
   const controls = createControls({
     model,
     doc,
     onRun: (message) => {
       setBusy(true);
-      model.send(message);
+      const { type, ...params } = message;
+      store.send(type, params).then(
+        () => !disposed && setBusy(false),
+        (err) => {
+          if (disposed) return;
+          setBusy(false);
+          if (!isAbort(err)) controls.setMessageError(err && err.message ? err.message : String(err));
+        },
+      );
     },
     onSave: (kind) => saveView(kind),
   });
 
-  const explorer = createExplorer({
-    model,
-    store,
-    schedule,
-    onError: (message) => {
-      controls.setMessageError(message);
-      schedule();
-    },
-  });
+  const explorer = createExplorer({ model, store, schedule });
   const exploreControls = createExploreControls({ model, doc, root });
 
   root.append(controls.el, exploreControls.el, status, viewArea);
@@ -197,7 +196,8 @@ function render({ model, el }) {
 
   function getView(name) {
     if (!views[name]) {
-      views[name] = VIEW_FACTORIES[name]({ doc, onDraw, model, send: (content) => model.send(content), requestDraw: schedule, lastDetail: () => lastDetail });
+      const send = (content) => requestFor(views[name])(content);
+      views[name] = VIEW_FACTORIES[name]({ doc, onDraw, model, send, requestDraw: schedule, lastDetail: () => lastDetail });
       // Keep what each view was last given: the SVG/PNG export writes exactly that.
       const update = views[name].update;
       views[name].update = (next) => {
@@ -231,8 +231,6 @@ function render({ model, el }) {
 
   function draw() {
     if (disposed) return;
-    clearTimeout(retryTimer);
-    retryTimer = 0;
     const tokens = model.get("tokens") || [];
     const n = tokens.length;
     const numLayers = Math.max(0, model.get("num_layers") | 0);
@@ -265,8 +263,7 @@ function render({ model, el }) {
         setStatus("", "ready");
         showOnly(view);
       } else if (out.state === "loading") {
-        setStatus(out.text || "Loading…", "loading");
-        retryTimer = setTimeout(schedule, LOADING_RETRY_MS);
+        setStatus(out.text || "Loading…", "loading"); // the view redraws when its reply arrives
       } else {
         completeWithout(attrs, out.text || "", out.state);
       }
@@ -280,9 +277,7 @@ function render({ model, el }) {
     const onScreen = headsOnScreen(view === "matrix" ? [matrixSeries(screen)] : headSeries(screen));
     const loaded = explorer.load(layer, numLayers, numHeads, onScreen);
     if (loaded.state === "loading") {
-      setStatus(loaded.text, "loading");
-      // A request that got no answer may be sent again once the store's pending timeout passes.
-      retryTimer = setTimeout(schedule, LOADING_RETRY_MS);
+      setStatus(loaded.text, "loading"); // the store's notice of arrival redraws
       return;
     }
     if (loaded.state !== "ready") {
@@ -322,7 +317,7 @@ function render({ model, el }) {
     const series = matrixSeries(state);
     if (!series) return null;
     return (i, j) => {
-      const row = store.exactRow(layer, series.heads, series.reduced || "none", i);
+      const row = store.exactRow("encoder", layer, series.heads, series.reduced || "none", i);
       return row ? row[j] : undefined;
     };
   }
@@ -338,20 +333,25 @@ function render({ model, el }) {
     setBusy(false);
     onTraits();
   };
+  // A slider step whose data is already here is drawn on the input event itself, not a frame later.
+  const onStep = () => {
+    controls.sync();
+    exploreControls.sync();
+    if (!disposed && root.dataset.state === "ready" && drawnAttrs && !SELF_FED.has(String(model.get("view")))) {
+      frames.cancel(frame);
+      frame = null;
+      draw();
+    } else {
+      schedule();
+    }
+  };
   const onRunDone = () => {
     setBusy(false);
     onTraits();
   };
-  const onMessage = (msg, buffers) => {
-    if (explorer.route(msg, buffers)) return; // decoder / cross layers
-    if (store.handleMessage(msg, buffers)) return;
-    for (const v of Object.values(views)) if (v.handleMessage && v.handleMessage(msg, buffers)) return;
-  };
-
   listen("change:revision", onRevision);
-  for (const name of TRAITS) listen(`change:${name}`, onTraits);
+  for (const name of TRAITS) listen(`change:${name}`, STEP_TRAITS.has(name) ? onStep : onTraits);
   for (const name of RUN_DONE) listen(`change:${name}`, onRunDone);
-  listen("msg:custom", onMessage);
 
   // Keyboard: arrows move head (left/right) and layer (up/down) when the focus is not in a form field.
   listenDom(root, "keydown", (event) => {
@@ -388,8 +388,8 @@ function render({ model, el }) {
     disposed = true;
     frames.cancel(frame);
     frame = null;
-    clearTimeout(retryTimer);
-    clearTimeout(busyTimer);
+    unsubscribe();
+    explorer.dispose();
     for (const [event, fn] of modelListeners) model.off(event, fn);
     modelListeners.length = 0;
     for (const [target, type, fn, options] of domListeners) target.removeEventListener(type, fn, options);
@@ -405,4 +405,42 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+// One store per widget model, made in initialize and shared by every render of that model. anywidget
+// hands initialize and each render their own proxy of the model, so the key is the widget's id
+// (the `_widget_id` trait Python sets), not the proxy object.
+const stores = new Map(); // widget id -> { store, dispose }
+
+function storeOf(model) {
+  const id = model.get("_widget_id");
+  return id ? stores.get(id) : undefined;
+}
+
+function initialize({ model }) {
+  const id = model.get("_widget_id");
+  const source = kernelSource(model);
+  const store = createStore(source, { revision: model.get("revision") });
+  const entry = { store, dispose: () => source.dispose() };
+  if (id) stores.set(id, entry);
+  return () => {
+    entry.dispose();
+    if (id && stores.get(id) === entry) stores.delete(id);
+  };
+}
+
+function render({ model, el }) {
+  let entry = storeOf(model);
+  let own = null;
+  if (!entry) {
+    // A host that does not call initialize: this rendering gets a store of its own.
+    const source = kernelSource(model);
+    own = { store: createStore(source, { revision: model.get("revision") }), dispose: () => source.dispose() };
+    entry = own;
+  }
+  const cleanup = mount({ model, el, store: entry.store });
+  return () => {
+    cleanup();
+    if (own) own.dispose();
+  };
+}
+
+export default { initialize, render };

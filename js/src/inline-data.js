@@ -16,7 +16,8 @@
 //          escape: 126, escaped: [0, 13, 60, 129, 141, 143, 144, 157, 126], error_bound }
 // uint8: per layer, H*N float32 row scales (4 planes) followed by H*N*N bytes; value = byte/255*scale.
 
-import { shapeSize } from "./codec.js";
+import { shapeSize, decode } from "./codec.js";
+import { RequestError, abortError } from "./protocol.js";
 
 // WHATWG windows-1252 characters of bytes 0x80..0x9F (undefined bytes map to the C1 control).
 export const W1252_HIGH = [
@@ -238,5 +239,54 @@ export async function thumbnailReply(readLayer, content, { revision, numLayers, 
       dtype: "uint8", shape: [numLayers, numHeads, s, s], scales,
     },
     buffers: [bytes],
+  };
+}
+
+// ---- the page's data as a store source (store.js), in place of the kernel
+
+/** Why a static page cannot answer some requests: there is no model in it. */
+export const STATIC_REFUSALS = {
+  set_text: "This is a static export: there is no model here to run on new text.",
+  neuron: "The neuron view needs the model itself (query and key vectors); this static page holds only the attention.",
+  explain: "The explain view needs the model; this static page holds only the attention.",
+  head_stats: "Head statistics are computed by Python; this static page holds only the attention.",
+  row: "This page holds the attention at the precision it was saved with; there is no exact row to fetch.",
+};
+
+/**
+ * A source (protocol.d.ts `Source`) over the data inlined in a standalone page: `layers` and
+ * `thumbnails` are answered from it, in the kernel's reply format; everything else is refused with
+ * the reason. `kinds`: one createInlineSource per attention kind.
+ * @param {Record<string, ReturnType<typeof createInlineSource>>} kinds
+ * @param {{ numTokens: number, numHeads: number }} shape  of the encoder's attention
+ */
+export function inlineSource(kinds, { numTokens, numHeads }) {
+  const decodeLayer = (l) => kinds.encoder.layers([l]).then(({ dtype, shape, buffers }) => decode({ dtype, shape }, buffers[0]));
+  async function answer(type, params) {
+    if (type === "layers") {
+      const kind = params.kind || "encoder";
+      const src = kinds[kind];
+      if (!src) throw new RequestError(`there is no ${JSON.stringify(kind)} attention; this page has ${Object.keys(kinds).join(", ")}`, { type });
+      // Whole layers: the page holds every head anyway, so a request for some heads gets them all.
+      const { dtype, shape, buffers } = await src.layers(params.layers);
+      const content = { type, revision: params.revision, layers: params.layers, dtype, shape };
+      if (kind !== "encoder") content.kind = kind;
+      return { content, buffers: buffers.map((b) => new DataView(b.buffer, b.byteOffset, b.byteLength)) };
+    }
+    if (type === "thumbnails") {
+      const out = await thumbnailReply(decodeLayer, params, {
+        revision: params.revision, numLayers: kinds.encoder.numLayers, numHeads, numTokens,
+      });
+      return { content: out.content, buffers: out.buffers.map((b) => new DataView(b.buffer, b.byteOffset, b.byteLength)) };
+    }
+    throw new RequestError(STATIC_REFUSALS[type] || `unknown request type ${JSON.stringify(type)}`, { type });
+  }
+  return {
+    request(type, params = {}, { signal } = {}) {
+      if (signal && signal.aborted) return Promise.reject(abortError());
+      return answer(type, params).catch((err) => {
+        throw err instanceof RequestError ? err : new RequestError(err && err.message ? err.message : String(err), { type });
+      });
+    },
   };
 }

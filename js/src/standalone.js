@@ -1,15 +1,13 @@
-// Entry of the standalone HTML export (albert_widget/export/html.py): the widget's own render()
-// driven by an in-page stand-in model whose replies come from the attention inlined in the page.
-// The page imports this bundle from a Blob URL (a module file next to a file:// page is blocked)
-// and calls boot().
+// Entry of the standalone HTML export (albert_widget/export/html.py): the widget's own mount() with
+// the same data store as in a notebook, whose source is the attention inlined in the page instead
+// of the kernel, and a local trait model. The page imports this bundle from a Blob URL (a module file
+// next to a file:// page is blocked) and calls boot().
 
-import widget from "./index.js";
+import { mount } from "./index.js";
 import { decode } from "./codec.js";
-import { createStandInModel } from "./stand-in-model.js";
-import { createInlineSource, thumbnailReply } from "./inline-data.js";
-
-export const NEURON_UNAVAILABLE =
-  "The neuron view needs the model itself (query and key vectors); this static page holds only the attention.";
+import { createStore } from "./store.js";
+import { createLocalModel } from "./local-model.js";
+import { createInlineSource, inlineSource } from "./inline-data.js";
 
 /** JSON of a <script type="application/json" data-aw="name"> element under `scope`. */
 export function readJson(scope, name) {
@@ -21,7 +19,7 @@ export function readJson(scope, name) {
 /**
  * Render the widget into `el` from the state and data inlined under `scope` (the page's wrapper;
  * several pages may share a document when embedded).
- * Returns (and sets as el.awStandalone) { model, render(), cleanup(), readLayer(l) }.
+ * Returns (and sets as el.awStandalone) { model, store, render(), cleanup(), readLayer(l) }.
  */
 export function boot({ doc = document, el, scope = doc, css = "" } = {}) {
   if (!el) throw new TypeError("boot needs the element to render into");
@@ -39,31 +37,23 @@ export function boot({ doc = document, el, scope = doc, css = "" } = {}) {
     if (!node) throw new Error(`${kind} layer ${l} is missing from the page`);
     return node.textContent;
   };
-  const sources = {};
-  for (const kind of Object.keys(meta.kinds || { encoder: true })) sources[kind] = createInlineSource(meta, layerText(kind), kind);
-  const source = sources.encoder;
+  const kinds = {};
+  for (const kind of Object.keys(meta.kinds || { encoder: true })) kinds[kind] = createInlineSource(meta, layerText(kind), kind);
   const readLayer = async (l) => {
-    const { dtype, shape, buffers } = await source.layers([l]);
+    const { dtype, shape, buffers } = await kinds.encoder.layers([l]);
     return decode({ dtype, shape }, buffers[0]);
   };
-  const handlers = {
-    // model view: thumbnails block-averaged here, from the inlined attention
-    thumbnails: (content, m) =>
-      content.revision !== m.get("revision")
-        ? null
-        : thumbnailReply(readLayer, content, {
-          revision: m.get("revision"), numLayers: meta.shape[0], numHeads: meta.shape[1], numTokens: meta.shape[2],
-        }),
-  };
-  const model = createStandInModel(state, { sources, handlers, unavailable: { neuron: NEURON_UNAVAILABLE } });
+  const model = createLocalModel(state);
+  const store = createStore(inlineSource(kinds, { numTokens: meta.shape[2], numHeads: meta.shape[1] }), { revision: state.revision });
   let cleanup = null;
   const api = {
     model,
     meta,
+    store,
     /** (Re)render: the previous rendering is cleaned up first. */
     render() {
       api.cleanup();
-      cleanup = widget.render({ model, el });
+      cleanup = mount({ model, el, store });
       return api;
     },
     cleanup() {

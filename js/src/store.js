@@ -1,367 +1,359 @@
-// Per-render data store: decoded attention layers of the current revision.
-//
-// The page asks Python for layers with {type: "request", revision, layers}; Python answers with
-// {type: "layers", revision, layers, dtype, shape, scale? | scales?} and one buffer per layer
-// (uint8: `scales` holds one scale per layer; a single `scale` applies to all of them). Messages reach
-// every view of the widget, so a store keeps whatever arrives for its current revision, requested
-// by it or not, and ignores any other revision.
+// @ts-check
+// One data store per widget, shared by every view of it (two displays of one widget, a second tab
+// of one page): decoded attention layers and other replies of the current revision, each asked for
+// once. A request is a promise (protocol.js); the views await what they draw and abort what they
+// no longer need. A request that fails rejects only its own promise, and is not sent again for
+// this revision (an input error stays an error until the input changes).
 
 import { decode } from "./codec.js";
-import { drawingEncoding, perHeadLayer, prefetchPlan, headList, rowKey } from "./prefetch.js";
+import { abortError } from "./protocol.js";
+
+/** @typedef {import("./protocol").Source} Source */
+/** @typedef {import("./protocol").Reply} Reply */
+/** @typedef {import("./protocol").Encoding} Encoding */
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
-const MAX_ROWS = 4096; // exact rows kept (tooltip), oldest dropped first
-
-/** The layers next to `layer` that exist (layer - 1, layer + 1). */
-export function neighbours(layer, numLayers) {
-  const out = [];
-  if (layer - 1 >= 0 && layer - 1 < numLayers) out.push(layer - 1);
-  if (layer + 1 >= 0 && layer + 1 < numLayers) out.push(layer + 1);
-  return out;
-}
-
-function isLayerIndex(l) {
-  return Number.isInteger(l) && l >= 0;
-}
+const MAX_REPLIES = 256; // other replies kept (rows, thumbnails, neuron, explain), oldest dropped first
 
 /**
- * @param {object} options
- * @param {(content: object) => void} options.send  sends a message to Python (model.send)
- * @param {(layers: number[], revision: number) => void} [options.onData]  called after layers arrive
- * @param {(message: string) => void} [options.onError]  called on an error message or a bad payload
- * @param {number} [options.revision]  initial revision
- * @param {number} [options.maxBytes]  cache budget; least recently used layers beyond it are dropped
- * @param {number} [options.pendingTimeoutMs]  a request unanswered this long may be sent again
- * @param {number} [options.retryAfterMs]  a layer whose request failed is not asked again before this
- * @param {() => number} [options.now]  clock (ms), injectable for tests
- * @param {(layer: number) => void} [options.onRow]  called when an exact row arrives
+ * @typedef {object} Entry  a layer in the page: float32 [H, rows, cols]; `present[h]` says which
+ *   heads are filled in (big layers travel head by head)
+ * @property {Float32Array} data
+ * @property {number[]} shape
+ * @property {Uint8Array} present
+ * @property {number} missing
+ * @property {boolean} exact  every head arrived as float32
+ * @property {number} bytes
  */
-export function createStore({
-  send,
-  onData = () => {},
-  onError = () => {},
-  revision = 0,
-  maxBytes = DEFAULT_MAX_BYTES,
-  pendingTimeoutMs = 15000,
-  retryAfterMs = 3000,
-  now = () => Date.now(),
-  onRow = () => {},
-} = {}) {
-  if (typeof send !== "function") throw new TypeError("createStore needs a send function");
-  let current = revision;
-  const cache = new Map(); // layer -> { data: Float32Array, shape, bytes }  (Map order = LRU order)
-  const pending = new Map(); // layer -> time requested
-  const failed = new Map(); // layer -> time failed
-  let bytes = 0;
-  let focusLayer = null;
-  let focusCount = 0;
-  // Big layers travel head by head (prefetch.js): entries may then be partial ({ present, missing }).
-  let dims = null; // { numHeads, rows, cols, dtype, perHead } of the current input, from focus()
-  let queue = []; // background requests not sent yet: [{ layer, heads }]
-  let inFlight = null; // the background request sent and not answered: { keys, since }
-  const rows = new Map(); // rowKey -> Float32Array: exact float32 rows (tooltip)
-  const rowsPending = new Map(); // rowKey -> time asked
 
-  function clear() {
-    cache.clear();
-    pending.clear();
-    failed.clear();
-    bytes = 0;
-    queue = [];
-    inFlight = null;
-    rows.clear();
-    rowsPending.clear();
+/**
+ * @typedef {object} LayerAsk
+ * @property {string} [kind]  "encoder" (default), "decoder", "cross"
+ * @property {number} layer
+ * @property {number[] | null} [heads]  only these heads (null: the whole layer)
+ * @property {Encoding} [dtype]
+ */
+
+/**
+ * @typedef {object} Flight  one request on the wire, shared by everyone waiting for it
+ * @property {Promise<any>} promise
+ * @property {AbortController} controller
+ * @property {number} holders  waiters that can still cancel; Infinity once one cannot
+ * @property {string} key
+ */
+
+/** @param {string | undefined} kind @param {number} layer */
+export const layerKey = (kind, layer) => `${kind || "encoder"}|${layer}`;
+
+/**
+ * @param {Source} source  where requests go (kernelSource or inlineSource)
+ * @param {{ maxBytes?: number, revision?: number }} [options]
+ */
+export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0 } = {}) {
+  if (!source || typeof source.request !== "function") throw new TypeError("createStore needs a source with request()");
+  let current = revision;
+  /** @type {Map<string, Entry>} */
+  const layers = new Map(); // Map order = least recently used first
+  /** @type {Map<string, Flight>} */
+  const flights = new Map();
+  /** @type {Map<string, Reply>} */
+  const replies = new Map();
+  /** @type {Map<string, unknown>} */
+  const failures = new Map(); // request key -> the error, for this revision
+  /** @type {Set<() => void>} */
+  const listeners = new Set();
+  let bytes = 0;
+  let sent = 0;
+  let lastUsed = "";
+
+  function notify() {
+    for (const fn of [...listeners]) fn();
   }
 
-  const headKey = (layer, head) => `${layer}:${head}`;
-  const complete = (entry) => entry !== undefined && entry.missing === 0;
-  const withDtype = (msg) => (dims ? { ...msg, dtype: dims.dtype } : msg);
+  /** A new input: drop every layer and reply, cancel every request. True when it changed. */
+  function setRevision(/** @type {number} */ r) {
+    if (r === current) return false;
+    current = r;
+    for (const f of flights.values()) f.controller.abort();
+    flights.clear();
+    layers.clear();
+    replies.clear();
+    failures.clear();
+    bytes = 0;
+    return true;
+  }
+
+  /**
+   * Wait for a shared flight; aborting `signal` releases this waiter, and the request itself is
+   * cancelled when no waiter is left.
+   * @template T
+   * @param {Flight} flight
+   * @param {AbortSignal | undefined} signal
+   * @returns {Promise<T>}
+   */
+  function hold(flight, signal) {
+    if (!signal) {
+      flight.holders = Infinity;
+      return flight.promise;
+    }
+    flight.holders += 1;
+    return new Promise((resolve, reject) => {
+      const release = () => {
+        flight.holders -= 1;
+        if (flight.holders <= 0) {
+          if (flights.get(flight.key) === flight) flights.delete(flight.key);
+          flight.controller.abort();
+        }
+        reject(abortError());
+      };
+      if (signal.aborted) {
+        release();
+        return;
+      }
+      signal.addEventListener("abort", release, { once: true });
+      flight.promise.then(
+        (value) => {
+          signal.removeEventListener("abort", release);
+          resolve(value);
+        },
+        (err) => {
+          signal.removeEventListener("abort", release);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Send a request once per key; later askers share it. A failure is remembered for the revision.
+   * @param {string} key
+   * @param {import("./protocol").RequestType} type
+   * @param {Record<string, unknown>} params
+   * @param {(reply: Reply) => any} onReply  runs once, when the reply arrives for the current revision
+   * @param {AbortSignal | undefined} signal
+   */
+  function flight(key, type, params, onReply, signal) {
+    if (failures.has(key)) return Promise.reject(failures.get(key));
+    let f = flights.get(key);
+    if (!f) {
+      const controller = new AbortController();
+      const asked = current;
+      sent += 1;
+      const promise = source.request(type, params, { signal: controller.signal }).then(
+        (reply) => {
+          if (asked !== current) throw abortError();
+          const out = onReply(reply);
+          notify();
+          return out;
+        },
+        (err) => {
+          if (asked === current && !controller.signal.aborted) {
+            failures.set(key, err);
+            notify(); // every view drawing from it shows the failure
+          }
+          throw err;
+        },
+      );
+      const entry = { promise, controller, holders: 0, key };
+      promise.then(
+        () => flights.get(key) === entry && flights.delete(key),
+        () => flights.get(key) === entry && flights.delete(key),
+      );
+      flights.set(key, entry);
+      f = entry;
+    }
+    return hold(f, signal);
+  }
 
   function evict() {
-    // Big layers held head by head get a smaller budget: a 64-head layer at 512 tokens is a 64 MiB
-    // array even with one head in it, so keep about two of them (the page's heap stays small).
-    const budget = dims && dims.perHead ? dims.budget : maxBytes;
-    for (const [layer, entry] of cache) {
-      if (bytes <= budget || cache.size <= 1) break;
-      if (layer === focusLayer) continue;
-      cache.delete(layer);
+    for (const [key, entry] of layers) {
+      const budget = entry.missing > 0 || entry.present.length < entry.shape[0] ? Math.min(maxBytes, Math.max(2 * entry.bytes, maxBytes / 2)) : maxBytes;
+      if (bytes <= budget || layers.size <= 1) break;
+      if (key === lastUsed) continue;
+      layers.delete(key);
       bytes -= entry.bytes;
     }
   }
 
-  function isPending(layer) {
-    const since = pending.get(layer);
-    if (since === undefined) return false;
-    if (now() - since >= pendingTimeoutMs) {
-      pending.delete(layer);
-      return false;
-    }
-    return true;
-  }
-
-  function recentlyFailed(layer) {
-    const at = failed.get(layer);
-    if (at === undefined) return false;
-    if (now() - at >= retryAfterMs) {
-      failed.delete(layer);
-      return false;
-    }
-    return true;
-  }
-
-  /** Request the layers that are neither cached nor pending. Returns the layers requested. */
-  function need(layers) {
-    const wanted = [];
-    for (const l of layers) {
-      if (!isLayerIndex(l) || wanted.includes(l)) continue;
-      if (complete(cache.get(l)) || isPending(l) || recentlyFailed(l)) continue;
-      wanted.push(l);
-    }
-    if (wanted.length === 0) return wanted;
-    const t = now();
-    for (const l of wanted) pending.set(l, t);
-    send(withDtype({ type: "request", revision: current, layers: wanted }));
-    return wanted;
-  }
-
-  /** Heads of `layer` neither here nor on their way (a pending whole-layer request covers all). */
-  function missingHeads(layer, heads) {
-    if (isPending(layer) || recentlyFailed(layer)) return [];
-    const entry = cache.get(layer);
-    return heads.filter((h) => !(entry && entry.present[h]) && !isPending(headKey(layer, h)) && !recentlyFailed(headKey(layer, h)));
-  }
-
-  /** Request some heads of one layer (big layers). Returns the pending keys it added. */
-  function needHeads(layer, heads) {
-    if (!isLayerIndex(layer)) return [];
-    const want = missingHeads(layer, heads);
-    if (want.length === 0) return [];
-    const t = now();
-    const keys = want.map((h) => headKey(layer, h));
-    for (const k of keys) pending.set(k, t);
-    send(withDtype({ type: "request", revision: current, layers: [layer], heads: want }));
-    return keys;
-  }
-
-  /** Background requests go one at a time, so that moving on can still drop the queued ones. */
-  function pump() {
-    if (inFlight && inFlight.keys.some((k) => isPending(k))) return;
-    inFlight = null;
-    while (queue.length > 0) {
-      const { layer, heads } = queue.shift();
-      const keys = needHeads(layer, heads);
-      if (keys.length > 0) {
-        inFlight = { keys };
-        return;
-      }
-    }
-  }
-
-  function prefetchFocusNeighbours() {
-    if (dims && dims.perHead) return;
-    if (focusLayer !== null && complete(cache.get(focusLayer))) need(neighbours(focusLayer, focusCount));
-  }
-
   /**
-   * The layer on screen: request it if missing; once it is here, prefetch what one slider step
-   * reaches. `want` = { heads, numHeads, rows, cols }: the heads drawn and the input's shape. With
-   * it, the encoding follows the size (prefetch.js) and big layers travel head by head, the heads on
-   * screen first, then their neighbours in the background (each focus replaces that queue).
-   * Without it, whole layers, and layer ± 1 prefetched.
+   * Put a `layers` reply into the cache.
+   * @param {Reply} reply
+   * @param {string} kind
    */
-  function focus(layer, numLayers, want = null) {
-    focusLayer = isLayerIndex(layer) ? layer : null;
-    focusCount = numLayers;
-    if (want) {
-      const dtype = drawingEncoding(Math.max(want.rows, want.cols));
-      const layerF32 = want.numHeads * want.rows * want.cols * 4;
-      dims = {
-        numHeads: want.numHeads, rows: want.rows, cols: want.cols, dtype, layerF32,
-        perHead: perHeadLayer(want.numHeads, want.rows, want.cols, dtype),
-        budget: Math.min(maxBytes, Math.max(2 * layerF32, maxBytes / 2)),
-      };
-    }
-    if (focusLayer === null || focusLayer >= numLayers) return;
-    if (!dims || !dims.perHead) {
-      need([focusLayer]);
-      prefetchFocusNeighbours();
-      return;
-    }
-    const picked = headList(want ? want.heads : [], dims.numHeads);
-    const shown = picked.length > 0 ? picked : [0];
-    needHeads(focusLayer, shown);
-    const entry = cache.get(focusLayer);
-    const here = shown.every((h) => entry && entry.present[h]);
-    queue = here ? prefetchPlan({ layer: focusLayer, heads: shown, numLayers, numHeads: dims.numHeads }) : [];
-    // When three layers do not fit the budget, only the next layer is prefetched (not the previous).
-    if (3 * dims.layerF32 > dims.budget) queue = queue.filter((q) => q.layer !== focusLayer - 1);
-    pump();
-  }
-
-  function setRevision(r) {
-    if (r === current) return false;
-    current = r;
-    clear();
-    return true;
-  }
-
-  /** The layer's data when complete, or when `heads` (a list) are here; undefined otherwise. */
-  function get(layer, heads = null) {
-    const entry = cache.get(layer);
-    if (entry === undefined) return undefined;
-    if (Array.isArray(heads) ? !heads.every((h) => entry.present[h]) : entry.missing > 0) return undefined;
-    cache.delete(layer); // most recently used goes last
-    cache.set(layer, entry);
-    return { data: entry.data, shape: entry.shape, exact: entry.exact };
-  }
-
-  function handleLayers(msg, buffers) {
-    if (msg.revision !== current) return;
-    const layers = Array.isArray(msg.layers) ? msg.layers : [];
-    const subset = Array.isArray(msg.heads) ? msg.heads : null; // only these heads of each layer
-    const arrived = [];
-    const list = buffers || [];
-    layers.forEach((layer, k) => {
-      if (!isLayerIndex(layer)) return;
-      const keys = subset ? subset.map((h) => headKey(layer, h)) : [layer];
-      for (const key of keys) pending.delete(key);
-      const fail = (message) => {
-        const t = now();
-        for (const key of keys) failed.set(key, t);
-        onError(message);
-      };
-      if (k >= list.length) {
-        fail(`attention of layer ${layer} arrived without its buffer`);
-        return;
-      }
-      let data;
-      try {
-        // uint8 scale: one per layer in `scales`, or one for all in `scale`.
-        const scale = Array.isArray(msg.scales) ? msg.scales[k] : msg.scale;
-        data = decode({ dtype: msg.dtype, shape: msg.shape, scale }, list[k]);
-      } catch (err) {
-        fail(`could not decode layer ${layer}: ${err.message}`);
-        return;
-      }
-      const exact = msg.dtype === "float32";
-      let entry = cache.get(layer);
-      if (entry !== undefined) cache.delete(layer);
+  function ingest({ content: msg, buffers }, kind) {
+    const list = Array.isArray(msg.layers) ? /** @type {number[]} */ (msg.layers) : [];
+    const subset = Array.isArray(msg.heads) ? /** @type {number[]} */ (msg.heads) : null;
+    const shape = /** @type {number[]} */ (msg.shape);
+    const exact = msg.dtype === "float32";
+    list.forEach((layer, k) => {
+      if (k >= buffers.length) throw new Error(`attention of layer ${layer} arrived without its buffer`);
+      const scale = Array.isArray(msg.scales) ? msg.scales[k] : msg.scale;
+      const data = decode({ dtype: msg.dtype, shape, scale }, buffers[k]);
+      const key = layerKey(kind, layer);
+      let entry = layers.get(key);
+      if (entry !== undefined) layers.delete(key);
       if (subset) {
-        const [, R, C] = msg.shape;
-        const H = Number.isInteger(msg.num_heads) ? msg.num_heads : dims ? dims.numHeads : Math.max(...subset) + 1;
+        const [, R, C] = shape;
+        const H = Number(msg.num_heads);
         if (entry === undefined || entry.shape[0] !== H || entry.shape[1] !== R || entry.shape[2] !== C) {
           if (entry !== undefined) bytes -= entry.bytes;
-          entry = { data: new Float32Array(H * R * C), shape: [H, R, C], bytes: H * R * C * 4, present: new Uint8Array(H), missing: H, exact };
+          entry = { data: new Float32Array(H * R * C), shape: [H, R, C], present: new Uint8Array(H), missing: H, exact, bytes: H * R * C * 4 };
           bytes += entry.bytes;
         }
         const size = R * C;
+        const e = entry;
         subset.forEach((h, i) => {
-          if (!(Number.isInteger(h) && h >= 0 && h < H)) return;
-          entry.data.set(data.subarray(i * size, (i + 1) * size), h * size);
-          if (!entry.present[h]) {
-            entry.present[h] = 1;
-            entry.missing -= 1;
+          e.data.set(data.subarray(i * size, (i + 1) * size), h * size);
+          if (!e.present[h]) {
+            e.present[h] = 1;
+            e.missing -= 1;
           }
         });
-        entry.exact = entry.exact && exact;
+        e.exact = e.exact && exact;
       } else {
         if (entry !== undefined) bytes -= entry.bytes;
-        entry = { data, shape: msg.shape.slice(), bytes: data.byteLength, present: new Uint8Array(msg.shape[0]).fill(1), missing: 0, exact };
+        entry = { data, shape: shape.slice(), present: new Uint8Array(shape[0]).fill(1), missing: 0, exact, bytes: data.byteLength };
         bytes += entry.bytes;
       }
-      cache.set(layer, entry);
-      for (const key of keys) failed.delete(key);
-      arrived.push(layer);
+      layers.set(key, entry);
     });
     evict();
-    if (arrived.length > 0) {
-      if (focusLayer !== null && arrived.includes(focusLayer)) prefetchFocusNeighbours();
-      onData(arrived, current);
-    }
-    pump();
   }
 
   /**
-   * The exact float32 row `row` of one head (reduce "none") or of the mean/max over `heads` of a
-   * layer, for a number shown when the drawn data is float16. Undefined until it arrives (asked once).
+   * The layer's data when it is here (complete, or the `heads` asked are); undefined otherwise.
+   * @param {string} kind @param {number} layer @param {number[] | null} [heads]
+   * @returns {Entry | undefined}
    */
-  function exactRow(layer, heads, reduce, row) {
-    const key = rowKey(layer, heads, reduce, row);
-    const hit = rows.get(key);
-    if (hit !== undefined) return hit;
-    const since = rowsPending.get(key);
-    if (since === undefined || now() - since >= pendingTimeoutMs) {
-      rowsPending.set(key, now());
-      send({ type: "row", revision: current, layer, row, heads: heads.slice(), reduce });
-    }
+  function peek(kind, layer, heads = null) {
+    const key = layerKey(kind, layer);
+    const entry = layers.get(key);
+    if (entry === undefined) return undefined;
+    if (Array.isArray(heads) ? !heads.every((h) => entry.present[h]) : entry.missing > 0) return undefined;
+    layers.delete(key); // most recently used goes last
+    layers.set(key, entry);
+    lastUsed = key;
+    return entry;
+  }
+
+  /**
+   * The request that fetches what is missing of a layer: its key and its fields.
+   * @param {Required<LayerAsk>} ask
+   */
+  function layerRequest({ kind, layer: l, heads, dtype }) {
+    const entry = layers.get(layerKey(kind, l));
+    const missing = heads && entry ? heads.filter((h) => !entry.present[h]) : heads;
+    /** @type {Record<string, unknown>} */
+    const params = { revision: current, layers: [l], dtype };
+    if (kind !== "encoder") params.kind = kind;
+    if (missing) params.heads = missing;
+    return { key: `layers|${kind}|${l}|${missing ? missing.join(",") : "*"}|${dtype}`, params };
+  }
+
+  /**
+   * Why the request for this layer failed (for the current input), or undefined.
+   * @param {LayerAsk} ask
+   * @returns {unknown}
+   */
+  function layerFailure({ kind = "encoder", layer: l, heads = null, dtype = "float32" }) {
+    return failures.get(layerRequest({ kind, layer: l, heads, dtype }).key);
+  }
+
+  /**
+   * A layer (or some heads of it), from the cache or from the source.
+   * @param {LayerAsk} ask
+   * @param {{ signal?: AbortSignal }} [options]
+   * @returns {Promise<Entry>}
+   */
+  function layer({ kind = "encoder", layer: l, heads = null, dtype = "float32" }, { signal } = {}) {
+    const here = peek(kind, l, heads);
+    if (here) return Promise.resolve(here);
+    const { key, params } = layerRequest({ kind, layer: l, heads, dtype });
+    return flight(key, "layers", params, (reply) => ingest(reply, kind), signal).then(() => {
+      const out = peek(kind, l, heads);
+      if (!out) throw new Error(`layer ${l} arrived incomplete`);
+      return out;
+    });
+  }
+
+  /**
+   * Any other request (row, thumbnails, neuron, explain, head_stats): one reply per distinct
+   * request and revision, kept for later askers.
+   * @param {import("./protocol").RequestType} type
+   * @param {Record<string, unknown>} params  without `revision` (the store adds the current one)
+   * @param {{ signal?: AbortSignal }} [options]
+   * @returns {Promise<Reply>}
+   */
+  function ask(type, params, { signal } = {}) {
+    const key = `${type}|${JSON.stringify(params)}`;
+    const hit = replies.get(key);
+    if (hit) return Promise.resolve(hit);
+    return flight(key, type, { ...params, revision: current }, (reply) => {
+      replies.set(key, reply);
+      if (replies.size > MAX_REPLIES) replies.delete(/** @type {string} */ (replies.keys().next().value));
+      return reply;
+    }, signal);
+  }
+
+  /**
+   * The exact float32 row of one head, or of the mean/max over `heads` (a matrix tooltip over
+   * float16 data): the row when it is here; otherwise undefined, and it is asked for.
+   * @param {string} kind @param {number} layer @param {number[]} heads @param {string} reduce @param {number} row
+   * @returns {Float32Array | undefined}
+   */
+  function exactRow(kind, layer, heads, reduce, row) {
+    /** @type {Record<string, unknown>} */
+    const params = { layer, row, heads: heads.slice(), reduce };
+    if (kind !== "encoder") params.kind = kind;
+    const hit = replies.get(`row|${JSON.stringify(params)}`);
+    if (hit) return decode({ dtype: hit.content.dtype, shape: hit.content.shape }, hit.buffers[0]);
+    ask("row", params).catch(() => {}); // the tooltip shows the drawn value until (unless) it comes
     return undefined;
-  }
-
-  function handleRow(msg, buffers) {
-    if (msg.revision !== current) return;
-    const key = rowKey(msg.layer, Array.isArray(msg.heads) ? msg.heads : [], msg.reduce, msg.row);
-    rowsPending.delete(key);
-    try {
-      rows.set(key, decode({ dtype: msg.dtype, shape: msg.shape }, (buffers || [])[0]));
-    } catch (err) {
-      onError(`could not decode an exact row: ${err.message}`);
-      return;
-    }
-    if (rows.size > MAX_ROWS) rows.delete(rows.keys().next().value);
-    onRow(msg.layer);
-  }
-
-  /** Feed a msg:custom message. Returns true when the store consumed it. */
-  function handleMessage(msg, buffers) {
-    if (msg === null || typeof msg !== "object") return false;
-    if (msg.type === "layers") {
-      handleLayers(msg, buffers);
-      return true;
-    }
-    if (msg.type === "row") {
-      handleRow(msg, buffers);
-      return true;
-    }
-    if (msg.type === "error") {
-      // A failed handler: whatever was pending will not come; allow a later retry.
-      const t = now();
-      for (const l of pending.keys()) failed.set(l, t);
-      pending.clear();
-      rowsPending.clear();
-      inFlight = null;
-      onError(String(msg.message ?? "error"));
-      return true;
-    }
-    return false;
   }
 
   return {
     get revision() {
       return current;
     },
+    /** Bytes of layer data held. */
     get bytes() {
       return bytes;
     },
+    /** Layers held (complete or not). */
     get size() {
-      return cache.size;
+      return layers.size;
+    },
+    /** Requests sent to the source so far (each distinct request once). */
+    get sent() {
+      return sent;
+    },
+    /** Requests on the wire now. */
+    get inFlight() {
+      return flights.size;
     },
     setRevision,
-    need,
-    focus,
-    get,
-    has: (layer) => complete(cache.get(layer)),
-    isPending,
-    handleMessage,
-    clear,
-    needHeads,
-    exactRow,
-    /** Background requests queued and not sent yet (prefetch). */
-    get queued() {
-      return queue.map((q) => ({ layer: q.layer, heads: q.heads.slice() }));
+    /**
+     * A request that is neither kept nor shared (set_text: each one runs the model).
+     * @param {import("./protocol").RequestType} type @param {Record<string, unknown>} params
+     * @param {{ signal?: AbortSignal }} [options]
+     */
+    send(type, params, { signal } = {}) {
+      sent += 1;
+      return source.request(type, params, { signal });
     },
-    /** The encoding asked for ("float32" until focus() knows the input's size). */
-    get dtype() {
-      return dims ? dims.dtype : "float32";
+    layer,
+    layerFailure,
+    peek,
+    ask,
+    exactRow,
+    /** Call `fn` after any data arrives; returns the unsubscribe function. */
+    subscribe(/** @type {() => void} */ fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    /** Forget a remembered failure, so that the next ask sends the request again. */
+    forgetFailures() {
+      failures.clear();
     },
   };
 }

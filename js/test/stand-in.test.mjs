@@ -1,11 +1,12 @@
-// The standalone page's stand-in model (src/stand-in-model.js) and inline data (src/inline-data.js).
+// The standalone page's local trait model (src/local-model.js) and its data source (src/inline-data.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
-import { createStandInModel, sameValue, replyHeader, STATIC_MESSAGE } from "../src/stand-in-model.js";
+import { createLocalModel, sameValue } from "../src/local-model.js";
+import { createStore } from "../src/store.js";
 import {
   textToBytes, unshuffle, decodeLayer, createInlineSource, charToByte, W1252_HIGH, DEFAULT_ESCAPE, DEFAULT_ESCAPED,
-  blockEdges, downsample, thumbnailReply,
+  blockEdges, downsample, thumbnailReply, inlineSource, STATIC_REFUSALS,
 } from "../src/inline-data.js";
 import { decode, halfToFloat } from "../src/codec.js";
 
@@ -149,18 +150,21 @@ test("the inline source decodes lazily, shares a decode in flight, and rejects b
   await assert.rejects(src.layers([2]), /not in 0..1/);
 });
 
-// ---- the stand-in model ---------------------------------------------------------------------------
-function standIn(extra = {}, options = {}) {
+// ---- the local model and the inline source ---------------------------------------------------------
+function standIn(extra = {}) {
   const H = 2;
   const N = 4;
   const data = [softmaxLayer(H, N, 1), softmaxLayer(H, N, 2), softmaxLayer(H, N, 3)];
-  const source = {
+  const encoder = {
+    numLayers: 3,
     async layers(ls) {
+      for (const l of ls) if (!(l >= 0 && l < 3)) throw new RangeError(`requested layer ${l} is not in 0..2`);
       return { dtype: "float32", shape: [H, N, N], buffers: ls.map((l) => new Uint8Array(data[l].buffer.slice(0))) };
     },
   };
-  const model = createStandInModel({ num_layers: 3, num_heads: H, tokens: ["a", "b", "c", "d"], layer: 0, heads: [], revision: 1, ...extra }, { source, ...options });
-  return { model, data, H, N };
+  const model = createLocalModel({ num_layers: 3, num_heads: H, tokens: ["a", "b", "c", "d"], layer: 0, heads: [], revision: 1, ...extra });
+  const source = inlineSource({ encoder }, { numTokens: N, numHeads: H });
+  return { model, source, data, H, N };
 }
 
 test("sameValue compares JSON values deeply", () => {
@@ -203,74 +207,28 @@ test("off removes by event and function, by event, or everything (render's clean
   assert.equal(model.listenerCount(), 0);
 });
 
-test("a request is answered like transport.reply_to_request, asynchronously", async () => {
-  const { model, data, H, N } = standIn();
-  const got = [];
-  model.on("msg:custom", (msg, buffers) => got.push([msg, buffers]));
-  model.send({ type: "request", revision: 1, layers: [2, 0, 2] });
-  assert.equal(got.length, 0);
-  await flush();
-  assert.equal(got.length, 1);
-  const [msg, buffers] = got[0];
-  assert.deepEqual(msg, { type: "layers", revision: 1, layers: [2, 0], dtype: "float32", shape: [H, N, N] });
-  assert.ok(buffers.every((b) => b instanceof DataView));
-  assert.deepEqual(decode({ dtype: msg.dtype, shape: msg.shape }, buffers[0]), data[2]);
-  assert.deepEqual(decode({ dtype: msg.dtype, shape: msg.shape }, buffers[1]), data[0]);
+test("the inline source answers layers in the kernel's reply format, through the same store", async () => {
+  const { source, data, H, N } = standIn();
+  const reply = await source.request("layers", { revision: 1, layers: [2], dtype: "float16" });
+  assert.deepEqual(reply.content, { type: "layers", revision: 1, layers: [2], dtype: "float32", shape: [H, N, N] });
+  assert.ok(reply.buffers.every((b) => b instanceof DataView));
+  assert.deepEqual(decode({ dtype: "float32", shape: [H, N, N] }, reply.buffers[0]), data[2]);
+  const store = createStore(source, { revision: 1 });
+  const entry = await store.layer({ layer: 1, heads: [1] });
+  assert.deepEqual(entry.data, data[1], "a request for some heads gets the whole layer here");
+  assert.ok(store.peek("encoder", 1));
 });
 
-test("an old revision is ignored; bad layers and set_text get an error message", async () => {
-  const { model } = standIn();
-  const got = [];
-  model.on("msg:custom", (msg) => got.push(msg));
-  model.send({ type: "request", revision: 0, layers: [0] });
-  model.send({ type: "request", revision: 1, layers: [7] });
-  model.send({ type: "request", revision: 1, layers: [] });
-  model.send({ type: "set_text", text: "x", text_pair: null });
-  model.send({ type: "bogus" });
-  await flush();
-  assert.equal(got.length, 4);
-  assert.ok(got.every((m) => m.type === "error"));
-  assert.match(got[0].message, /layer 7 is not in 0\.\.2/);
-  assert.match(got[1].message, /must list the layers/);
-  assert.equal(got[2].message, STATIC_MESSAGE);
-  assert.match(got[3].message, /unknown message type "bogus"/);
-  assert.equal(replyHeader({ revision: 3, layers: [0] }, 4, 1), null);
-});
-
-test("a request's kind picks that attention's source and is echoed", async () => {
-  const cross = new Float32Array(2 * 3 * 4).fill(0.25);
-  const sources = {
-    encoder: { numLayers: 3, layers: async (ls) => ({ dtype: "float32", shape: [2, 4, 4], buffers: ls.map(() => new Uint8Array(128)) }) },
-    cross: { numLayers: 1, layers: async (ls) => ({ dtype: "float32", shape: [2, 3, 4], buffers: ls.map(() => new Uint8Array(cross.buffer.slice(0))) }) },
-  };
-  const model = createStandInModel({ num_layers: 3, revision: 1 }, { sources });
-  const got = [];
-  model.on("msg:custom", (msg, buffers) => got.push([msg, buffers]));
-  model.send({ type: "request", revision: 1, layers: [0], kind: "cross" });
-  model.send({ type: "request", revision: 1, layers: [2], kind: "cross" }); // cross has 1 layer
-  model.send({ type: "request", revision: 1, layers: [0], kind: "decoder" });
-  await flush();
-  const ok = got.find(([m]) => m.type === "layers");
-  assert.deepEqual(ok[0], { type: "layers", revision: 1, layers: [0], kind: "cross", dtype: "float32", shape: [2, 3, 4] });
-  const errors = got.filter(([m]) => m.type === "error").map(([m]) => m.message);
-  assert.ok(errors.some((e) => /layer 2 is not in 0\.\.0/.test(e)));
-  assert.ok(errors.some((e) => /no "decoder" attention/.test(e)));
-});
-
-test("handlers answer other message types; unavailable ones say why", async () => {
-  const { model } = standIn({}, {
-    handlers: { ping: async (content) => ({ content: { type: "pong", n: content.n }, buffers: [new Uint8Array([1, 2])] }) },
-    unavailable: { neuron: "needs the model" },
-  });
-  const got = [];
-  model.on("msg:custom", (msg, buffers) => got.push([msg, buffers]));
-  model.send({ type: "ping", n: 3 });
-  model.send({ type: "neuron" });
-  await flush();
-  const pong = got.find(([m]) => m.type === "pong");
-  assert.deepEqual(pong[0], { type: "pong", n: 3 });
-  assert.ok(pong[1][0] instanceof DataView && pong[1][0].getUint8(1) === 2);
-  assert.deepEqual(got.find(([m]) => m.type === "error")[0], { type: "error", message: "needs the model" });
+test("the inline source refuses what needs a model, and bad layers, with the reason", async () => {
+  const { source } = standIn();
+  await assert.rejects(source.request("layers", { revision: 1, layers: [7] }), /layer 7 is not in 0\.\.2/);
+  await assert.rejects(source.request("set_text", { text: "x" }), (err) => err.message === STATIC_REFUSALS.set_text);
+  await assert.rejects(source.request("neuron", { revision: 1, layer: 0, head: 0, query: 0 }), (err) => err.message === STATIC_REFUSALS.neuron);
+  await assert.rejects(source.request("layers", { revision: 1, layers: [0], kind: "decoder" }), /no "decoder" attention/);
+  await assert.rejects(source.request("bogus", {}), /unknown request type "bogus"/);
+  const thumbs = await source.request("thumbnails", { revision: 1, size: 16 });
+  assert.equal(thumbs.content.type, "thumbnails");
+  assert.deepEqual(thumbs.content.shape, [3, 2, 4, 4]);
 });
 
 test("one failing listener does not stop the others", () => {

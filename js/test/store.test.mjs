@@ -1,198 +1,250 @@
+// The widget's data store (src/store.js) over the request protocol (src/protocol.js), against an
+// in-memory kernel that answers like albert_widget/protocol.py: one reply per request, by id.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createStore, neighbours } from "../src/store.js";
+import { createStore, layerKey } from "../src/store.js";
+import { createRequester, RequestError, isAbort } from "../src/protocol.js";
 
-const H = 2;
-const N = 3;
-const SHAPE = [H, N, N];
+const N = 4;
+const H = 3;
+const L = 5;
+const value = (layer, head, i, j) => (layer * 1000 + head * 100 + i * 10 + j) / 10000;
 
-function layerBuffer(layer, offset = 0) {
-  const values = Float32Array.from({ length: H * N * N }, (_, i) => layer + i / 100);
-  const bytes = new Uint8Array(values.buffer);
-  const buf = new ArrayBuffer(bytes.length + offset);
-  new Uint8Array(buf).set(bytes, offset);
-  return new DataView(buf, offset, bytes.length);
-}
-
-function reply(revision, layers, offset = 0) {
-  return [{ type: "layers", revision, layers, dtype: "float32", shape: SHAPE }, layers.map((l) => layerBuffer(l, offset))];
-}
-
-function setup(options = {}) {
-  const sent = [];
-  const data = [];
-  const errors = [];
-  let clock = 0;
-  const store = createStore({
-    send: (m) => sent.push(m),
-    onData: (layers, revision) => data.push({ layers, revision }),
-    onError: (m) => errors.push(m),
-    now: () => clock,
-    ...options,
+/** A kernel: requests are queued and answered when `flush()` runs, so tests see what is in flight. */
+function fakeKernel({ revision = 1, fail = () => null } = {}) {
+  const queue = [];
+  const seen = [];
+  const cancelled = [];
+  const requester = createRequester((msg) => {
+    if (msg.type === "cancel") {
+      cancelled.push(msg.id);
+      const k = queue.findIndex((m) => m.id === msg.id);
+      if (k >= 0) queue.splice(k, 1);
+      return;
+    }
+    seen.push(msg);
+    queue.push(msg);
   });
-  return { store, sent, data, errors, tick: (ms) => (clock += ms) };
+  function answer(msg) {
+    const reason = fail(msg);
+    if (reason) return [{ id: msg.id, type: msg.type, error: reason }, []];
+    if ("revision" in msg && msg.revision !== revision) return [{ id: msg.id, type: msg.type, error: "gone", stale: true }, []];
+    if (msg.type === "layers") {
+      const heads = msg.heads || Array.from({ length: H }, (_, h) => h);
+      const bufs = msg.layers.map((l) => {
+        const f = new Float32Array(heads.length * N * N);
+        heads.forEach((h, k) => {
+          for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) f[k * N * N + i * N + j] = value(l, h, i, j);
+        });
+        return new DataView(f.buffer);
+      });
+      const reply = { id: msg.id, type: "layers", revision, layers: msg.layers, dtype: "float32", shape: [heads.length, N, N] };
+      if (msg.heads) Object.assign(reply, { heads: msg.heads, num_heads: H });
+      return [reply, bufs];
+    }
+    if (msg.type === "row") {
+      const f = new Float32Array(N).map((_, j) => value(msg.layer, msg.heads[0], msg.row, j));
+      return [{ id: msg.id, type: "row", revision, dtype: "float32", shape: [N] }, [new DataView(f.buffer)]];
+    }
+    return [{ id: msg.id, type: msg.type, revision, echo: msg }, []];
+  }
+  return {
+    source: { request: requester.request },
+    seen,
+    cancelled,
+    get queued() {
+      return queue.length;
+    },
+    setRevision(r) {
+      revision = r;
+    },
+    async flush() {
+      while (queue.length) requester.receive(...answer(queue.shift()));
+      await new Promise((r) => setTimeout(r, 0));
+    },
+  };
 }
 
-test("neighbours stay in range", () => {
-  assert.deepEqual(neighbours(0, 12), [1]);
-  assert.deepEqual(neighbours(5, 12), [4, 6]);
-  assert.deepEqual(neighbours(11, 12), [10]);
-  assert.deepEqual(neighbours(0, 1), []);
-});
-
-test("needs a send function", () => {
-  assert.throws(() => createStore({}), TypeError);
-});
-
-test("need requests only missing, non-pending layers, in one message", () => {
-  const { store, sent } = setup({ revision: 4 });
-  assert.deepEqual(store.need([2, 3, 3, -1, 1.5]), [2, 3]);
-  assert.deepEqual(sent, [{ type: "request", revision: 4, layers: [2, 3] }]);
-  assert.deepEqual(store.need([2, 3]), []);
-  assert.equal(sent.length, 1);
-  assert.ok(store.isPending(2));
-  store.handleMessage(...reply(4, [2]));
-  assert.ok(!store.isPending(2));
-  assert.deepEqual(store.need([2, 3, 4]), [4]);
-  assert.deepEqual(sent[1], { type: "request", revision: 4, layers: [4] });
-});
-
-test("layers message is decoded and cached; onData fires", () => {
-  const { store, data } = setup({ revision: 1 });
-  store.need([0]);
-  assert.equal(store.handleMessage(...reply(1, [0], 1)), true); // unaligned buffer
-  assert.ok(store.has(0));
-  const entry = store.get(0);
-  assert.deepEqual(entry.shape, SHAPE);
-  assert.equal(entry.data.length, H * N * N);
-  assert.ok(Math.abs(entry.data[5] - 0.05) < 1e-6);
-  assert.deepEqual(data, [{ layers: [0], revision: 1 }]);
-});
-
-test("messages for another revision are ignored", () => {
-  const { store, data } = setup({ revision: 2 });
-  store.need([0]);
-  store.handleMessage(...reply(1, [0]));
-  store.handleMessage(...reply(3, [0]));
-  assert.ok(!store.has(0));
-  assert.ok(store.isPending(0));
-  assert.equal(data.length, 0);
-});
-
-test("unrequested layers of the current revision are kept (another view asked)", () => {
-  const { store } = setup({ revision: 0 });
-  store.handleMessage(...reply(0, [5, 6]));
-  assert.ok(store.has(5) && store.has(6));
-});
-
-test("revision change clears cache and pending and requests again", () => {
-  const { store, sent } = setup({ revision: 0 });
-  store.need([0, 1]);
-  store.handleMessage(...reply(0, [0]));
-  assert.equal(store.setRevision(0), false);
-  assert.equal(store.setRevision(1), true);
-  assert.equal(store.revision, 1);
-  assert.ok(!store.has(0));
-  assert.ok(!store.isPending(1));
-  assert.equal(store.bytes, 0);
-  store.need([0, 1]);
-  assert.deepEqual(sent.at(-1), { type: "request", revision: 1, layers: [0, 1] });
-  // a late reply for the old revision does not land
-  store.handleMessage(...reply(0, [0]));
-  assert.ok(!store.has(0));
-});
-
-test("focus requests the layer, then prefetches its neighbours when it arrives", () => {
-  const { store, sent } = setup({ revision: 7 });
-  store.focus(3, 12);
-  assert.deepEqual(sent, [{ type: "request", revision: 7, layers: [3] }]);
-  store.handleMessage(...reply(7, [3]));
-  assert.deepEqual(sent[1], { type: "request", revision: 7, layers: [2, 4] });
-  store.focus(3, 12); // nothing more to ask
+test("requests carry a page-unique id and a type; replies settle their own promise", async () => {
+  const sent = [];
+  const a = createRequester((m) => sent.push(m));
+  const b = createRequester(() => {});
+  const p1 = a.request("thumbnails", { revision: 1, size: 16 });
+  const p2 = a.request("thumbnails", { revision: 1, size: 24 });
+  b.request("thumbnails", { revision: 1, size: 16 }).catch(() => {});
   assert.equal(sent.length, 2);
-  store.handleMessage(...reply(7, [2, 4]));
-  store.focus(4, 12); // cached: prefetch 5 (3 is cached)
-  assert.deepEqual(sent[2], { type: "request", revision: 7, layers: [5] });
+  assert.notEqual(sent[0].id, sent[1].id);
+  assert.equal(sent[0].type, "thumbnails");
+  assert.equal(sent[0].size, 16);
+  // another page's reply (same counter, other prefix) settles nothing here
+  assert.equal(a.receive({ id: sent[0].id.replace(/^[^:]+/, "other"), type: "thumbnails" }, []), true);
+  assert.equal(a.pending, 2);
+  a.receive({ id: sent[1].id, type: "thumbnails", size: 24 }, []);
+  a.receive({ id: sent[0].id, type: "thumbnails", error: "bad size" }, []);
+  assert.equal((await p2).content.size, 24);
+  await assert.rejects(p1, (err) => err instanceof RequestError && err.message === "bad size");
+  assert.equal(a.receive({ type: "something else" }, []), false);
 });
 
-test("focus at the edges and out of range", () => {
-  const { store, sent } = setup({ revision: 0 });
-  store.focus(0, 1);
-  store.handleMessage(...reply(0, [0]));
-  assert.deepEqual(sent, [{ type: "request", revision: 0, layers: [0] }]);
-  store.focus(5, 1);
-  assert.equal(sent.length, 1);
+test("aborting a request sends a cancel with its id and rejects with AbortError", async () => {
+  const sent = [];
+  const r = createRequester((m) => sent.push(m));
+  const controller = new AbortController();
+  const p = r.request("layers", { revision: 1, layers: [0] }, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(p, (err) => isAbort(err));
+  assert.deepEqual(sent[1], { type: "cancel", id: sent[0].id });
+  assert.equal(r.pending, 0);
+  // a late reply to it is harmless
+  assert.equal(r.receive({ id: sent[0].id, type: "layers" }, []), true);
 });
 
-test("a pending request times out and can be sent again", () => {
-  const { store, sent, tick } = setup({ pendingTimeoutMs: 1000 });
-  store.need([1]);
-  tick(999);
-  store.need([1]);
-  assert.equal(sent.length, 1);
-  tick(1);
-  store.need([1]);
-  assert.equal(sent.length, 2);
+test("two consumers of one store make exactly one request per layer", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  let notified = 0;
+  store.subscribe(() => (notified += 1));
+  const views = [store.layer({ layer: 2 }), store.layer({ layer: 2 }), store.layer({ layer: 3 })];
+  assert.equal(kernel.seen.length, 2);
+  await kernel.flush();
+  const [a, b, c] = await Promise.all(views);
+  assert.equal(a, b);
+  assert.equal(a.data[1 * N * N + 2 * N + 3], Math.fround(value(2, 1, 2, 3)));
+  assert.equal(c.shape.join(), [H, N, N].join());
+  assert.ok(store.peek("encoder", 2));
+  assert.equal(notified, 2);
+  // asked again: from the cache, no request
+  await store.layer({ layer: 2 });
+  assert.equal(kernel.seen.length, 2);
+  assert.deepEqual(kernel.seen.map((m) => m.layers[0]), [2, 3]);
 });
 
-test("an error message clears pending, reports it, and allows a retry later", () => {
-  const { store, sent, errors, tick } = setup({ retryAfterMs: 500 });
-  store.need([1, 2]);
-  assert.equal(store.handleMessage({ type: "error", message: "boom" }, []), true);
-  assert.deepEqual(errors, ["boom"]);
-  assert.ok(!store.isPending(1));
-  store.need([1]);
-  assert.equal(sent.length, 1, "no immediate re-request after a failure");
-  tick(500);
-  store.need([1]);
-  assert.equal(sent.length, 2);
+test("a failing request rejects only its own promise, and is not sent again for that input", async () => {
+  const kernel = fakeKernel({ fail: (m) => (m.type === "layers" && m.layers[0] === 4 ? "requested layer 4 is not in 0..3" : null) });
+  const store = createStore(kernel.source, { revision: 1 });
+  const bad = store.layer({ layer: 4 });
+  bad.catch(() => {}); // awaited below
+  const good = store.layer({ layer: 1 });
+  const thumbs = store.ask("thumbnails", { size: 16 });
+  await kernel.flush();
+  await assert.rejects(bad, /not in 0..3/);
+  assert.equal((await good).shape[0], H);
+  assert.equal((await thumbs).content.echo.size, 16);
+  assert.match(String(store.layerFailure({ layer: 4 }).message), /not in 0..3/);
+  await assert.rejects(store.layer({ layer: 4 }), /not in 0..3/);
+  assert.equal(kernel.seen.filter((m) => m.layers && m.layers[0] === 4).length, 1);
+  // a new input forgets it
+  store.setRevision(2);
+  assert.equal(store.layerFailure({ layer: 4 }), undefined);
 });
 
-test("missing buffers and undecodable payloads are reported, not thrown", () => {
-  const { store, errors } = setup();
-  store.need([0, 1]);
-  store.handleMessage({ type: "layers", revision: 0, layers: [0, 1], dtype: "float32", shape: SHAPE }, [layerBuffer(0)]);
-  assert.ok(store.has(0));
-  assert.ok(!store.has(1));
-  assert.match(errors[0], /layer 1/);
-  store.handleMessage({ type: "layers", revision: 0, layers: [2], dtype: "float32", shape: SHAPE }, [new DataView(new ArrayBuffer(4))]);
-  assert.ok(!store.has(2));
-  assert.match(errors[1], /decode layer 2/);
+test("aborting every waiter cancels the request; one waiter left keeps it", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  const c1 = new AbortController();
+  const c2 = new AbortController();
+  const p1 = store.layer({ layer: 0 }, { signal: c1.signal });
+  const p2 = store.layer({ layer: 0 }, { signal: c2.signal });
+  c1.abort();
+  await assert.rejects(p1, isAbort);
+  assert.equal(kernel.cancelled.length, 0, "the other waiter still wants it");
+  c2.abort();
+  await assert.rejects(p2, isAbort);
+  assert.equal(kernel.cancelled.length, 1);
+  assert.equal(kernel.queued, 0, "the kernel dropped it before running it");
+  assert.equal(store.layerFailure({ layer: 0 }), undefined, "a cancel is no failure");
+  // asked again later: a new request
+  const again = store.layer({ layer: 0 });
+  await kernel.flush();
+  assert.ok(await again);
+  assert.equal(kernel.seen.length, 2);
 });
 
-test("other messages are not consumed", () => {
-  const { store } = setup();
-  assert.equal(store.handleMessage({ type: "something" }, []), false);
-  assert.equal(store.handleMessage(null, []), false);
+test("a new revision cancels what is in flight and clears the cache", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  await Promise.all([store.layer({ layer: 0 }), kernel.flush()]);
+  const pending = store.layer({ layer: 1 });
+  assert.equal(store.setRevision(2), true);
+  assert.equal(store.setRevision(2), false);
+  await assert.rejects(pending, isAbort);
+  assert.equal(store.size, 0);
+  assert.equal(store.peek("encoder", 0), undefined);
+  kernel.setRevision(2);
+  const next = store.layer({ layer: 0 });
+  assert.equal(kernel.seen.at(-1).revision, 2);
+  await kernel.flush();
+  assert.ok(await next);
 });
 
-test("least recently used layers are evicted beyond maxBytes, never the focused one", () => {
-  const bytesPerLayer = H * N * N * 4;
-  const { store } = setup({ maxBytes: bytesPerLayer * 2 });
-  store.focus(0, 10);
-  store.handleMessage(...reply(0, [0]));
-  store.handleMessage(...reply(0, [1, 2]));
-  assert.equal(store.size, 2);
-  assert.ok(store.has(0), "focused layer kept");
-  assert.ok(!store.has(1), "oldest non-focused layer dropped");
-  assert.ok(store.has(2));
-  assert.equal(store.bytes, bytesPerLayer * 2);
+test("big layers: heads arrive into a layer-sized array; peek needs the heads asked", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  const p = store.layer({ layer: 1, heads: [2], dtype: "float16" });
+  assert.deepEqual(kernel.seen[0].heads, [2]);
+  assert.equal(kernel.seen[0].dtype, "float16");
+  await kernel.flush();
+  const entry = await p;
+  assert.equal(entry.shape.join(), [H, N, N].join());
+  assert.equal(entry.missing, H - 1);
+  assert.ok(store.peek("encoder", 1, [2]));
+  assert.equal(store.peek("encoder", 1, [0, 2]), undefined);
+  assert.equal(store.peek("encoder", 1), undefined, "not the whole layer yet");
+  // the next ask requests only what is missing
+  const q = store.layer({ layer: 1, heads: [0, 2], dtype: "float16" });
+  assert.deepEqual(kernel.seen[1].heads, [0]);
+  await kernel.flush();
+  const both = await q;
+  assert.equal(both.data[2 * N * N + 5], Math.fround(value(1, 2, 1, 1)));
+  assert.equal(both.data[0 * N * N + 5], Math.fround(value(1, 0, 1, 1)));
+  assert.equal(store.bytes, H * N * N * 4, "counted once");
 });
 
-test("a re-sent layer replaces the cached one without double counting", () => {
-  const { store } = setup();
-  store.handleMessage(...reply(0, [0]));
-  store.handleMessage(...reply(0, [0]));
-  assert.equal(store.size, 1);
-  assert.equal(store.bytes, H * N * N * 4);
+test("other kinds (decoder, cross) are their own layers in the same store", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  const p = store.layer({ kind: "cross", layer: 0 });
+  assert.equal(kernel.seen[0].kind, "cross");
+  await kernel.flush();
+  await p;
+  assert.ok(store.peek("cross", 0));
+  assert.equal(store.peek("encoder", 0), undefined);
+  assert.equal(layerKey("cross", 0), "cross|0");
 });
 
-test("uint8 layers use their per-layer scale from `scales` (or one `scale` for all)", () => {
-  const { store } = setup();
-  const bytes = (v) => new DataView(new Uint8Array(H * N * N).fill(v).buffer);
-  store.handleMessage({ type: "layers", revision: 0, layers: [0, 1], dtype: "uint8", shape: SHAPE, scales: [0.5, 1] }, [bytes(255), bytes(51)]);
-  assert.equal(store.get(0).data[0], 0.5);
-  assert.ok(Math.abs(store.get(1).data[0] - 0.2) < 1e-6);
-  store.handleMessage({ type: "layers", revision: 0, layers: [2], dtype: "uint8", shape: SHAPE, scale: 0.25 }, [bytes(255)]);
-  assert.equal(store.get(2).data[0], 0.25);
+test("exact rows: asked once, kept, keyed by heads and reduction", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  assert.equal(store.exactRow("encoder", 0, [1], "none", 2), undefined);
+  assert.equal(store.exactRow("encoder", 0, [1], "none", 2), undefined);
+  assert.equal(kernel.seen.length, 1);
+  await kernel.flush();
+  const row = store.exactRow("encoder", 0, [1], "none", 2);
+  assert.equal(row[3], Math.fround(value(0, 1, 2, 3)));
+  assert.equal(store.exactRow("encoder", 0, [1, 2], "mean", 2), undefined);
+  assert.equal(kernel.seen.length, 2);
+});
+
+test("least recently used layers go when the budget is full; the one in use stays", async () => {
+  const kernel = fakeKernel();
+  const layerBytes = H * N * N * 4;
+  const store = createStore(kernel.source, { revision: 1, maxBytes: 2 * layerBytes });
+  for (let l = 0; l < L; l++) {
+    const p = store.layer({ layer: l });
+    await kernel.flush();
+    await p;
+  }
+  assert.ok(store.bytes <= 2 * layerBytes);
+  assert.ok(store.peek("encoder", L - 1));
+  assert.equal(store.peek("encoder", 0), undefined);
+});
+
+test("set_text-like requests go through send(): never kept, never shared", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  const a = store.send("set_text", { text: "a" });
+  const b = store.send("set_text", { text: "a" });
+  assert.equal(kernel.seen.length, 2);
+  await kernel.flush();
+  await Promise.all([a, b]);
 });

@@ -13,7 +13,6 @@ import { tokenInfos, tokenElement } from "./labels.js";
 import { EXPLAIN_METHODS, explainKey, explainRequest, parseExplainReply, perHead, range, shortNumber } from "./explain-math.js";
 import { createSummaryPanel } from "./summary.js";
 
-const PENDING_TIMEOUT_MS = 30000;
 const MAX_REPLIES = 48;
 const LABEL_BOX_PX = 14;
 
@@ -49,7 +48,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
   const offscreen = doc.createElement("canvas");
 
   const replies = new Map(); // key -> parsed reply (insertion order = LRU)
-  const pending = new Map(); // key -> time sent
+  const asked = new Set(); // keys asked for (the store answers each once and keeps it)
   let labelsKey = null;
   let drawnKey = null;
 
@@ -136,9 +135,8 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
     if (!reply) {
-      const since = pending.get(key);
-      if (since === undefined || Date.now() - since > PENDING_TIMEOUT_MS) {
-        pending.set(key, Date.now());
+      if (!asked.has(key)) {
+        asked.add(key);
         send(explainRequest(revision, chosen, layer, head, reduce));
       }
       el.dataset.state = "loading";
@@ -179,10 +177,13 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     } catch (err) {
       parsed = { key: explainKey(msg.revision, msg.method, msg.layer, msg.head, msg.reduce), error: String(err && err.message ? err.message : err) };
     }
-    pending.delete(parsed.key);
     replies.delete(parsed.key);
     replies.set(parsed.key, parsed);
-    while (replies.size > MAX_REPLIES) replies.delete(replies.keys().next().value);
+    while (replies.size > MAX_REPLIES) {
+      const old = replies.keys().next().value;
+      replies.delete(old);
+      asked.delete(old); // asked again if needed (the store may still have it)
+    }
     drawnKey = null;
     requestDraw();
     return true;
@@ -192,7 +193,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     method.removeEventListener("change", onMethod);
     summary.destroy();
     replies.clear();
-    pending.clear();
+    asked.clear();
   }
 
   return { el, update, handleMessage, destroy };

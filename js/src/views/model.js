@@ -12,7 +12,6 @@ import {
   resolutionCaption, thumbnailBytes,
 } from "./model-layout.js";
 
-const PENDING_TIMEOUT_MS = 15000;
 const LABEL_WIDTH = 58;
 const GROUP_WIDTH = 72;
 
@@ -48,13 +47,12 @@ export function createModelView({
   let drawnKey = "";
   let labelsKey = "";
   let props = null;
-  const pending = new Map(); // `${revision}:${size}` -> time sent
+  const asked = new Set(); // `${revision}:${size}` asked for
 
   function request(rev, size) {
     const key = `${rev}:${size}`;
-    const since = pending.get(key);
-    if (since !== undefined && Date.now() - since < PENDING_TIMEOUT_MS) return;
-    pending.set(key, Date.now());
+    if (asked.has(key)) return;
+    asked.add(key);
     send({ type: "thumbnails", revision: rev, size });
   }
 
@@ -206,8 +204,8 @@ export function createModelView({
   function handleMessage(msg, buffers) {
     if (!msg || msg.type !== "thumbnails") return false;
     if (msg.revision !== revision) return true;
-    pending.delete(`${msg.revision}:${msg.requested ?? msg.size}`);
     try {
+      if (typeof msg.error === "string") throw new Error(msg.error);
       const parsed = thumbnailBytes(msg, (buffers || [])[0]);
       thumbs = { ...parsed, revision: msg.revision, requested: msg.requested ?? msg.size, n: msg.n, downsampled: Boolean(msg.downsampled) };
       failure = "";

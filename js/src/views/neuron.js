@@ -12,7 +12,6 @@ import {
   scalingLabel, parseNeuronReply, defaultQuery, vectorBudget,
 } from "./neuron-math.js";
 
-const PENDING_TIMEOUT_MS = 15000;
 const MAX_REPLIES = 64;
 const SCORE_WIDTH = 90;
 const WEIGHT_WIDTH = 110;
@@ -75,20 +74,23 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   let product = null;
   let cw = 1; // vector cell width of the last draw
   const replies = new Map(); // neuronKey -> parsed reply (insertion order = LRU order)
-  const pending = new Map(); // neuronKey -> time sent
+  const asked = new Set(); // neuronKeys asked for
 
   function request(rev, layer, head, query) {
     const key = neuronKey(rev, layer, head, query);
-    const since = pending.get(key);
-    if (since !== undefined && Date.now() - since < PENDING_TIMEOUT_MS) return;
-    pending.set(key, Date.now());
+    if (asked.has(key)) return;
+    asked.add(key);
     send({ type: "neuron", revision: rev, layer, head, query });
   }
 
   function remember(key, reply) {
     replies.delete(key);
     replies.set(key, reply);
-    while (replies.size > MAX_REPLIES) replies.delete(replies.keys().next().value);
+    while (replies.size > MAX_REPLIES) {
+      const old = replies.keys().next().value;
+      replies.delete(old);
+      asked.delete(old); // asked again if needed (the store may still have it)
+    }
   }
 
   function buildTokens(tokens, special, segments) {
@@ -203,7 +205,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     if (next.revision !== revision) {
       revision = next.revision;
       replies.clear();
-      pending.clear();
+      asked.clear();
     }
     const unavailable = next.info && Array.isArray(next.info.unavailable_views) ? next.info.unavailable_views : [];
     if (unavailable.includes("neuron")) {
@@ -249,7 +251,6 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     if (!msg || msg.type !== "neuron") return false;
     if (msg.revision !== revision) return true;
     const key = neuronKey(msg.revision, msg.layer, msg.head, msg.query);
-    pending.delete(key);
     let parsed;
     try {
       parsed = parseNeuronReply(msg, buffers);

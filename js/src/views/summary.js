@@ -7,7 +7,6 @@ import { h, clearChildren } from "../dom.js";
 import { viridisLut, lutIndex } from "../draw/colour.js";
 import { STAT_LABELS, parseStatsReply, range, topHeads, chosenStat, shortNumber } from "./explain-math.js";
 
-const PENDING_TIMEOUT_MS = 15000;
 
 function lutCss(value, lo, hi) {
   const lut = viridisLut();
@@ -38,7 +37,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
 
   let revision = null;
   let stats = null; // parsed reply of the current revision
-  let sentAt = 0;
+  let asked = false;
   let chosen = "";
   let built = null; // `${revision}|${chosen}|${order}` drawn
   let focus = { layer: -1, head: -1 };
@@ -121,11 +120,11 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     if (props.revision !== revision) {
       revision = props.revision;
       stats = null;
-      sentAt = 0;
+      asked = false;
       built = null;
     }
-    if (!stats && Date.now() - sentAt > PENDING_TIMEOUT_MS) {
-      sentAt = Date.now();
+    if (!stats && !asked) {
+      asked = true;
       send({ type: "head_stats", revision });
     }
     if (stats && select.options.length !== stats.statistics.length) {

@@ -1,0 +1,218 @@
+"""The page–kernel message contract: one request, one reply, matched by id, cancellable.
+
+Pure Python, no widget: :class:`RequestQueue` takes the page's messages, checks them against
+:data:`REQUESTS`, runs a handler and sends exactly one reply per request. The same contract is
+written for the page in ``js/src/protocol.d.ts`` and ``docs/DESIGN.md``.
+
+Page -> kernel::
+
+    {"id": "<page>:<n>", "type": T, ...fields of REQUESTS[T]}
+    {"type": "cancel", "id": "<page>:<n>"}     # drop that request if it has not run yet; no reply
+
+Kernel -> page (binary buffers beside the JSON, never floats in JSON)::
+
+    {"id": ..., "type": T, ...reply}                              # success
+    {"id": ..., "type": T, "error": "what went wrong", "stale"?: true}   # failure of THIS request only
+
+Why a queue: the kernel reads the page's messages one by one. Handlers run one per event-loop turn,
+so a ``cancel`` that arrives while earlier requests are still queued removes its request before it
+costs any work (a slider dragged across ten layers costs the last one, not ten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+__all__ = [
+    "REQUESTS",
+    "BadRequest",
+    "StaleRequest",
+    "Request",
+    "RequestQueue",
+    "parse_request",
+    "message_bytes",
+]
+
+MAX_ID_LENGTH = 64
+
+# type -> {field: (python types, required)}; every type but set_text also carries "revision", checked
+# against the widget's current revision before its handler runs. The page's twin: js/src/protocol.d.ts.
+_INT = (int,)
+_STR = (str,)
+_LIST = (list,)
+REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "layers": {"revision": (_INT, True), "layers": (_LIST, True), "kind": (_STR, False), "heads": (_LIST, False), "dtype": (_STR, False)},
+    "row": {"revision": (_INT, True), "layer": (_INT, True), "row": (_INT, True), "heads": (_LIST, True), "reduce": (_STR, False), "kind": (_STR, False)},
+    "thumbnails": {"revision": (_INT, True), "size": (_INT, True)},
+    "neuron": {"revision": (_INT, True), "layer": (_INT, True), "head": (_INT, True), "query": (_INT, True)},
+    "explain": {"revision": (_INT, True), "method": (_STR, True), "layer": (_INT, False), "head": (_INT, False), "reduce": (_STR, False)},
+    "head_stats": {"revision": (_INT, True)},
+    "set_text": {"text": (_STR, True), "text_pair": ((str, type(None)), False)},
+}
+
+
+class BadRequest(ValueError):
+    """A request the kernel will not run (unknown type, missing or ill-typed field, out of range)."""
+
+
+class StaleRequest(BadRequest):
+    """A request for an input that has since been replaced (its revision is gone)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One checked request: its id, type and the fields of :data:`REQUESTS` ``[type]``."""
+
+    id: str
+    type: str
+    fields: dict[str, Any]
+
+
+def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is an int to Python but never a valid index, count or revision here.
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
+def parse_request(content: Any) -> Request:
+    """Check a page message against the contract. Raises :class:`BadRequest` with the reason."""
+    if not isinstance(content, Mapping):
+        raise BadRequest(f"a request must be a JSON object, got {type(content).__name__}")
+    rid = content.get("id")
+    if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_LENGTH:
+        raise BadRequest(f"a request needs an id (a string of 1..{MAX_ID_LENGTH} characters), got {rid!r}")
+    kind = content.get("type")
+    spec = REQUESTS.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        raise BadRequest(f"unknown request type {kind!r}; expected one of {', '.join(REQUESTS)}")
+    fields: dict[str, Any] = {}
+    for name, (types, required) in spec.items():
+        if name not in content or content[name] is None and type(None) not in types:
+            if required:
+                raise BadRequest(f"a {kind} request needs {name!r}")
+            continue
+        value = content[name]
+        if not _is_instance(value, types):
+            wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise BadRequest(f"a {kind} request's {name!r} must be {wanted}, got {value!r}")
+        fields[name] = value
+    return Request(rid, kind, fields)
+
+
+def message_bytes(content: Mapping[str, Any], buffers: Iterable[Any]) -> int:
+    """Bytes a message puts on the wire (JSON content + binary buffers), for accounting."""
+    return len(json.dumps(content).encode()) + sum(memoryview(b).nbytes for b in buffers)
+
+
+Handler = Callable[[dict[str, Any]], "tuple[dict[str, Any], list[Any]]"]
+
+
+class RequestQueue:
+    """Runs the page's requests in order, one reply each, and honours cancellation.
+
+    ``handlers[type](fields) -> (reply, buffers)``; a handler raises (any exception) to fail its own
+    request, which then gets ``{"id", "type", "error"}``. ``revision()`` gives the widget's current
+    revision: a request for another one fails as stale without running. ``send(content, buffers)``
+    puts a message on the wire; ``on_failure(type, message)`` hears of every failed request.
+
+    Inside a running event loop (a kernel) each request runs on its own loop turn, so cancels read
+    in between take effect; without one (plain Python, tests) requests run at once.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        send: Callable[[dict[str, Any], list[Any]], None],
+        revision: Callable[[], int],
+        on_failure: Callable[[str | None, str], None] | None = None,
+    ) -> None:
+        unknown = set(handlers) - set(REQUESTS)
+        if unknown:
+            raise ValueError(f"handlers for types the contract does not know: {sorted(unknown)}")
+        self._handlers = dict(handlers)
+        self._send = send
+        self._revision = revision
+        self._on_failure = on_failure
+        self._queue: collections.OrderedDict[str, Request] = collections.OrderedDict()
+        self._scheduled = False
+        self.bytes_sent = 0
+        self.served: collections.Counter[str] = collections.Counter()  # type -> requests answered
+        self.cancelled = 0  # requests dropped before they ran
+
+    # -- in ------------------------------------------------------------------------------------
+    def submit(self, content: Any, buffers: Any = None) -> None:
+        """Take one message from the page (``widget.on_msg``). Never raises."""
+        if isinstance(content, Mapping) and content.get("type") == "cancel":
+            if self._queue.pop(str(content.get("id")), None) is not None:
+                self.cancelled += 1
+            return
+        try:
+            request = parse_request(content)
+        except BadRequest as exc:
+            rid = content.get("id") if isinstance(content, Mapping) else None
+            kind = content.get("type") if isinstance(content, Mapping) else None
+            self._reply_error(rid if isinstance(rid, str) else None, kind if isinstance(kind, str) else None, str(exc))
+            return
+        self._queue[request.id] = request
+        self._kick()
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting to run."""
+        return len(self._queue)
+
+    # -- running -------------------------------------------------------------------------------
+    def _kick(self) -> None:
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            while self._queue:
+                self._run(self._queue.popitem(last=False)[1])
+            return
+        self._scheduled = True
+        loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        self._scheduled = False
+        if self._queue:
+            self._run(self._queue.popitem(last=False)[1])
+        if self._queue:
+            self._kick()
+
+    def _run(self, request: Request) -> None:
+        fields = request.fields
+        try:
+            if "revision" in fields and fields["revision"] != self._revision():
+                raise StaleRequest(f"revision {fields['revision']} is gone (the input is now at revision {self._revision()})")
+            reply, buffers = self._handlers[request.type](fields)
+        except StaleRequest as exc:
+            self._reply_error(request.id, request.type, str(exc), stale=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - this request fails; the widget and other requests carry on
+            message = str(exc) if isinstance(exc, (ValueError, TypeError, KeyError)) and str(exc) else f"{type(exc).__name__}: {exc}"
+            self._reply_error(request.id, request.type, message)
+            return
+        if "error" in reply:  # a handler that reports its failure in the reply
+            self._reply_error(request.id, request.type, str(reply["error"]))
+            return
+        self.served[request.type] += 1
+        self._out({**reply, "id": request.id, "type": request.type}, list(buffers))
+
+    def _reply_error(self, rid: str | None, kind: str | None, message: str, *, stale: bool = False) -> None:
+        if self._on_failure is not None and not stale:
+            self._on_failure(kind, message)
+        content: dict[str, Any] = {"id": rid, "type": kind, "error": message}
+        if stale:
+            content["stale"] = True
+        self._out(content, [])
+
+    def _out(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        self.bytes_sent += message_bytes(content, buffers)
+        self._send(content, buffers)

@@ -1,0 +1,98 @@
+// The page–kernel message contract, checked by `tsc` (npm run typecheck) against protocol.js and
+// store.js. Python's side: albert_widget/protocol.py (REQUESTS), which validates the same fields.
+
+/** Encodings of attention on the wire (albert_widget/transport.py). */
+export type Encoding = "float32" | "float16" | "uint8";
+export type AttentionKind = "encoder" | "decoder" | "cross";
+export type Reduction = "none" | "mean" | "max";
+
+/** Page -> kernel: every request has these fields and its type's own. */
+export interface Requests {
+  /** attention of some layers ([H, N, N] each, or [len(heads), N, N]) */
+  layers: { revision: number; layers: number[]; kind?: AttentionKind; heads?: number[]; dtype?: Encoding };
+  /** the exact float32 row of one head, or of the mean/max over heads (matrix tooltip) */
+  row: { revision: number; layer: number; row: number; heads: number[]; reduce?: Reduction; kind?: AttentionKind };
+  /** model view: every layer x head downsampled to size x size, uint8 */
+  thumbnails: { revision: number; size: number };
+  /** neuron view: q, every k, scores and softmax of one head and query token */
+  neuron: { revision: number; layer: number; head: number; query: number };
+  /** explain view: rollout, flow, relevancy, norm */
+  explain: { revision: number; method: string; layer?: number; head?: number; reduce?: Reduction };
+  /** explain view: per-head statistics of this input */
+  head_stats: { revision: number };
+  /** the user typed: run the model again (the reply carries the new revision) */
+  set_text: { text: string; text_pair?: string | null };
+}
+export type RequestType = keyof Requests;
+
+/** On the wire, page -> kernel. */
+export type RequestMessage<T extends RequestType = RequestType> = Requests[T] & { id: string; type: T };
+export interface CancelMessage {
+  type: "cancel";
+  id: string;
+}
+
+/** Kernel -> page: the reply echoes id and type; `error` (and `stale`) when the request failed. */
+export interface ReplyMessage {
+  id: string | null;
+  type: string;
+  error?: string;
+  stale?: boolean;
+  [field: string]: unknown;
+}
+
+/** Reply to `layers`. One buffer per layer, C order, little-endian. */
+export interface LayersReply extends ReplyMessage {
+  revision: number;
+  layers: number[];
+  dtype: Encoding;
+  shape: number[];
+  heads?: number[];
+  num_heads?: number;
+  kind?: AttentionKind;
+  scales?: number[];
+}
+
+/** A settled request: the reply's JSON and its binary buffers. */
+export interface Reply {
+  content: Record<string, unknown>;
+  buffers: DataView[];
+}
+
+/** Where a store gets data: the kernel (kernelSource) or the page's inlined data (inlineSource). */
+export interface Source {
+  request(type: RequestType, params?: Record<string, unknown>, options?: { signal?: AbortSignal }): Promise<Reply>;
+}
+
+/** The synced traits the page reads (albert_widget/widget.py; each trait's `help` documents it). */
+export interface Traits {
+  text: string;
+  text_pair: string | null;
+  tokens: string[];
+  segments: number[];
+  special: boolean[];
+  num_layers: number;
+  num_heads: number;
+  kinds: AttentionKind[];
+  decoder_tokens: string[];
+  decoder_special: boolean[];
+  revision: number;
+  info: Record<string, unknown>;
+  error: string;
+  notice: string;
+  layer: number;
+  head: number;
+  heads: number[];
+  head_reduce: Reduction;
+  view: "head" | "matrix" | "model" | "neuron" | "explain";
+  threshold: number;
+  pair_filter: "all" | "aa" | "ab" | "ba" | "bb";
+  word_level: boolean;
+  layer_reduce: Reduction;
+  hide_special: boolean;
+  token_search: string;
+  attention_kind: AttentionKind;
+  prettify_tokens: boolean;
+  display_mode: "auto" | "light" | "dark";
+  explain_method: "rollout" | "flow" | "relevancy" | "norm";
+}

@@ -1,0 +1,16 @@
+"""What the page sends a widget, for tests that talk to the kernel side without a browser."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_ids = itertools.count(1)
+
+
+def page_message(widget: Any, content: dict[str, Any], buffers: Any = None) -> str:
+    """Deliver ``content`` to ``widget`` as the page would (an id added when missing); returns the id."""
+    message = dict(content)
+    message.setdefault("id", f"test:{next(_ids)}")
+    widget._on_page_message(widget, message, buffers or [])
+    return message["id"]
