@@ -2,7 +2,7 @@
 
 Pure Python, no widget: :class:`RequestQueue` takes the page's messages, checks them against
 :data:`REQUESTS`, runs a handler and sends exactly one reply per request. The same contract is
-written for the page in ``js/src/protocol.d.ts`` and ``docs/DESIGN.md``.
+written for the page in ``js/src/contract.d.ts`` and ``docs/DESIGN.md``.
 
 Page -> kernel::
 
@@ -40,7 +40,7 @@ __all__ = [
 MAX_ID_LENGTH = 64
 
 # type -> {field: (python types, required)}; every type but set_text also carries "revision", checked
-# against the widget's current revision before its handler runs. The page's twin: js/src/protocol.d.ts.
+# against the widget's current revision before its handler runs. The page's twin: js/src/contract.d.ts.
 _INT = (int,)
 _STR = (str,)
 _LIST = (list,)
@@ -140,6 +140,7 @@ class RequestQueue:
         self._scheduled = False
         self.bytes_sent = 0
         self.served: collections.Counter[str] = collections.Counter()  # type -> requests answered
+        self.history: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=1000)  # (type, fields) run
         self.cancelled = 0  # requests dropped before they ran
 
     # -- in ------------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class RequestQueue:
 
     def _run(self, request: Request) -> None:
         fields = request.fields
+        self.history.append((request.type, fields))
         try:
             if "revision" in fields and fields["revision"] != self._revision():
                 raise StaleRequest(f"revision {fields['revision']} is gone (the input is now at revision {self._revision()})")

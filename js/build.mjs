@@ -1,7 +1,8 @@
 // Bundles js/src into albert_widget/static/ (ESM for anywidget's _esm, CSS for _css).
-import * as esbuild from "esbuild";
-import { fileURLToPath } from "node:url";
+
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outdir = path.join(here, "..", "albert_widget", "static");

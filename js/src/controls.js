@@ -3,17 +3,13 @@
 // back when Python changes them. Setting an input's value from code fires no input event, so
 // there is no feedback loop.
 
-import { h, clearChildren } from "./dom.js";
+import { clearChildren, h } from "./dom.js";
 import { headColour } from "./draw/colour.js";
-import { validHeads, clampIndex, REDUCE_MODES } from "./reduce.js";
+import { VIEWS as VIEW_NAMES } from "./names.js";
+import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 
-export const VIEWS = [
-  ["head", "Head"],
-  ["matrix", "Matrix"],
-  ["model", "Model"],
-  ["neuron", "Neuron"],
-  ["explain", "Explain"],
-];
+const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain" };
+export const VIEWS = VIEW_NAMES.map((name) => [name, VIEW_LABELS[name]]);
 
 /** Set a trait and push it to Python. */
 export function setTrait(model, name, value) {
@@ -67,11 +63,22 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   const viewSwitch = h(doc, "div", { cls: "aw-views", attrs: { role: "group", "aria-label": "View" } }, viewButtons);
 
   const text = h(doc, "input", { cls: "aw-text", attrs: { type: "text", placeholder: "Sentence A", "aria-label": "Text", spellcheck: "false" } });
-  const pair = h(doc, "input", { cls: "aw-text-pair", attrs: { type: "text", placeholder: "Sentence B (optional)", "aria-label": "Second sentence", spellcheck: "false" } });
+  const pair = h(doc, "input", {
+    cls: "aw-text-pair",
+    attrs: { type: "text", placeholder: "Sentence B (optional)", "aria-label": "Second sentence", spellcheck: "false" },
+  });
   const run = h(doc, "button", { cls: "aw-run aw-button", text: "Run", attrs: { type: "button" } });
   // Download the view on screen: vector SVG, or PNG (that SVG rasterised).
-  const saveSvg = h(doc, "button", { cls: "aw-save-svg aw-button", text: "SVG", attrs: { type: "button", title: "Download this view as a vector SVG", disabled: true } });
-  const savePng = h(doc, "button", { cls: "aw-save-png aw-button", text: "PNG", attrs: { type: "button", title: "Download this view as a PNG", disabled: true } });
+  const saveSvg = h(doc, "button", {
+    cls: "aw-save-svg aw-button",
+    text: "SVG",
+    attrs: { type: "button", title: "Download this view as a vector SVG", disabled: true },
+  });
+  const savePng = h(doc, "button", {
+    cls: "aw-save-png aw-button",
+    text: "PNG",
+    attrs: { type: "button", title: "Download this view as a PNG", disabled: true },
+  });
   const saveGroup = h(doc, "div", { cls: "aw-save", attrs: { role: "group", "aria-label": "Download" } }, [saveSvg, savePng]);
 
   const error = h(doc, "div", { cls: "aw-error", attrs: { role: "alert" } });
@@ -112,22 +119,48 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     [threshold.input, "input", () => setTrait(model, "threshold", Math.min(1, Math.max(0, Number(threshold.input.value))))],
     [reduce, "change", () => setTrait(model, "head_reduce", reduce.value)],
     [allButton, "click", () => setTrait(model, "heads", allOrNone(model.get("heads"), numHeads()))],
-    [chips, "click", (event) => {
-      const chip = event.target.closest ? event.target.closest(".aw-chip") : null;
-      if (!chip || !chips.contains(chip)) return;
-      const k = Number(chip.dataset.head);
-      const next = event.shiftKey ? allOrNone(model.get("heads"), numHeads()) : toggleHead(model.get("heads"), k, numHeads());
-      setTrait(model, "heads", next);
-    }],
-    [viewSwitch, "click", (event) => {
-      const button = event.target.closest ? event.target.closest(".aw-view-btn") : null;
-      if (button && viewSwitch.contains(button)) setTrait(model, "view", button.dataset.view);
-    }],
+    [
+      chips,
+      "click",
+      (event) => {
+        const chip = event.target.closest ? event.target.closest(".aw-chip") : null;
+        if (!chip || !chips.contains(chip)) return;
+        const k = Number(chip.dataset.head);
+        const next = event.shiftKey ? allOrNone(model.get("heads"), numHeads()) : toggleHead(model.get("heads"), k, numHeads());
+        setTrait(model, "heads", next);
+      },
+    ],
+    [
+      viewSwitch,
+      "click",
+      (event) => {
+        const button = event.target.closest ? event.target.closest(".aw-view-btn") : null;
+        if (button && viewSwitch.contains(button)) setTrait(model, "view", button.dataset.view);
+      },
+    ],
     [run, "click", doRun],
     [saveSvg, "click", () => onSave("svg")],
     [savePng, "click", () => onSave("png")],
-    [text, "keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); doRun(); } }],
-    [pair, "keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); doRun(); } }],
+    [
+      text,
+      "keydown",
+      (event) => {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          doRun();
+        }
+      },
+    ],
+    [
+      pair,
+      "keydown",
+      (event) => {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          doRun();
+        }
+      },
+    ],
   ];
   for (const [target, type, fn] of listeners) target.addEventListener(type, fn);
 

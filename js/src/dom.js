@@ -26,3 +26,17 @@ export function sameArray(a, b) {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** DOM listeners added through `on` and all removed by `clear` (a view's destroy). */
+export function listenerSet() {
+  const added = [];
+  return {
+    on(target, type, fn, options) {
+      target.addEventListener(type, fn, options);
+      added.push([target, type, fn, options]);
+    },
+    clear() {
+      for (const [target, type, fn, options] of added.splice(0)) target.removeEventListener(type, fn, options);
+    },
+  };
+}

@@ -2,11 +2,9 @@
 // word level, hide special tokens, mean/max over layers, token search. Each control writes its
 // trait; sync() reads the traits back when Python changes them.
 
-import { h } from "./dom.js";
 import { setTrait } from "./controls.js";
-import {
-  PAIR_FILTERS, PAIR_LABELS, LAYER_REDUCE_MODES, KIND_LABELS, availableKinds, currentKind, hasPair, exploreState,
-} from "./filters.js";
+import { h } from "./dom.js";
+import { availableKinds, currentKind, exploreState, hasPair, KIND_LABELS, LAYER_REDUCE_MODES, PAIR_FILTERS, PAIR_LABELS } from "./filters.js";
 
 function select(doc, cls, label, options) {
   const el = h(doc, "select", { cls, attrs: { "aria-label": label } });
@@ -27,8 +25,18 @@ function toggle(doc, cls, label, title) {
  */
 export function createExploreControls({ model, doc = document, root = null }) {
   const kind = select(doc, "aw-kind", "Attention", [["encoder", KIND_LABELS.encoder]]);
-  const pair = select(doc, "aw-pair-filter", "Sentences", PAIR_FILTERS.map((f) => [f, PAIR_LABELS[f]]));
-  const layers = select(doc, "aw-layer-reduce", "Layers", LAYER_REDUCE_MODES.map((m) => [m, m === "none" ? "this layer" : `${m} of all`]));
+  const pair = select(
+    doc,
+    "aw-pair-filter",
+    "Sentences",
+    PAIR_FILTERS.map((f) => [f, PAIR_LABELS[f]]),
+  );
+  const layers = select(
+    doc,
+    "aw-layer-reduce",
+    "Layers",
+    LAYER_REDUCE_MODES.map((m) => [m, m === "none" ? "this layer" : `${m} of all`]),
+  );
   const words = toggle(doc, "aw-word-level", "Words", "Merge sub-word pieces into words: attention to a word is the sum over its pieces, from a word the mean");
   const special = toggle(doc, "aw-hide-special", "Hide special", "Hide [CLS]/[SEP]-like tokens and renormalise every row to sum to 1");
   const search = h(doc, "input", {

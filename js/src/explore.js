@@ -4,8 +4,20 @@
 // prepare() from its draw().
 
 import {
-  exploreState, currentKind, kindAxes, kindShape, isCausal, viewPlan, applyPlan, causalMask, createLayerReducer,
-  allLayersBytes, layerReduceLabel, searchMatches, markMatches, LAYER_REDUCE_MAX_BYTES,
+  allLayersBytes,
+  applyPlan,
+  causalMask,
+  createLayerReducer,
+  currentKind,
+  exploreState,
+  isCausal,
+  kindAxes,
+  kindShape,
+  LAYER_REDUCE_MAX_BYTES,
+  layerReduceLabel,
+  markMatches,
+  searchMatches,
+  viewPlan,
 } from "./filters.js";
 import { drawingEncoding, perHeadLayer, prefetchPlan } from "./prefetch.js";
 import { isAbort } from "./protocol.js";

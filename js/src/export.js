@@ -18,10 +18,17 @@ export function pngScale(width, height, wanted = PNG_SCALE) {
 
 /** A file name for a snapshot: attention-head-layer3-head5.svg */
 export function exportName(snapshot, ext) {
-  const part = (s) => String(s).replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "");
+  const part = (s) =>
+    String(s)
+      .replace(/[^A-Za-z0-9_.-]+/g, "-")
+      .replace(/^-+|-+$/g, "");
   const series = snapshot.props && snapshot.props.series;
   const first = Array.isArray(series) ? series : series ? [series] : [];
-  const what = first.map((s) => part(s.key || s.label || "")).filter(Boolean).join("_") || "view";
+  const what =
+    first
+      .map((s) => part(s.key || s.label || ""))
+      .filter(Boolean)
+      .join("_") || "view";
   return `attention-${part(snapshot.view)}-layer${snapshot.layer ?? 0}-${what}.${ext}`;
 }
 

@@ -10,8 +10,11 @@
 //   3. pair filter: keep the rows (queries) of one sentence and the columns (keys) of the other, as
 //      bertviz's "Sentence A -> Sentence B" does (a slice: no renormalisation).
 
+import { ATTENTION_KINDS, REDUCTIONS as LAYER_REDUCE_MODES, PAIR_FILTERS } from "./names.js";
+import { BLANK, displayToken, NEWLINE, TAB, wordGroups, wordMembers, wordRaw } from "./tokens.js";
 import { tokenInfos } from "./views/labels.js";
-import { displayToken, wordGroups, wordMembers, wordRaw, BLANK, NEWLINE, TAB } from "./tokens.js";
+
+export { ATTENTION_KINDS, LAYER_REDUCE_MODES, PAIR_FILTERS };
 
 /** A raw token shown as it is (prettify_tokens off): only blanks, newlines and tabs made visible. */
 export function rawDisplay(raw) {
@@ -20,10 +23,7 @@ export function rawDisplay(raw) {
   return text.replace(/\r\n|\n|\r/g, NEWLINE).replace(/\t/g, TAB);
 }
 
-export const PAIR_FILTERS = ["all", "aa", "ab", "ba", "bb"];
 export const PAIR_LABELS = { all: "All", aa: "A → A", ab: "A → B", ba: "B → A", bb: "B → B" };
-export const LAYER_REDUCE_MODES = ["none", "mean", "max"];
-export const ATTENTION_KINDS = ["encoder", "decoder", "cross"];
 export const KIND_LABELS = { encoder: "Encoder", decoder: "Decoder", cross: "Cross" };
 
 /** All layers of a layer reduction must fit in the page's cache at once (store budget 256 MiB). */
@@ -32,11 +32,16 @@ export const LAYER_REDUCE_MAX_BYTES = 192 * 1024 * 1024;
 /** [query segment, key segment] of a pair filter, or null for "all" / unknown values. */
 export function pairSegments(filter) {
   switch (filter) {
-    case "aa": return [0, 0];
-    case "ab": return [0, 1];
-    case "ba": return [1, 0];
-    case "bb": return [1, 1];
-    default: return null;
+    case "aa":
+      return [0, 0];
+    case "ab":
+      return [0, 1];
+    case "ba":
+      return [1, 0];
+    case "bb":
+      return [1, 1];
+    default:
+      return null;
   }
 }
 
@@ -164,10 +169,7 @@ export function viewPlan({ rows, cols, square = true, pairFilter = "all", wordLe
     colInfos = colInfos.filter((_, k) => keepCols[k]);
   }
   const identity = !opts.wordLevel && !opts.hideSpecial && !pair;
-  const key = JSON.stringify([
-    rowInfos.map((x) => [x.raw, x.text, x.special, x.segment]),
-    colInfos.map((x) => [x.raw, x.text, x.special, x.segment]),
-  ]);
+  const key = JSON.stringify([rowInfos.map((x) => [x.raw, x.text, x.special, x.segment]), colInfos.map((x) => [x.raw, x.text, x.special, x.segment])]);
   return {
     identity,
     rowMembers,
@@ -327,7 +329,9 @@ export function layerReduceLabel(mode, numLayers) {
  * surrounding spaces ignored). An empty query matches nothing.
  */
 export function searchMatches(infos, query) {
-  const q = String(query ?? "").trim().toLocaleLowerCase();
+  const q = String(query ?? "")
+    .trim()
+    .toLocaleLowerCase();
   if (q === "") return infos.map(() => false);
   return infos.map((info) => {
     const text = String(info.text ?? "").toLocaleLowerCase();

@@ -1,30 +1,51 @@
 // anywidget entry point: wires the model to the controls, the data store and the views.
 
 import "./styles.css";
-import { h } from "./dom.js";
-import { createStore } from "./store.js";
-import { kernelSource, isAbort } from "./protocol.js";
 import { createControls, setTrait } from "./controls.js";
+import { h } from "./dom.js";
+import { themeColours } from "./draw/colour.js";
+import { createExplorer } from "./explore.js";
+import { createExploreControls } from "./explore-controls.js";
+import { createExporter } from "./export.js";
+import { isFormTarget, keyAction } from "./keys.js";
+import { headsOnScreen } from "./prefetch.js";
+import { isAbort, kernelSource } from "./protocol.js";
+import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
+import { createStore } from "./store.js";
+import { createExplainView } from "./views/explain.js";
 import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
 import { createModelView } from "./views/model.js";
 import { createNeuronView } from "./views/neuron.js";
-import { createExplainView } from "./views/explain.js";
-import { themeColours } from "./draw/colour.js";
-import { headSeries, matrixSeries, clampIndex } from "./reduce.js";
-import { keyAction, isFormTarget } from "./keys.js";
-import { headsOnScreen } from "./prefetch.js";
-import { createExporter } from "./export.js";
-import { createExplorer } from "./explore.js";
-import { createExploreControls } from "./explore-controls.js";
 
 // Traits whose change only needs the controls and the views brought up to date.
 const TRAITS = [
-  "tokens", "segments", "special", "num_layers", "num_heads", "layer", "head", "heads",
-  "head_reduce", "view", "threshold", "info", "notice",
+  "tokens",
+  "segments",
+  "special",
+  "num_layers",
+  "num_heads",
+  "layer",
+  "head",
+  "heads",
+  "head_reduce",
+  "view",
+  "threshold",
+  "info",
+  "notice",
   // explorer: pair filter, words, layer reduction, token controls, encoder-decoder kinds
-  "pair_filter", "word_level", "layer_reduce", "hide_special", "token_search", "attention_kind", "kinds",
-  "decoder_tokens", "decoder_special", "prettify_tokens", "display_mode", "explain_method",
+  "pair_filter",
+  "word_level",
+  "layer_reduce",
+  "hide_special",
+  "token_search",
+  "attention_kind",
+  "kinds",
+  "decoder_tokens",
+  "decoder_special",
+  "prettify_tokens",
+  "display_mode",
+  "explain_method",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -183,6 +204,7 @@ export function mount({ model, el, store }) {
     return out ? out.svg : null;
   };
   root.awExportPng = (scale) => exporter.png(scale);
+  root.awStore = store; // the widget's data store, shared with its other views (tests, scripts)
 
   /** Called by a view after each completed canvas draw. */
   function onDraw() {
@@ -256,8 +278,16 @@ export function mount({ model, el, store }) {
       const impl = getView(view);
       drawnAttrs = attrs;
       const out = impl.update({
-        tokens, special: model.get("special") || [], segments: model.get("segments") || [], layer, head,
-        numLayers, numHeads, revision, info: model.get("info") || {}, theme: themeColours(root),
+        tokens,
+        special: model.get("special") || [],
+        segments: model.get("segments") || [],
+        layer,
+        head,
+        numLayers,
+        numHeads,
+        revision,
+        info: model.get("info") || {},
+        theme: themeColours(root),
       }) || { state: "ready" };
       if (out.state === "ready") {
         setStatus("", "ready");
@@ -400,6 +430,7 @@ export function mount({ model, el, store }) {
     exporter.destroy();
     delete root.awExportSvg;
     delete root.awExportPng;
+    delete root.awStore;
     exploreControls.destroy();
     root.remove();
   };

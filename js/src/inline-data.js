@@ -16,13 +16,13 @@
 //          escape: 126, escaped: [0, 13, 60, 129, 141, 143, 144, 157, 126], error_bound }
 // uint8: per layer, H*N float32 row scales (4 planes) followed by H*N*N bytes; value = byte/255*scale.
 
-import { shapeSize, decode } from "./codec.js";
-import { RequestError, abortError } from "./protocol.js";
+import { decode, shapeSize } from "./codec.js";
+import { abortError, RequestError } from "./protocol.js";
 
 // WHATWG windows-1252 characters of bytes 0x80..0x9F (undefined bytes map to the C1 control).
 export const W1252_HIGH = [
-  0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
-  0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+  0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019,
+  0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 ];
 
 let CHAR_TO_BYTE = null;
@@ -43,7 +43,7 @@ export const DEFAULT_ESCAPE = 0x7e;
 export const DEFAULT_ESCAPED = [0x00, 0x0d, 0x3c, 0x81, 0x8d, 0x8f, 0x90, 0x9d, 0x7e];
 
 /** The bytes held by an element's text (see the header): windows-1252 characters, escapes undone. */
-export function textToBytes(text, { escape = DEFAULT_ESCAPE, escaped = DEFAULT_ESCAPED } = {}) {
+export function textToBytes(text, { escape: marker = DEFAULT_ESCAPE, escaped = DEFAULT_ESCAPED } = {}) {
   const table = charToByte();
   const out = new Uint8Array(text.length);
   let o = 0;
@@ -51,7 +51,7 @@ export function textToBytes(text, { escape = DEFAULT_ESCAPE, escaped = DEFAULT_E
     const c = text.charCodeAt(i);
     const b = c < table.length ? table[c] : -1;
     if (b < 0) throw new RangeError(`character U+${c.toString(16).padStart(4, "0")} at ${i} is not data`);
-    if (b === escape) {
+    if (b === marker) {
       const code = i + 1 < text.length ? text.charCodeAt(i + 1) - 0x41 : -1;
       if (!(code >= 0 && code < escaped.length)) throw new RangeError(`bad escape at ${i}`);
       out[o++] = escaped[code];
@@ -235,8 +235,15 @@ export async function thumbnailReply(readLayer, content, { revision, numLayers, 
   }
   return {
     content: {
-      type: "thumbnails", revision, size: s, requested: size, n, downsampled: n > size,
-      dtype: "uint8", shape: [numLayers, numHeads, s, s], scales,
+      type: "thumbnails",
+      revision,
+      size: s,
+      requested: size,
+      n,
+      downsampled: n > size,
+      dtype: "uint8",
+      shape: [numLayers, numHeads, s, s],
+      scales,
     },
     buffers: [bytes],
   };
@@ -254,7 +261,7 @@ export const STATIC_REFUSALS = {
 };
 
 /**
- * A source (protocol.d.ts `Source`) over the data inlined in a standalone page: `layers` and
+ * A source (contract.d.ts `Source`) over the data inlined in a standalone page: `layers` and
  * `thumbnails` are answered from it, in the kernel's reply format; everything else is refused with
  * the reason. `kinds`: one createInlineSource per attention kind.
  * @param {Record<string, ReturnType<typeof createInlineSource>>} kinds
@@ -275,7 +282,10 @@ export function inlineSource(kinds, { numTokens, numHeads }) {
     }
     if (type === "thumbnails") {
       const out = await thumbnailReply(decodeLayer, params, {
-        revision: params.revision, numLayers: kinds.encoder.numLayers, numHeads, numTokens,
+        revision: params.revision,
+        numLayers: kinds.encoder.numLayers,
+        numHeads,
+        numTokens,
       });
       return { content: out.content, buffers: out.buffers.map((b) => new DataView(b.buffer, b.byteOffset, b.byteLength)) };
     }

@@ -10,7 +10,7 @@ export function sameValue(a, b) {
   if (Array.isArray(a)) return a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
   const ka = Object.keys(a);
   const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue(a[k], b[k]));
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameValue(a[k], b[k]));
 }
 
 /**

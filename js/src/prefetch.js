@@ -65,8 +65,3 @@ export function headsOnScreen(seriesList) {
   }
   return out.sort((a, b) => a - b);
 }
-
-/** Key of an exact-row request (one head or a reduction over heads). */
-export function rowKey(layer, heads, reduce, row) {
-  return `${layer}|${heads.join(",")}|${reduce}|${row}`;
-}

@@ -1,11 +1,11 @@
 // @ts-check
 // One request, one reply: the page's side of the page–kernel contract (albert_widget/protocol.py,
-// types in protocol.d.ts). Every request carries an id; the kernel's reply echoes it, errors
+// types in contract.d.ts). Every request carries an id; the kernel's reply echoes it, errors
 // included; each request is a promise of its own that an AbortSignal can cancel.
 
-/** @typedef {import("./protocol").RequestType} RequestType */
-/** @typedef {import("./protocol").Reply} Reply */
-/** @typedef {import("./protocol").Source} Source */
+/** @typedef {import("./contract").RequestType} RequestType */
+/** @typedef {import("./contract").Reply} Reply */
+/** @typedef {import("./contract").Source} Source */
 
 /** A request the kernel (or the page's data) answered with an error. Only that request fails. */
 export class RequestError extends Error {

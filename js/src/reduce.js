@@ -2,7 +2,7 @@
 
 import { layerSlice } from "./codec.js";
 
-export const REDUCE_MODES = ["none", "mean", "max"];
+export { REDUCTIONS as REDUCE_MODES } from "./names.js";
 
 /** Valid, sorted, de-duplicated head indices of `heads` for a layer with `numHeads` heads. */
 export function validHeads(heads, numHeads) {

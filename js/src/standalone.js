@@ -3,11 +3,11 @@
 // of the kernel, and a local trait model. The page imports this bundle from a Blob URL (a module file
 // next to a file:// page is blocked) and calls boot().
 
-import { mount } from "./index.js";
 import { decode } from "./codec.js";
-import { createStore } from "./store.js";
-import { createLocalModel } from "./local-model.js";
+import { mount } from "./index.js";
 import { createInlineSource, inlineSource } from "./inline-data.js";
+import { createLocalModel } from "./local-model.js";
+import { createStore } from "./store.js";
 
 /** JSON of a <script type="application/json" data-aw="name"> element under `scope`. */
 export function readJson(scope, name) {

@@ -8,9 +8,9 @@
 import { decode } from "./codec.js";
 import { abortError } from "./protocol.js";
 
-/** @typedef {import("./protocol").Source} Source */
-/** @typedef {import("./protocol").Reply} Reply */
-/** @typedef {import("./protocol").Encoding} Encoding */
+/** @typedef {import("./contract").Source} Source */
+/** @typedef {import("./contract").Reply} Reply */
+/** @typedef {import("./contract").Encoding} Encoding */
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_REPLIES = 256; // other replies kept (rows, thumbnails, neuron, explain), oldest dropped first
@@ -127,7 +127,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   /**
    * Send a request once per key; later askers share it. A failure is remembered for the revision.
    * @param {string} key
-   * @param {import("./protocol").RequestType} type
+   * @param {import("./contract").RequestType} type
    * @param {Record<string, unknown>} params
    * @param {(reply: Reply) => any} onReply  runs once, when the reply arrives for the current revision
    * @param {AbortSignal | undefined} signal
@@ -279,7 +279,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   /**
    * Any other request (row, thumbnails, neuron, explain, head_stats): one reply per distinct
    * request and revision, kept for later askers.
-   * @param {import("./protocol").RequestType} type
+   * @param {import("./contract").RequestType} type
    * @param {Record<string, unknown>} params  without `revision` (the store adds the current one)
    * @param {{ signal?: AbortSignal }} [options]
    * @returns {Promise<Reply>}
@@ -288,11 +288,17 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     const key = `${type}|${JSON.stringify(params)}`;
     const hit = replies.get(key);
     if (hit) return Promise.resolve(hit);
-    return flight(key, type, { ...params, revision: current }, (reply) => {
-      replies.set(key, reply);
-      if (replies.size > MAX_REPLIES) replies.delete(/** @type {string} */ (replies.keys().next().value));
-      return reply;
-    }, signal);
+    return flight(
+      key,
+      type,
+      { ...params, revision: current },
+      (reply) => {
+        replies.set(key, reply);
+        if (replies.size > MAX_REPLIES) replies.delete(/** @type {string} */ (replies.keys().next().value));
+        return reply;
+      },
+      signal,
+    );
   }
 
   /**
@@ -334,7 +340,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     setRevision,
     /**
      * A request that is neither kept nor shared (set_text: each one runs the model).
-     * @param {import("./protocol").RequestType} type @param {Record<string, unknown>} params
+     * @param {import("./contract").RequestType} type @param {Record<string, unknown>} params
      * @param {{ signal?: AbortSignal }} [options]
      */
     send(type, params, { signal } = {}) {

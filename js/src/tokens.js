@@ -31,9 +31,12 @@ export function displayToken(token) {
     text = text.slice(2);
   }
   text = text
-    .split(SP_SPACE).join(" ")
-    .split(BPE_SPACE).join(" ")
-    .split(BPE_NEWLINE).join(NEWLINE)
+    .split(SP_SPACE)
+    .join(" ")
+    .split(BPE_SPACE)
+    .join(" ")
+    .split(BPE_NEWLINE)
+    .join(NEWLINE)
     .replace(/\r\n|\n|\r/g, NEWLINE)
     .replace(/\t/g, TAB);
   const blank = text.trim() === "";

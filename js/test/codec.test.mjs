@@ -1,6 +1,6 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decode, layerSlice, halfToFloat, shapeSize, bytesPerElement } from "../src/codec.js";
+import { test } from "node:test";
+import { bytesPerElement, decode, halfToFloat, layerSlice, shapeSize } from "../src/codec.js";
 
 function f32Bytes(values) {
   return new Uint8Array(new Float32Array(values).buffer);
@@ -75,7 +75,10 @@ test("float16 little-endian decode, aligned and unaligned", () => {
   });
   for (const offset of [0, 1, 2, 3]) {
     const out = decode({ dtype: "float16", shape: [6] }, viewAt(bytes, offset));
-    assert.deepEqual([...out], halves.map((h) => Math.fround(halfToFloat(h))));
+    assert.deepEqual(
+      [...out],
+      halves.map((h) => Math.fround(halfToFloat(h))),
+    );
   }
 });
 

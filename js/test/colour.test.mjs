@@ -1,8 +1,6 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  buildLut, viridisLut, lutIndex, colourise, hexToRgb, headColour, HEAD_PALETTE, VIRIDIS_STOPS, rgba, themeColours,
-} from "../src/draw/colour.js";
+import { test } from "node:test";
+import { buildLut, colourise, HEAD_PALETTE, headColour, hexToRgb, lutIndex, rgba, themeColours, VIRIDIS_STOPS, viridisLut } from "../src/draw/colour.js";
 
 test("hexToRgb", () => {
   assert.deepEqual(hexToRgb("#440154"), [0x44, 0x01, 0x54]);
@@ -63,6 +61,8 @@ test("themeColours reads JupyterLab variables with light fallbacks", () => {
   assert.equal(theme.border, "#e0e0e0");
   const fallback = themeColours(null);
   assert.equal(fallback.background, "#ffffff");
-  const broken = themeColours({}, () => { throw new Error("no DOM"); });
+  const broken = themeColours({}, () => {
+    throw new Error("no DOM");
+  });
   assert.equal(broken.foreground, "rgba(0, 0, 0, 0.87)");
 });

@@ -1,15 +1,28 @@
 // Explain view and head-summary panel, pure parts (explain-math.js).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import {
-  EXPLAIN_METHODS, STAT_LABELS, perHead, explainKey, explainRequest, parseExplainReply, parseStatsReply,
-  range, topHeads, chosenStat, shortNumber,
+  chosenStat,
+  EXPLAIN_METHODS,
+  explainKey,
+  explainRequest,
+  parseExplainReply,
+  parseStatsReply,
+  perHead,
+  range,
+  STAT_LABELS,
+  shortNumber,
+  topHeads,
 } from "../src/views/explain-math.js";
 
 const f32 = (values) => new DataView(new Float32Array(values).buffer);
 
 test("methods: the four the Python side answers, only norm depends on layer and head", () => {
-  assert.deepEqual(EXPLAIN_METHODS.map(([m]) => m), ["rollout", "flow", "relevancy", "norm"]);
+  assert.deepEqual(
+    EXPLAIN_METHODS.map(([m]) => m),
+    ["rollout", "flow", "relevancy", "norm"],
+  );
   assert.equal(perHead("norm"), true);
   for (const m of ["rollout", "flow", "relevancy"]) assert.equal(perHead(m), false);
 });
@@ -28,11 +41,16 @@ test("keys: request and reply agree; layer/head/reduce only matter for norm", ()
 });
 
 test("explain replies: matrix, row and error", () => {
-  const m = parseExplainReply({ type: "explain", revision: 1, method: "rollout", layer: 0, head: 0, reduce: "none", dtype: "float32", shape: [2, 2], note: "x" }, [f32([0.5, 0.5, 0.25, 0.75])]);
+  const m = parseExplainReply(
+    { type: "explain", revision: 1, method: "rollout", layer: 0, head: 0, reduce: "none", dtype: "float32", shape: [2, 2], note: "x" },
+    [f32([0.5, 0.5, 0.25, 0.75])],
+  );
   assert.equal(m.row, false);
   assert.deepEqual(Array.from(m.data), [0.5, 0.5, 0.25, 0.75]);
   assert.deepEqual(m.shape, [2, 2]);
-  const r = parseExplainReply({ type: "explain", revision: 1, method: "relevancy", layer: 0, head: 0, dtype: "float32", shape: [3], note: "y" }, [f32([1, 0, 2])]);
+  const r = parseExplainReply({ type: "explain", revision: 1, method: "relevancy", layer: 0, head: 0, dtype: "float32", shape: [3], note: "y" }, [
+    f32([1, 0, 2]),
+  ]);
   assert.equal(r.row, true);
   assert.deepEqual(Array.from(r.data), [1, 0, 2]);
   const e = parseExplainReply({ type: "explain", revision: 1, method: "flow", layer: 0, head: 0, error: "too long" }, []);
@@ -57,8 +75,17 @@ test("head_stats replies: one [L, H] grid per statistic, layer-major", () => {
 
 test("ranking heads by a statistic", () => {
   const grid = new Float32Array([0.1, 0.9, 0.5, 0.9]); // 2 layers x 2 heads
-  assert.deepEqual(topHeads(grid, 2, 2, 2).map((r) => [r.layer, r.head]), [[0, 1], [1, 1]]); // ties: lower layer first
-  assert.deepEqual(topHeads(grid, 2, 2, 1, false).map((r) => [r.layer, r.head, Number(r.value.toFixed(1))]), [[0, 0, 0.1]]);
+  assert.deepEqual(
+    topHeads(grid, 2, 2, 2).map((r) => [r.layer, r.head]),
+    [
+      [0, 1],
+      [1, 1],
+    ],
+  ); // ties: lower layer first
+  assert.deepEqual(
+    topHeads(grid, 2, 2, 1, false).map((r) => [r.layer, r.head, Number(r.value.toFixed(1))]),
+    [[0, 0, 0.1]],
+  );
   assert.equal(topHeads(grid, 2, 2, 10).length, 4);
   assert.equal(chosenStat("entropy", ["to_cls", "entropy"]), "entropy");
   assert.equal(chosenStat("bogus", ["to_cls", "entropy"]), "to_cls");

@@ -1,15 +1,32 @@
 // Explorer filters: pair filters, hidden special tokens (renormalised), word level, causal mask,
 // layer reduction, search; plus the rectangular helpers of the views (lines, cellAt, mask runs).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import {
-  pairSegments, hasPair, availableKinds, currentKind, kindAxes, kindShape, isCausal, axisPlan, viewPlan, applyPlan,
-  mergeToWords, causalMask, reduceLayers, createLayerReducer, searchMatches, exploreState, rawDisplay, layerReduceLabel,
+  applyPlan,
+  availableKinds,
+  axisPlan,
+  causalMask,
+  createLayerReducer,
+  currentKind,
+  exploreState,
+  hasPair,
+  isCausal,
+  kindAxes,
+  kindShape,
+  layerReduceLabel,
+  mergeToWords,
+  pairSegments,
+  rawDisplay,
+  reduceLayers,
+  searchMatches,
+  viewPlan,
 } from "../src/filters.js";
-import { wordGroups, wordMembers, wordRaw, looksSpecial, BLANK } from "../src/tokens.js";
+import { BLANK, looksSpecial, wordGroups, wordMembers, wordRaw } from "../src/tokens.js";
 import { bucketLines } from "../src/views/lines.js";
+import { MASK_RGB, maskRuns, paintMask } from "../src/views/mask.js";
 import { cellAt } from "../src/views/matrix.js";
-import { maskRuns, paintMask, MASK_RGB } from "../src/views/mask.js";
 
 const close = (a, b, eps = 1e-6) => {
   assert.equal(a.length, b.length, `length ${a.length} != ${b.length}`);
@@ -19,17 +36,8 @@ const rowSums = (data, rows, cols) => Array.from({ length: rows }, (_, i) => dat
 
 // The hand-computed example of tests/test_words.py: [CLS] ▁play ing [SEP].
 const HAND_TOKENS = ["[CLS]", "▁play", "ing", "[SEP]"];
-const HAND = [
-  0.40, 0.30, 0.20, 0.10,
-  0.10, 0.50, 0.20, 0.20,
-  0.30, 0.10, 0.40, 0.20,
-  0.25, 0.25, 0.25, 0.25,
-];
-const HAND_WORDS = [
-  0.40, 0.50, 0.10,
-  0.20, 0.60, 0.20,
-  0.25, 0.50, 0.25,
-];
+const HAND = [0.4, 0.3, 0.2, 0.1, 0.1, 0.5, 0.2, 0.2, 0.3, 0.1, 0.4, 0.2, 0.25, 0.25, 0.25, 0.25];
+const HAND_WORDS = [0.4, 0.5, 0.1, 0.2, 0.6, 0.2, 0.25, 0.5, 0.25];
 
 const axis = (tokens, special = tokens.map(looksSpecial), segments = tokens.map(() => 0)) => ({ tokens, special, segments });
 
@@ -38,9 +46,15 @@ test("word level: the hand-computed example (TO = sum over pieces, FROM = mean)"
   assert.deepEqual(groups, [0, 1, 1, 2]);
   close(mergeToWords(HAND, groups), HAND_WORDS);
   const plan = viewPlan({ rows: axis(HAND_TOKENS), cols: axis(HAND_TOKENS), wordLevel: true });
-  assert.deepEqual(plan.rowInfos.map((x) => x.text), ["[CLS]", "playing", "[SEP]"]);
-  assert.deepEqual(plan.rowInfos.map((x) => x.pieces), [1, 2, 1]);
-  const two = new Float32Array([...HAND, ...HAND.map((v, k) => (k % 4 === 0 ? 1 : 0))]); // 2 heads
+  assert.deepEqual(
+    plan.rowInfos.map((x) => x.text),
+    ["[CLS]", "playing", "[SEP]"],
+  );
+  assert.deepEqual(
+    plan.rowInfos.map((x) => x.pieces),
+    [1, 2, 1],
+  );
+  const two = new Float32Array([...HAND, ...HAND.map((_v, k) => (k % 4 === 0 ? 1 : 0))]); // 2 heads
   const { data, shape } = applyPlan(two, [2, 4, 4], plan);
   assert.deepEqual(shape, [2, 3, 3]);
   close(data.slice(0, 9), HAND_WORDS);
@@ -61,7 +75,10 @@ test("word groups: WordPiece, SentencePiece, BPE, segments, specials guessed", (
 
 test("hide special: rows and columns go, every row is renormalised over what stays", () => {
   const plan = viewPlan({ rows: axis(HAND_TOKENS), cols: axis(HAND_TOKENS), hideSpecial: true });
-  assert.deepEqual(plan.rowInfos.map((x) => x.raw), ["▁play", "ing"]);
+  assert.deepEqual(
+    plan.rowInfos.map((x) => x.raw),
+    ["▁play", "ing"],
+  );
   const { data, shape } = applyPlan(new Float32Array(HAND), [1, 4, 4], plan);
   assert.deepEqual(shape, [1, 2, 2]);
   // row "▁play": [0.5, 0.2] / 0.7; row "ing": [0.1, 0.4] / 0.5
@@ -87,14 +104,41 @@ test("pair filters keep query rows of one sentence and key columns of the other"
   assert.equal(hasPair([0, 0]), false);
   assert.deepEqual(pairSegments("ba"), [1, 0]);
   assert.equal(pairSegments("all"), null);
-  const expect = { aa: [[0, 1, 2, 3], [0, 1, 2, 3]], ab: [[0, 1, 2, 3], [4, 5]], ba: [[4, 5], [0, 1, 2, 3]], bb: [[4, 5], [4, 5]] };
+  const expect = {
+    aa: [
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+    ],
+    ab: [
+      [0, 1, 2, 3],
+      [4, 5],
+    ],
+    ba: [
+      [4, 5],
+      [0, 1, 2, 3],
+    ],
+    bb: [
+      [4, 5],
+      [4, 5],
+    ],
+  };
   for (const [filter, [rows, cols]] of Object.entries(expect)) {
     const plan = viewPlan({ rows: ax, cols: ax, pairFilter: filter });
     const { data, shape } = applyPlan(m, [1, n, n], plan);
     assert.deepEqual(shape, [1, rows.length, cols.length], filter);
-    assert.deepEqual(Array.from(data), rows.flatMap((i) => cols.map((j) => i * n + j)), filter);
-    assert.deepEqual(plan.rowInfos.map((x) => x.raw), rows.map((i) => tokens[i]));
-    assert.deepEqual(plan.colInfos.map((x) => x.raw), cols.map((j) => tokens[j]));
+    assert.deepEqual(
+      Array.from(data),
+      rows.flatMap((i) => cols.map((j) => i * n + j)),
+      filter,
+    );
+    assert.deepEqual(
+      plan.rowInfos.map((x) => x.raw),
+      rows.map((i) => tokens[i]),
+    );
+    assert.deepEqual(
+      plan.colInfos.map((x) => x.raw),
+      cols.map((j) => tokens[j]),
+    );
     assert.equal(plan.pair, filter);
   }
   const all = viewPlan({ rows: ax, cols: ax, pairFilter: "all" });
@@ -116,7 +160,10 @@ test("cross attention: rectangular rows (decoder) x columns (encoder), words per
   const plan = viewPlan({ rows: dec, cols: enc, square: false, wordLevel: true, pairFilter: "ab" });
   const { data, shape } = applyPlan(m, [1, R, C], plan);
   assert.deepEqual(shape, [1, 2, 4]);
-  assert.deepEqual(plan.colInfos.map((x) => x.text), ["<s>", "She", "sees", "</s>"]);
+  assert.deepEqual(
+    plan.colInfos.map((x) => x.text),
+    ["<s>", "She", "sees", "</s>"],
+  );
   close(data, [0.2, 0.2, 0.4, 0.2, 0.2, 0.2, 0.4, 0.2]);
   assert.equal(plan.pair, "all"); // pair filters only apply to one sentence pair's self-attention
 });
@@ -133,7 +180,10 @@ test("causal mask follows the filters", () => {
   assert.equal(isCausal("decoder", {}), true);
   assert.equal(isCausal("cross", { is_causal: true }), false);
   assert.equal(isCausal("encoder", { is_causal: true }), true);
-  assert.deepEqual(maskRuns(new Uint8Array([0, 1, 1, 0, 0, 1]), 2, 3), [[0, 1, 3], [1, 2, 3]]);
+  assert.deepEqual(maskRuns(new Uint8Array([0, 1, 1, 0, 0, 1]), 2, 3), [
+    [0, 1, 3],
+    [1, 2, 3],
+  ]);
   const px = paintMask(new Uint8ClampedArray(8), new Uint8Array([0, 1]));
   assert.deepEqual(Array.from(px.slice(4, 7)), MASK_RGB);
   assert.deepEqual(Array.from(px.slice(0, 4)), [0, 0, 0, 0]);
@@ -148,7 +198,10 @@ test("mean and max over layers", () => {
   assert.equal(layerReduceLabel("none", 6), "");
   // The reducer reduces the layers it is given, memoised until the arrays change.
   const reducer = createLayerReducer();
-  const entries = [{ data: a, shape: [1, 2, 2] }, { data: b, shape: [1, 2, 2] }];
+  const entries = [
+    { data: a, shape: [1, 2, 2] },
+    { data: b, shape: [1, 2, 2] },
+  ];
   const first = reducer.get(entries, "mean", "r1");
   close(first.data, [0.2, 0.8, 0.25, 0.75]);
   assert.deepEqual(first.shape, [1, 2, 2]);
@@ -178,9 +231,13 @@ test("odd tokens stay text; prettify off shows raw pieces", () => {
 
 test("kinds: axes, shapes and the state read from traits", () => {
   const traits = {
-    tokens: ["<s>", "a", "</s>"], special: [true, false, true], segments: [0, 0, 0],
-    decoder_tokens: ["</s>", "b"], decoder_special: [true, false],
-    kinds: ["encoder", "decoder", "cross"], info: { kind_shapes: { encoder: [2, 4], decoder: [3, 2], cross: [3, 2] } },
+    tokens: ["<s>", "a", "</s>"],
+    special: [true, false, true],
+    segments: [0, 0, 0],
+    decoder_tokens: ["</s>", "b"],
+    decoder_special: [true, false],
+    kinds: ["encoder", "decoder", "cross"],
+    info: { kind_shapes: { encoder: [2, 4], decoder: [3, 2], cross: [3, 2] } },
   };
   const get = (k) => traits[k];
   const cross = kindAxes("cross", get);
@@ -191,9 +248,17 @@ test("kinds: axes, shapes and the state read from traits", () => {
   assert.deepEqual(availableKinds(undefined), ["encoder"]);
   assert.equal(currentKind("cross", ["encoder"]), "encoder");
   assert.equal(currentKind("cross", traits.kinds), "cross");
-  assert.deepEqual(exploreState((k) => ({ pair_filter: "zz", layer_reduce: "max", word_level: 1, prettify_tokens: false })[k]), {
-    pairFilter: "all", wordLevel: true, hideSpecial: false, layerReduce: "max", search: "", prettify: false,
-  });
+  assert.deepEqual(
+    exploreState((k) => ({ pair_filter: "zz", layer_reduce: "max", word_level: 1, prettify_tokens: false })[k]),
+    {
+      pairFilter: "all",
+      wordLevel: true,
+      hideSpecial: false,
+      layerReduce: "max",
+      search: "",
+      prettify: false,
+    },
+  );
 });
 
 test("rectangular helpers of the views", () => {

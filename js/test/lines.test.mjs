@@ -1,12 +1,8 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bucketLines, bucketOf, bucketAlpha } from "../src/views/lines.js";
+import { test } from "node:test";
+import { bucketAlpha, bucketLines, bucketOf } from "../src/views/lines.js";
 
-const m = new Float32Array([
-  0.9, 0.1, 0.0,
-  0.5, 0.25, 0.25,
-  1.0, 0.0, 0.02,
-]);
+const m = new Float32Array([0.9, 0.1, 0.0, 0.5, 0.25, 0.25, 1.0, 0.0, 0.02]);
 
 function allPairs(result) {
   const out = [];
@@ -26,7 +22,18 @@ test("bucketOf and bucketAlpha", () => {
 test("all positive weights are drawn at threshold 0, zeros skipped", () => {
   const r = bucketLines(m, 3);
   assert.equal(r.count, 7);
-  assert.deepEqual(allPairs(r).map(([i, j]) => [i, j]), [[0, 0], [0, 1], [1, 0], [1, 1], [1, 2], [2, 0], [2, 2]]);
+  assert.deepEqual(
+    allPairs(r).map(([i, j]) => [i, j]),
+    [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+      [2, 2],
+    ],
+  );
   // buckets are non-empty and in increasing alpha
   for (let k = 1; k < r.buckets.length; k++) assert.ok(r.buckets[k].alpha > r.buckets[k - 1].alpha);
   for (const b of r.buckets) assert.ok(b.pairs.length > 0);
@@ -42,15 +49,38 @@ test("weights are put in the bucket of their value", () => {
 
 test("threshold hides weaker lines (weight >= threshold kept)", () => {
   const r = bucketLines(m, 3, { threshold: 0.25 });
-  assert.deepEqual(allPairs(r).map(([i, j]) => [i, j]), [[0, 0], [1, 0], [1, 1], [1, 2], [2, 0]]);
+  assert.deepEqual(
+    allPairs(r).map(([i, j]) => [i, j]),
+    [
+      [0, 0],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+    ],
+  );
   assert.equal(bucketLines(m, 3, { threshold: 1 }).count, 1);
 });
 
 test("focus on a query row or a key column", () => {
   const left = bucketLines(m, 3, { focus: { side: "left", index: 1 } });
-  assert.deepEqual(allPairs(left).map(([i, j]) => [i, j]), [[1, 0], [1, 1], [1, 2]]);
+  assert.deepEqual(
+    allPairs(left).map(([i, j]) => [i, j]),
+    [
+      [1, 0],
+      [1, 1],
+      [1, 2],
+    ],
+  );
   const right = bucketLines(m, 3, { focus: { side: "right", index: 0 } });
-  assert.deepEqual(allPairs(right).map(([i, j]) => [i, j]), [[0, 0], [1, 0], [2, 0]]);
+  assert.deepEqual(
+    allPairs(right).map(([i, j]) => [i, j]),
+    [
+      [0, 0],
+      [1, 0],
+      [2, 0],
+    ],
+  );
   const outside = bucketLines(m, 3, { focus: { side: "left", index: 9 } });
   assert.equal(outside.count, 7, "an invalid focus is ignored");
 });
@@ -58,7 +88,10 @@ test("focus on a query row or a key column", () => {
 test("bucket count is configurable; NaN never drawn", () => {
   const r = bucketLines(new Float32Array([NaN, 0.5, 0.49, 1]), 2, { buckets: 2 });
   assert.equal(r.count, 3);
-  assert.deepEqual(r.buckets.map((b) => b.bucket), [0, 1]);
+  assert.deepEqual(
+    r.buckets.map((b) => b.bucket),
+    [0, 1],
+  );
   assert.deepEqual([...r.buckets[0].pairs], [1, 0]);
   assert.deepEqual([...r.buckets[1].pairs], [0, 1, 1, 1]);
 });

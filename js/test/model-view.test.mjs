@@ -1,9 +1,21 @@
 // Model view, pure parts: grid layout, hit testing, request sizes, weight-sharing groups, payload.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import {
-  gridLayout, thumbAt, thumbOrigin, requestSize, groupRuns, sharesWeights, sharingCaption,
-  resolutionCaption, thumbnailBytes, gapFor, MIN_THUMB, MAX_THUMB, REQUEST_SIZES,
+  gapFor,
+  gridLayout,
+  groupRuns,
+  MAX_THUMB,
+  MIN_THUMB,
+  REQUEST_SIZES,
+  requestSize,
+  resolutionCaption,
+  sharesWeights,
+  sharingCaption,
+  thumbAt,
+  thumbnailBytes,
+  thumbOrigin,
 } from "../src/views/model-layout.js";
 
 test("grid layout fits the heads into the width, rows = layers, columns = heads", () => {
@@ -64,7 +76,10 @@ test("ALBERT weight sharing: runs of layers per group and the caption", () => {
   assert.equal(sharingCaption(albert, 12), "12 layers share 1 set of weights");
 
   const two = [0, 0, 0, 1, 1, 1];
-  assert.deepEqual(groupRuns(two), [{ group: 0, start: 0, end: 2 }, { group: 1, start: 3, end: 5 }]);
+  assert.deepEqual(groupRuns(two), [
+    { group: 0, start: 0, end: 2 },
+    { group: 1, start: 3, end: 5 },
+  ]);
   assert.equal(sharingCaption(two, 6), "6 layers share 2 sets of weights");
 
   const bert = [0, 1, 2, 3, 4, 5];
@@ -74,7 +89,11 @@ test("ALBERT weight sharing: runs of layers per group and the caption", () => {
   assert.equal(sharingCaption([0, 0], 3), ""); // does not match the layer count
   assert.equal(sharingCaption(undefined, 3), "");
   assert.deepEqual(groupRuns(null), []);
-  assert.deepEqual(groupRuns([0, 1, 0]), [{ group: 0, start: 0, end: 0 }, { group: 1, start: 1, end: 1 }, { group: 0, start: 2, end: 2 }]);
+  assert.deepEqual(groupRuns([0, 1, 0]), [
+    { group: 0, start: 0, end: 0 },
+    { group: 1, start: 1, end: 1 },
+    { group: 0, start: 2, end: 2 },
+  ]);
 });
 
 test("resolution caption", () => {

@@ -1,15 +1,33 @@
 // Neuron view, pure parts: vector-cell colour scaling, q ⊙ k, scores, softmax, the reply payload.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import {
-  DIVERGING_STOPS, maxAbs, divergingT, divergingRgb, divergingCss, vectorCell, elementwise, dotScores,
-  softmax, formatNumber, scalingLabel, parseNeuronReply, defaultQuery, neuronKey, MIN_CELL, MAX_CELL,
-  vectorBudget, VECTOR_WIDTH, MIN_VECTOR_WIDTH, FIXED_COLUMNS,
-} from "../src/views/neuron-math.js";
 import { hexToRgb } from "../src/draw/colour.js";
+import {
+  DIVERGING_STOPS,
+  defaultQuery,
+  divergingCss,
+  divergingRgb,
+  divergingT,
+  dotScores,
+  elementwise,
+  FIXED_COLUMNS,
+  formatNumber,
+  MAX_CELL,
+  MIN_CELL,
+  MIN_VECTOR_WIDTH,
+  maxAbs,
+  neuronKey,
+  parseNeuronReply,
+  scalingLabel,
+  softmax,
+  VECTOR_WIDTH,
+  vectorBudget,
+  vectorCell,
+} from "../src/views/neuron-math.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -70,12 +88,17 @@ test("q ⊙ k, scores and softmax", () => {
   const keys = new Float32Array([1, 0, 0, 1, 1, 1]);
   assert.deepEqual(Array.from(elementwise(q, keys, 3, 2)), [1, 0, 0, 2, 1, 2]);
   const s = dotScores(q, keys, 3, 2, 1 / Math.sqrt(2));
-  assert.deepEqual(Array.from(s).map((v) => +v.toFixed(6)), [0.707107, 1.414214, 2.12132]);
+  assert.deepEqual(
+    Array.from(s).map((v) => +v.toFixed(6)),
+    [0.707107, 1.414214, 2.12132],
+  );
   const p = softmax(s);
   assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-12);
   const e = Array.from(s).map(Math.exp);
   const z = e.reduce((a, b) => a + b, 0);
-  e.forEach((v, j) => assert.ok(Math.abs(v / z - p[j]) < 1e-12));
+  e.forEach((v, j) => {
+    assert.ok(Math.abs(v / z - p[j]) < 1e-12);
+  });
   const m = softmax(s, [2]);
   assert.equal(m[2], 0);
   assert.ok(Math.abs(m[0] + m[1] - 1) < 1e-12);
@@ -99,8 +122,18 @@ function bufferOf(arr) {
 
 test("a neuron reply decodes into q, keys, scores and softmax", () => {
   const msg = {
-    type: "neuron", revision: 3, layer: 1, head: 2, query: 0, d: 2, n: 3, scaling: 0.5, masked: [2],
-    dtype: "float32", arrays: ["q", "keys", "scores", "softmax"], shapes: [[2], [3, 2], [3], [3]],
+    type: "neuron",
+    revision: 3,
+    layer: 1,
+    head: 2,
+    query: 0,
+    d: 2,
+    n: 3,
+    scaling: 0.5,
+    masked: [2],
+    dtype: "float32",
+    arrays: ["q", "keys", "scores", "softmax"],
+    shapes: [[2], [3, 2], [3], [3]],
   };
   const r = parseNeuronReply(msg, [bufferOf([1, 2]), bufferOf([1, 0, 0, 1, 1, 1]), bufferOf([0.5, 1, 1.5]), bufferOf([0.4, 0.6, 0])]);
   assert.deepEqual([r.layer, r.head, r.query, r.d, r.n, r.scaling], [1, 2, 0, 2, 3, 0.5]);
@@ -108,8 +141,14 @@ test("a neuron reply decodes into q, keys, scores and softmax", () => {
   assert.deepEqual(Array.from(r.keys), [1, 0, 0, 1, 1, 1]);
   assert.ok(Math.abs(r.softmax[1] - 0.6) < 1e-7);
   assert.throws(() => parseNeuronReply(msg, [bufferOf([1, 2])]), /no keys buffer/);
-  assert.throws(() => parseNeuronReply({ ...msg, shapes: [[2], [2, 2], [3], [3]] }, [bufferOf([1, 2]), bufferOf([1, 0, 0, 1]), bufferOf([0, 0, 0]), bufferOf([0, 0, 0])]), /shape/);
-  const err = parseNeuronReply({ type: "neuron", revision: 3, layer: 0, head: 0, query: 0, error: "neuron view needs a model whose attention modules can be hooked: x" }, []);
+  assert.throws(
+    () => parseNeuronReply({ ...msg, shapes: [[2], [2, 2], [3], [3]] }, [bufferOf([1, 2]), bufferOf([1, 0, 0, 1]), bufferOf([0, 0, 0]), bufferOf([0, 0, 0])]),
+    /shape/,
+  );
+  const err = parseNeuronReply(
+    { type: "neuron", revision: 3, layer: 0, head: 0, query: 0, error: "neuron view needs a model whose attention modules can be hooked: x" },
+    [],
+  );
   assert.match(err.error, /can be hooked/);
   assert.throws(() => parseNeuronReply({ type: "layers" }, []), /not a neuron reply/);
 });

@@ -1,15 +1,22 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  reduceHeads, headSeries, matrixSeries, seriesMatrix, validHeads, clampIndex, reductionHeads, valueRange,
-} from "../src/reduce.js";
+import { test } from "node:test";
+import { clampIndex, headSeries, matrixSeries, reduceHeads, reductionHeads, seriesMatrix, validHeads, valueRange } from "../src/reduce.js";
 
 // H = 3 heads, N = 2
 const SHAPE = [3, 2, 2];
 const DATA = new Float32Array([
-  0.1, 0.9, 0.6, 0.4, // head 0
-  0.5, 0.5, 0.2, 0.8, // head 1
-  0.3, 0.7, 1.0, 0.0, // head 2
+  0.1,
+  0.9,
+  0.6,
+  0.4, // head 0
+  0.5,
+  0.5,
+  0.2,
+  0.8, // head 1
+  0.3,
+  0.7,
+  1.0,
+  0.0, // head 2
 ]);
 
 const close = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
@@ -46,10 +53,19 @@ test("reduction returns a new array and leaves the data alone", () => {
 });
 
 test("headSeries: single head, head list, reductions", () => {
-  assert.deepEqual(headSeries({ head: 1, heads: [], headReduce: "none", numHeads: 3 }).map((s) => s.heads), [[1]]);
+  assert.deepEqual(
+    headSeries({ head: 1, heads: [], headReduce: "none", numHeads: 3 }).map((s) => s.heads),
+    [[1]],
+  );
   const many = headSeries({ head: 1, heads: [2, 0], headReduce: "none", numHeads: 3 });
-  assert.deepEqual(many.map((s) => s.heads), [[0], [2]]);
-  assert.deepEqual(many.map((s) => s.colourIndex), [0, 2]);
+  assert.deepEqual(
+    many.map((s) => s.heads),
+    [[0], [2]],
+  );
+  assert.deepEqual(
+    many.map((s) => s.colourIndex),
+    [0, 2],
+  );
   const mean = headSeries({ head: 1, heads: [], headReduce: "mean", numHeads: 3 });
   assert.equal(mean.length, 1);
   assert.deepEqual(mean[0].heads, [0, 1, 2]);
@@ -74,6 +90,9 @@ test("seriesMatrix", () => {
 });
 
 test("valueRange skips NaN", () => {
-  assert.deepEqual(valueRange(new Float32Array([0.5, NaN, 0.1, 0.9])).map((v) => Math.round(v * 10) / 10), [0.1, 0.9]);
+  assert.deepEqual(
+    valueRange(new Float32Array([0.5, NaN, 0.1, 0.9])).map((v) => Math.round(v * 10) / 10),
+    [0.1, 0.9],
+  );
   assert.deepEqual(valueRange(new Float32Array(0)), [0, 0]);
 });

@@ -1,12 +1,11 @@
 // Scale: encodings chosen per size, head-by-head transfer with a cancellable prefetch queue, exact
 // rows for the tooltip, and the head view's line cap at long inputs.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import {
-  drawingEncoding, layerBytes, perHeadLayer, prefetchPlan, headsOnScreen, headList, rowKey, EXACT_MAX_TOKENS, HEAD_CHUNK_BYTES,
-} from "../src/prefetch.js";
+import { test } from "node:test";
 import { decode } from "../src/codec.js";
-import { countLines, kthLargest, rowCutoffs, linePlan, capNote, MAX_LINES } from "../src/lineselect.js";
+import { capNote, countLines, kthLargest, linePlan, MAX_LINES, rowCutoffs } from "../src/lineselect.js";
+import { drawingEncoding, EXACT_MAX_TOKENS, HEAD_CHUNK_BYTES, headList, headsOnScreen, layerBytes, perHeadLayer, prefetchPlan } from "../src/prefetch.js";
 import { bucketLines } from "../src/views/lines.js";
 
 // -- encodings ------------------------------------------------------------------------------------
@@ -34,7 +33,7 @@ function toHalf(x) {
   const f = new Float32Array([x]);
   const u = new Uint32Array(f.buffer)[0];
   const sign = (u >>> 16) & 0x8000;
-  let exp = ((u >>> 23) & 0xff) - 127 + 15;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
   let mant = u & 0x7fffff;
   if (exp >= 31) return sign | 0x7c00;
   if (exp <= 0) {
@@ -85,13 +84,18 @@ test("heads on screen: the union of the series' heads, sorted", () => {
 
 test("prefetch plan: one slider step away, heads first, then layers; stays in range", () => {
   assert.deepEqual(prefetchPlan({ layer: 5, heads: [3], numLayers: 12, numHeads: 12 }), [
-    { layer: 5, heads: [4] }, { layer: 5, heads: [2] }, { layer: 6, heads: [3] }, { layer: 4, heads: [3] },
+    { layer: 5, heads: [4] },
+    { layer: 5, heads: [2] },
+    { layer: 6, heads: [3] },
+    { layer: 4, heads: [3] },
   ]);
   assert.deepEqual(prefetchPlan({ layer: 0, heads: [0], numLayers: 12, numHeads: 64 }), [
-    { layer: 0, heads: [1] }, { layer: 1, heads: [0] },
+    { layer: 0, heads: [1] },
+    { layer: 1, heads: [0] },
   ]);
   assert.deepEqual(prefetchPlan({ layer: 11, heads: [63], numLayers: 12, numHeads: 64 }), [
-    { layer: 11, heads: [62] }, { layer: 10, heads: [63] },
+    { layer: 11, heads: [62] },
+    { layer: 10, heads: [63] },
   ]);
   assert.deepEqual(prefetchPlan({ layer: 0, heads: [], numLayers: 1, numHeads: 1 }), []);
   assert.deepEqual(prefetchPlan({ layer: 0, heads: [0], numLayers: 1, numHeads: 1 }), []);
@@ -100,7 +104,7 @@ test("prefetch plan: one slider step away, heads first, then layers; stays in ra
 test("kthLargest agrees with sorting", () => {
   let seed = 3;
   for (let trial = 0; trial < 50; trial++) {
-    const len = 1 + (trial * 37) % 300;
+    const len = 1 + ((trial * 37) % 300);
     const values = new Float32Array(len);
     for (let i = 0; i < len; i++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -137,7 +141,10 @@ test("rowCutoffs keeps the k strongest lines of each row", () => {
   for (const { pairs } of buckets) for (let p = 0; p < pairs.length; p += 2) kept.set(`${pairs[p]},${pairs[p + 1]}`, true);
   for (let i = 0; i < n; i++) {
     const row = Array.from(m.subarray(i * n, (i + 1) * n));
-    const top = row.map((w, j) => [w, j]).sort((a, b) => b[0] - a[0]).slice(0, 5);
+    const top = row
+      .map((w, j) => [w, j])
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 5);
     for (const [, j] of top) assert.ok(kept.has(`${i},${j}`), `row ${i} keeps key ${j}`);
   }
   // With a threshold above most weights, rows keep only what passes it.
@@ -173,9 +180,8 @@ test("the line budget follows the canvas height: long inputs keep fewer, shorter
   assert.ok(lineBudget(64 * 20) >= 64 * 64); // 64 tokens: every line of one head
   const at512 = lineBudget(512 * 20);
   assert.ok(at512 >= 512 && at512 < 4096, `${at512}`);
-  assert.ok(at512 * (512 * 20 / 3 + 176) <= LINE_PIXELS * 1.0001);
+  assert.ok(at512 * ((512 * 20) / 3 + 176) <= LINE_PIXELS * 1.0001);
   const n = 512;
   const plan = linePlan([softmaxMatrix(n, 2)], n, n, { rowPx: 20 });
   assert.ok(plan.capped && plan.perRow === Math.max(1, Math.floor(at512 / n)));
 });
-

@@ -1,14 +1,26 @@
 // The standalone page's local trait model (src/local-model.js) and its data source (src/inline-data.js).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { deflateSync } from "node:zlib";
+import { decode, halfToFloat } from "../src/codec.js";
+import {
+  blockEdges,
+  charToByte,
+  createInlineSource,
+  DEFAULT_ESCAPE,
+  DEFAULT_ESCAPED,
+  decodeLayer,
+  downsample,
+  inlineSource,
+  STATIC_REFUSALS,
+  textToBytes,
+  thumbnailReply,
+  unshuffle,
+  W1252_HIGH,
+} from "../src/inline-data.js";
 import { createLocalModel, sameValue } from "../src/local-model.js";
 import { createStore } from "../src/store.js";
-import {
-  textToBytes, unshuffle, decodeLayer, createInlineSource, charToByte, W1252_HIGH, DEFAULT_ESCAPE, DEFAULT_ESCAPED,
-  blockEdges, downsample, thumbnailReply, inlineSource, STATIC_REFUSALS,
-} from "../src/inline-data.js";
-import { decode, halfToFloat } from "../src/codec.js";
 
 // ---- a test-side writer, the mirror of albert_widget/export/html.py ---------------------------
 function escapeBytes(bytes) {
@@ -44,8 +56,6 @@ function element(bytes, width, compress) {
   }
   return { text: bytesToText(escapeBytes(payloads)), chunks };
 }
-
-const flush = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 function softmaxLayer(H, N, seed = 3) {
   const a = new Float32Array(H * N * N);
@@ -179,7 +189,7 @@ test("set fires change:<name> and change once per real change, with (model, valu
   const { model } = standIn();
   const seen = [];
   model.on("change:layer", (m, v) => seen.push(["layer", m === model, v]));
-  model.on("change:heads", (m, v) => seen.push(["heads", v]));
+  model.on("change:heads", (_m, v) => seen.push(["heads", v]));
   model.on("change", () => seen.push(["change"]));
   model.set("layer", 2);
   model.set("layer", 2); // same value: nothing
@@ -280,5 +290,8 @@ test("thumbnailReply: uint8 thumbnails with one scale each, in the Python messag
   for (let c = 0; c < 16; c++) {
     assert.ok(Math.abs((out.buffers[0][k * 16 + c] / 255) * out.content.scales[k] - t[c]) <= out.content.scales[k] / 510 + 1e-7);
   }
-  await assert.rejects(thumbnailReply(async (l) => layers[l], { size: 2 }, { revision: 3, numLayers: L, numHeads: H, numTokens: N }), /4\.\.256/);
+  await assert.rejects(
+    thumbnailReply(async (l) => layers[l], { size: 2 }, { revision: 3, numLayers: L, numHeads: H, numTokens: N }),
+    /4\.\.256/,
+  );
 });

@@ -1,8 +1,9 @@
 // Source-level guarantees: scoped CSS, no innerHTML, no network loads, contract class names present.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const src = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src");
@@ -47,8 +48,21 @@ test("no element ids are set", () => {
 test("the class names of the contract with the browser tests are present", () => {
   const everything = js.map(([, t]) => t).join("\n");
   for (const name of [
-    "aw-root", "aw-view-head", "aw-view-matrix", "aw-token", "aw-matrix-canvas", "aw-head-canvas", "aw-tooltip",
-    "aw-error", "aw-notice", "aw-layer", "aw-head", "aw-text", "aw-text-pair", "aw-run", "aw-view-btn",
+    "aw-root",
+    "aw-view-head",
+    "aw-view-matrix",
+    "aw-token",
+    "aw-matrix-canvas",
+    "aw-head-canvas",
+    "aw-tooltip",
+    "aw-error",
+    "aw-notice",
+    "aw-layer",
+    "aw-head",
+    "aw-text",
+    "aw-text-pair",
+    "aw-run",
+    "aw-view-btn",
   ]) {
     assert.ok(new RegExp(`["' ]${name}["' ]`).test(everything), name);
   }

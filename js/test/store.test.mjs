@@ -1,9 +1,10 @@
 // The widget's data store (src/store.js) over the request protocol (src/protocol.js), against an
 // in-memory kernel that answers like albert_widget/protocol.py: one reply per request, by id.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createRequester, isAbort, RequestError } from "../src/protocol.js";
 import { createStore, layerKey } from "../src/store.js";
-import { createRequester, RequestError, isAbort } from "../src/protocol.js";
 
 const N = 4;
 const H = 3;
@@ -116,7 +117,10 @@ test("two consumers of one store make exactly one request per layer", async () =
   // asked again: from the cache, no request
   await store.layer({ layer: 2 });
   assert.equal(kernel.seen.length, 2);
-  assert.deepEqual(kernel.seen.map((m) => m.layers[0]), [2, 3]);
+  assert.deepEqual(
+    kernel.seen.map((m) => m.layers[0]),
+    [2, 3],
+  );
 });
 
 test("a failing request rejects only its own promise, and is not sent again for that input", async () => {

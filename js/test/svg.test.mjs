@@ -1,11 +1,12 @@
 // SVG writer (src/draw/svg.js): vector output, escaped token text, the page's colours and buckets.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { escapeXml, svgColour, headViewSvg, matrixViewSvg, viewSvg, SVG_NS } from "../src/draw/svg.js";
+import { test } from "node:test";
+import { headColour, lutIndex, viridisLut } from "../src/draw/colour.js";
+import { escapeXml, headViewSvg, matrixViewSvg, SVG_NS, svgColour, viewSvg } from "../src/draw/svg.js";
 import { bucketLines } from "../src/views/lines.js";
-import { headColour, viridisLut, lutIndex } from "../src/draw/colour.js";
-import { cellSize } from "../src/views/matrix.js";
 import { MASK_RGB } from "../src/views/mask.js";
+import { cellSize } from "../src/views/matrix.js";
 
 const HOSTILE = [
   '<img src=x onerror="window.__pwned=1">',
@@ -27,7 +28,7 @@ function attention(n, heads = 2, seed = 1) {
       let sum = 0;
       for (let j = 0; j < n; j++) {
         s = (s * 16807) % 2147483647;
-        const v = Math.exp(((s / 2147483647) - 0.5) * 6);
+        const v = Math.exp((s / 2147483647 - 0.5) * 6);
         data[(h * n + i) * n + j] = v;
         sum += v;
       }
@@ -80,7 +81,12 @@ function scan(svg) {
 }
 
 function unescapeXml(s) {
-  return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+  return s
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&");
 }
 
 function assertSafe(svg) {
@@ -182,7 +188,9 @@ test("matrix view: rects cover every cell in the viridis colour of its value, no
   assert.ok(!tags.some((t) => t.name === "image"));
   const n = p.tokens.length;
   const cell = cellSize(n);
-  const cells = tags.filter((t) => t.name === "rect" && !t.attrs.some(([k]) => k === "rx")).map((t) => Object.fromEntries(t.attrs))
+  const cells = tags
+    .filter((t) => t.name === "rect" && !t.attrs.some(([k]) => k === "rx"))
+    .map((t) => Object.fromEntries(t.attrs))
     .filter((a) => a.height === String(cell) && /^#[0-9a-f]{6}$/.test(a.fill));
   assert.equal(cells.length, out.rects);
   const m = p.data.subarray(n * n, 2 * n * n);

@@ -1,6 +1,6 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import { displayText, displayToken, wordGroups, BLANK, NEWLINE } from "../src/tokens.js";
+import { test } from "node:test";
+import { BLANK, displayText, displayToken, NEWLINE, wordGroups } from "../src/tokens.js";
 
 test("SentencePiece ▁ is stripped and marks a word start", () => {
   assert.deepEqual(displayToken("▁the"), { text: "the", wordStart: true, continuation: false, blank: false });

@@ -1,12 +1,13 @@
 // Pure helpers of the DOM modules (importing them needs no DOM).
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { keyAction, isFormTarget } from "../src/keys.js";
-import { toggleHead, allOrNone, setTextMessage, setTrait } from "../src/controls.js";
-import { cellSize, labelStep, colourRange, formatValue, cellAt } from "../src/views/matrix.js";
-import { rowHeight, seriesColour, withAlpha } from "../src/views/head.js";
-import { canvasRatio } from "../src/draw/canvas.js";
+import { test } from "node:test";
+import { allOrNone, setTextMessage, setTrait, toggleHead } from "../src/controls.js";
 import { sameArray } from "../src/dom.js";
+import { canvasRatio } from "../src/draw/canvas.js";
+import { isFormTarget, keyAction } from "../src/keys.js";
+import { rowHeight, seriesColour, withAlpha } from "../src/views/head.js";
+import { cellAt, cellSize, colourRange, formatValue, labelStep } from "../src/views/matrix.js";
 
 const S = { layer: 2, head: 0, numLayers: 4, numHeads: 12 };
 

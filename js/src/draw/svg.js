@@ -8,14 +8,14 @@
 // Token text is untrusted: every string that reaches the document goes through escapeXml (text
 // and attribute values alike); characters XML 1.0 forbids are replaced by U+FFFD.
 
-import { headColour, viridisLut, lutIndex, VIRIDIS_STOPS } from "./colour.js";
-import { seriesMatrix } from "../reduce.js";
-import { bucketLines } from "../views/lines.js";
 import { linePlan } from "../lineselect.js";
+import { seriesMatrix } from "../reduce.js";
+import { CANVAS_WIDTH, rowHeight } from "../views/head.js";
 import { tokenInfos } from "../views/labels.js";
-import { rowHeight, CANVAS_WIDTH } from "../views/head.js";
-import { cellSize, labelStep, colourRange } from "../views/matrix.js";
-import { MASK_RGB, HATCH_SPACING, MIN_HATCH_CELL, maskRuns } from "../views/mask.js";
+import { bucketLines } from "../views/lines.js";
+import { HATCH_SPACING, MASK_RGB, MIN_HATCH_CELL, maskRuns } from "../views/mask.js";
+import { cellSize, colourRange, labelStep } from "../views/matrix.js";
+import { headColour, lutIndex, VIRIDIS_STOPS, viridisLut } from "./colour.js";
 
 // The SVG namespace is a name, not an address: nothing is ever loaded from it. Built from parts so
 // that the source scan for network URLs (test/static.test.mjs) keeps meaning "no loads".
@@ -48,7 +48,9 @@ function attrs(map) {
 }
 
 function hex2(v) {
-  return Math.max(0, Math.min(255, Math.round(v))).toString(16).padStart(2, "0");
+  return Math.max(0, Math.min(255, Math.round(v)))
+    .toString(16)
+    .padStart(2, "0");
 }
 
 const NAMED = { white: [255, 255, 255], black: [0, 0, 0], transparent: [0, 0, 0, 0] };
@@ -59,12 +61,18 @@ const NAMED = { white: [255, 255, 255], black: [0, 0, 0], transparent: [0, 0, 0,
  * space syntax) and a few names; anything else gives `fallback`.
  */
 export function svgColour(value, fallback = "#000000") {
-  const s = String(value ?? "").trim().toLowerCase();
+  const s = String(value ?? "")
+    .trim()
+    .toLowerCase();
   let rgba = null;
   let m;
   if ((m = /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/.exec(s))) {
     let h = m[1];
-    if (h.length <= 4) h = h.split("").map((c) => c + c).join("");
+    if (h.length <= 4)
+      h = h
+        .split("")
+        .map((c) => c + c)
+        .join("");
     rgba = [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
     rgba.push(h.length === 8 ? parseInt(h.slice(6, 8), 16) / 255 : 1);
   } else if ((m = /^rgba?\(([^)]*)\)$/.exec(s))) {
@@ -241,7 +249,8 @@ export function headViewSvg(props) {
     const [otherX, otherW, count] = f.side === "left" ? [rightX, rightWidth, nc] : [leftX, leftWidth, n];
     for (let k = 0; k < count; k++) {
       const w = f.side === "left" ? matrix[f.index * nc + k] : matrix[k * nc + f.index];
-      if (w > 0) shade += `<rect${attrs({ x: num(otherX), y: num(top + k * row), width: num(otherW), height: num(row), rx: 2, ...paint("fill", colour, Math.min(1, w)) })}/>\n`;
+      if (w > 0)
+        shade += `<rect${attrs({ x: num(otherX), y: num(top + k * row), width: num(otherW), height: num(row), rx: 2, ...paint("fill", colour, Math.min(1, w)) })}/>\n`;
     }
   }
   if (shade) body += `<g class="aw-shade">\n${shade}</g>\n`;
@@ -252,7 +261,12 @@ export function headViewSvg(props) {
   let lines = 0;
   let paths = "";
   // the same strongest-lines cap as the canvas at long inputs (lineselect.js)
-  const plan = linePlan(matrices.map((m) => m.matrix), n, nc, { threshold, focus: f, rowPx: row });
+  const plan = linePlan(
+    matrices.map((m) => m.matrix),
+    n,
+    nc,
+    { threshold, focus: f, rowPx: row },
+  );
   let s = 0;
   for (const { colour, matrix } of matrices) {
     const { count, buckets } = bucketLines(matrix, n, { threshold, focus: f, cols: nc, cutoffs: plan.cutoffs[s++] });
@@ -357,7 +371,8 @@ export function matrixViewSvg(props) {
     for (const [i, j0, j1] of maskRuns(mask, n, nc)) {
       hatch += `<rect x="${num(plotX + j0 * cell)}" y="${num(plotY + i * cell)}" width="${num((j1 - j0) * cell)}" height="${num(cell)}"/>\n`;
     }
-    body += `<defs><pattern id="aw-hatch" patternUnits="userSpaceOnUse" width="${HATCH_SPACING}" height="${HATCH_SPACING}" patternTransform="rotate(45)">` +
+    body +=
+      `<defs><pattern id="aw-hatch" patternUnits="userSpaceOnUse" width="${HATCH_SPACING}" height="${HATCH_SPACING}" patternTransform="rotate(45)">` +
       `<line x1="0" y1="0" x2="0" y2="${HATCH_SPACING}" stroke="${bg.hex}" stroke-opacity="0.7" stroke-width="1"/></pattern></defs>\n`;
     body += `<g class="aw-mask" fill="url(#aw-hatch)">\n${hatch}</g>\n`;
   }

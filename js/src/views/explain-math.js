@@ -2,13 +2,16 @@
 // head ranking. No DOM here (node tests).
 
 import { decode } from "../codec.js";
+import { EXPLAIN_METHODS as METHOD_NAMES } from "../names.js";
 
-export const EXPLAIN_METHODS = [
-  ["rollout", "Rollout"],
-  ["flow", "Attention flow"],
-  ["relevancy", "Relevancy (gradient)"],
-  ["norm", "Norm-weighted ‖αf(x)‖"],
-];
+const METHOD_LABELS = {
+  rollout: "Rollout",
+  flow: "Attention flow",
+  relevancy: "Relevancy (gradient)",
+  norm: "Norm-weighted ‖αf(x)‖",
+};
+/** [name, label] of each explain method, in the order of names.js. */
+export const EXPLAIN_METHODS = METHOD_NAMES.map((name) => [name, METHOD_LABELS[name]]);
 
 export const STAT_LABELS = {
   to_cls: "→ [CLS]",

@@ -5,12 +5,12 @@
 // Token text goes through textContent only (labels.js).
 
 import "./explain.css";
-import { h, clearChildren, sameArray } from "../dom.js";
-import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
-import { viridisLut, colourise, VIRIDIS_STOPS } from "../draw/colour.js";
-import { cellSize, labelStep } from "./matrix.js";
-import { tokenInfos, tokenElement } from "./labels.js";
+import { clearChildren, h, sameArray } from "../dom.js";
+import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
+import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
 import { EXPLAIN_METHODS, explainKey, explainRequest, parseExplainReply, perHead, range, shortNumber } from "./explain-math.js";
+import { tokenElement, tokenInfos } from "./labels.js";
+import { cellSize, labelStep } from "./matrix.js";
 import { createSummaryPanel } from "./summary.js";
 
 const MAX_REPLIES = 48;
@@ -34,7 +34,9 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
   const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
   const colourbar = h(doc, "div", { cls: "aw-colourbar" }, [
-    barMin, h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } }), barMax,
+    barMin,
+    h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } }),
+    barMax,
   ]);
   const figure = h(doc, "div", { cls: "aw-explain-figure" }, [grid, colourbar]);
   const summary = createSummaryPanel({ doc, model, send, requestDraw });

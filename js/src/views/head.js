@@ -1,13 +1,13 @@
 // bertviz-style head view: queries (left column) -> keys (right column), one line per weight,
 // its opacity the weight; several heads overlaid in their palette colours.
 
-import { h, clearChildren, sameArray } from "../dom.js";
-import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
+import { clearChildren, h } from "../dom.js";
+import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { headColour } from "../draw/colour.js";
+import { capNote, linePlan } from "../lineselect.js";
 import { seriesMatrix } from "../reduce.js";
+import { labelTracker, tokenElement } from "./labels.js";
 import { bucketLines } from "./lines.js";
-import { linePlan, capNote } from "../lineselect.js";
-import { tokenInfos, tokenElement } from "./labels.js";
 
 export const CANVAS_WIDTH = 180;
 
@@ -45,10 +45,7 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
   const el = h(doc, "div", { cls: "aw-view-head", dataset: { lines: 0 } }, [legend, note, body]);
 
   let props = null;
-  let tokensShown = null;
-  let specialShown = null;
-  let segmentsShown = null;
-  let keyShown = null; // props.labelKey of the labels shown (filtered / word-level labels)
+  const labels = labelTracker();
   let leftEls = [];
   let rightEls = [];
   let hover = null; // { side, index }
@@ -58,21 +55,15 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
   const focus = () => locked || hover;
 
   function buildTokens() {
-    const { tokens, special = [], segments = [] } = props;
-    const key = props.labelKey ?? null;
-    if (key === keyShown && sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
-    keyShown = key;
-    tokensShown = tokens.slice();
-    specialShown = special.slice();
-    segmentsShown = segments.slice();
+    const next = labels.next(props);
+    if (!next) return;
     hover = null;
     locked = null;
     clearChildren(left);
     clearChildren(right);
-    // rowInfos/colInfos: labels after filters (rows = queries, columns = keys; they differ for
-    // cross attention and pair filters); otherwise the tokens on both sides.
-    const infos = props.rowInfos || tokenInfos(tokens, special, segments);
-    const colInfos = props.colInfos || infos;
+    // rows = queries, columns = keys (they differ for cross attention and pair filters)
+    const infos = next.rows;
+    const colInfos = next.cols;
     const row = rowHeight(Math.max(infos.length, colInfos.length));
     el.style.setProperty("--aw-row", `${row}px`);
     leftEls = infos.map((info, i) => left.appendChild(tokenElement(doc, info, i, "aw-query")));
@@ -130,7 +121,12 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     ctx.lineWidth = f ? 2 : 1; // 1 px: Skia's hairline path, 8x faster to rasterise than 1.25 px (lineselect.js)
     ctx.lineCap = "round";
     let count = 0;
-    const plan = linePlan(matrices.map((m) => m.matrix), n, cols, { threshold: props.threshold, focus: f, rowPx: row });
+    const plan = linePlan(
+      matrices.map((m) => m.matrix),
+      n,
+      cols,
+      { threshold: props.threshold, focus: f, rowPx: row },
+    );
     let s = 0;
     for (const { colour, matrix } of matrices) {
       const { count: c, buckets } = bucketLines(matrix, n, { threshold: props.threshold, focus: f, cols, cutoffs: plan.cutoffs[s++] });

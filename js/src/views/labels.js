@@ -1,7 +1,7 @@
 // Token label elements shared by the views. Token text is untrusted: textContent only.
 
+import { h, sameArray } from "../dom.js";
 import { displayToken } from "../tokens.js";
-import { h } from "../dom.js";
 
 /** Display info of every token: [{ raw, text, wordStart, continuation, blank, special, segment }]. */
 export function tokenInfos(tokens, special = [], segments = []) {
@@ -20,4 +20,23 @@ export function tokenElement(doc, info, index, extraClass = "") {
   const el = h(doc, "div", { cls, text: info.text, dataset: { index } });
   el.title = `${index}: ${JSON.stringify(String(info.raw ?? ""))}`;
   return el;
+}
+
+/**
+ * What labels a view shows: `next(props)` returns null when the labels on screen still fit the
+ * props (same tokens, special mask, segments and labelKey), else the row and column infos to build
+ * (rowInfos/colInfos after filters, or one per token on both axes).
+ */
+export function labelTracker() {
+  let shown = null; // { key, tokens, special, segments }
+  return {
+    next({ tokens, special = [], segments = [], labelKey = null, rowInfos = null, colInfos = null }) {
+      if (shown && shown.key === labelKey && sameArray(tokens, shown.tokens) && sameArray(special, shown.special) && sameArray(segments, shown.segments)) {
+        return null;
+      }
+      shown = { key: labelKey, tokens: tokens.slice(), special: special.slice(), segments: segments.slice() };
+      const rows = rowInfos || tokenInfos(tokens, special, segments);
+      return { rows, cols: colInfos || rows };
+    },
+  };
 }

@@ -6,7 +6,7 @@ export const DEFAULT_BUCKETS = 16;
 /** Bucket of a weight in (0, 1]: 0..buckets-1. */
 export function bucketOf(weight, buckets = DEFAULT_BUCKETS) {
   const b = Math.floor(weight * buckets);
-  return b >= buckets ? buckets - 1 : b < 0 ? 0 : b;
+  return Math.min(buckets - 1, Math.max(0, b));
 }
 
 /** Opacity drawn for a bucket: its centre weight. */

@@ -1,12 +1,12 @@
 // Matrix view: the [N, N] attention of the focused head (or the mean/max over heads) as a heatmap.
 // Rows are queries (labels on the left), columns are keys (rotated labels on top).
 
-import { h, clearChildren, sameArray } from "../dom.js";
-import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
-import { viridisLut, colourise, VIRIDIS_STOPS } from "../draw/colour.js";
+import { clearChildren, h } from "../dom.js";
+import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
+import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
 import { seriesMatrix, valueRange } from "../reduce.js";
-import { tokenInfos, tokenElement } from "./labels.js";
-import { paintMask, hatchMask } from "./mask.js";
+import { labelTracker, tokenElement } from "./labels.js";
+import { hatchMask, paintMask } from "./mask.js";
 
 export const TARGET_SIZE = 560;
 export const MIN_LABEL_PX = 10;
@@ -68,9 +68,6 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   const offscreen = doc.createElement("canvas");
 
   let props = null;
-  let tokensShown = null;
-  let specialShown = null;
-  let segmentsShown = null;
   let rowEls = [];
   let colEls = [];
   let infos = [];
@@ -79,22 +76,17 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   let nc = 0; // columns (keys): differs from n for cross attention and pair filters
   let colInfos = [];
   let mask = null; // Uint8Array rows x columns, 1 = masked by the causal mask
-  let keyShown = null;
+  const labels = labelTracker();
   let cell = 24;
   let hot = null;
 
   function buildLabels() {
-    const { tokens, special = [], segments = [] } = props;
-    const key = props.labelKey ?? null;
-    if (key === keyShown && sameArray(tokens, tokensShown) && sameArray(special, specialShown) && sameArray(segments, segmentsShown)) return;
-    keyShown = key;
-    tokensShown = tokens.slice();
-    specialShown = special.slice();
-    segmentsShown = segments.slice();
+    const next = labels.next(props);
+    if (!next) return;
     clearChildren(rows);
     clearChildren(cols);
-    infos = props.rowInfos || tokenInfos(tokens, special, segments);
-    colInfos = props.colInfos || infos;
+    infos = next.rows;
+    colInfos = next.cols;
     n = infos.length;
     nc = colInfos.length;
     cell = cellSize(Math.max(n, nc));

@@ -92,9 +92,7 @@ export function sharingCaption(groups, numLayers) {
 /** What one thumbnail holds, for the caption. */
 export function resolutionCaption(n, size, downsampled) {
   if (!(n > 0)) return "";
-  return downsampled
-    ? `${n} tokens averaged into ${size} × ${size} blocks per thumbnail`
-    : `${n} × ${n} tokens per thumbnail`;
+  return downsampled ? `${n} tokens averaged into ${size} × ${size} blocks per thumbnail` : `${n} × ${n} tokens per thumbnail`;
 }
 
 /**
@@ -121,7 +119,7 @@ export function thumbnailBytes(msg, buffer) {
     let hi = 0;
     for (let i = 0; i < per; i++) hi = Math.max(hi, values[k * per + i]);
     const scale = hi > 0 ? 255 / hi : 0;
-    for (let i = 0; i < per; i++) bytes[k * per + i] = Math.round(Math.min(1, Math.max(0, values[k * per + i] * scale / 255)) * 255);
+    for (let i = 0; i < per; i++) bytes[k * per + i] = Math.round(Math.min(1, Math.max(0, (values[k * per + i] * scale) / 255)) * 255);
   }
   return { size: s, count, shape: shape.slice(), bytes };
 }

@@ -4,13 +4,10 @@
 // detail view used last. ALBERT: brackets show the layers that run the same shared weights.
 
 import "./model.css";
-import { h, clearChildren } from "../dom.js";
-import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
-import { viridisLut, colourise } from "../draw/colour.js";
-import {
-  gridLayout, thumbAt, thumbOrigin, requestSize, groupRuns, sharesWeights, sharingCaption,
-  resolutionCaption, thumbnailBytes,
-} from "./model-layout.js";
+import { clearChildren, h, listenerSet } from "../dom.js";
+import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
+import { colourise, viridisLut } from "../draw/colour.js";
+import { gridLayout, groupRuns, requestSize, resolutionCaption, sharesWeights, sharingCaption, thumbAt, thumbnailBytes, thumbOrigin } from "./model-layout.js";
 
 const LABEL_WIDTH = 58;
 const GROUP_WIDTH = 72;
@@ -21,9 +18,7 @@ const GROUP_WIDTH = 72;
  * @returns {{ el, update(props): {state, text?}, handleMessage(msg, buffers): boolean, destroy() }}
  * props: { tokens, layer, head, numLayers, numHeads, revision, info, theme }
  */
-export function createModelView({
-  doc = document, onDraw = () => {}, model = null, send = () => {}, requestDraw = () => {}, lastDetail = () => "head",
-} = {}) {
+export function createModelView({ doc = document, onDraw = () => {}, model = null, send = () => {}, requestDraw = () => {}, lastDetail = () => "head" } = {}) {
   const caption = h(doc, "div", { cls: "aw-model-caption" });
   const sharing = h(doc, "div", { cls: "aw-model-sharing" });
   const corner = h(doc, "div", { cls: "aw-model-corner", text: "head →" });
@@ -89,14 +84,19 @@ export function createModelView({
     if (share) {
       for (const run of groupRuns(groupsList)) {
         const count = run.end - run.start + 1;
-        const b = h(doc, "div", {
-          cls: "aw-model-bracket",
-          dataset: { group: run.group, start: run.start, end: run.end },
-          attrs: { title: `layers ${run.start}–${run.end} run the same weights (group ${run.group})` },
-        }, [
-          h(doc, "span", { cls: "aw-model-group-label", text: `group ${run.group}` }),
-          h(doc, "span", { cls: "aw-model-group-count", text: `${count} layer${count === 1 ? "" : "s"}` }),
-        ]);
+        const b = h(
+          doc,
+          "div",
+          {
+            cls: "aw-model-bracket",
+            dataset: { group: run.group, start: run.start, end: run.end },
+            attrs: { title: `layers ${run.start}–${run.end} run the same weights (group ${run.group})` },
+          },
+          [
+            h(doc, "span", { cls: "aw-model-group-label", text: `group ${run.group}` }),
+            h(doc, "span", { cls: "aw-model-group-count", text: `${count} layer${count === 1 ? "" : "s"}` }),
+          ],
+        );
         b.style.top = `${run.start * layout.pitch}px`;
         b.style.height = `${count * layout.pitch - layout.gap}px`;
         groups.appendChild(b);
@@ -174,7 +174,10 @@ export function createModelView({
     if (thumbs.requested !== want && !(thumbs.n <= want && thumbs.n <= thumbs.requested)) request(revision, want);
     const [L, H] = thumbs.shape;
     if (L !== numLayers || H !== numHeads || thumbs.n !== tokens.length) {
-      return { state: "mismatch", text: `Thumbnails [${thumbs.shape.join(", ")}] do not match ${numLayers} layers × ${numHeads} heads × ${tokens.length} tokens.` };
+      return {
+        state: "mismatch",
+        text: `Thumbnails [${thumbs.shape.join(", ")}] do not match ${numLayers} layers × ${numHeads} heads × ${tokens.length} tokens.`,
+      };
     }
 
     buildLabels(numLayers, numHeads, groupsList, share);
@@ -188,8 +191,12 @@ export function createModelView({
     const shareText = sharingCaption(groupsList, numLayers);
     sharing.textContent = shareText ? `${info.model_type === "albert" ? "ALBERT: " : ""}${shareText}` : "";
     sharing.hidden = shareText === "";
-    const parts = [`${numLayers} layers × ${numHeads} heads`, resolutionCaption(thumbs.n, thumbs.size, thumbs.downsampled),
-      "each thumbnail coloured from 0 to its own maximum", `click one to open it in the ${lastDetail()} view`];
+    const parts = [
+      `${numLayers} layers × ${numHeads} heads`,
+      resolutionCaption(thumbs.n, thumbs.size, thumbs.downsampled),
+      "each thumbnail coloured from 0 to its own maximum",
+      `click one to open it in the ${lastDetail()} view`,
+    ];
     caption.textContent = parts.filter(Boolean).join(" · ");
     canvas.setAttribute("aria-label", `Attention thumbnails: ${numLayers} layers × ${numHeads} heads`);
     el.dataset.layer = String(layer);
@@ -246,14 +253,13 @@ export function createModelView({
     hover.hidden = true;
   }
 
-  canvas.addEventListener("click", onClick);
-  canvas.addEventListener("mousemove", onMove);
-  canvas.addEventListener("mouseleave", onLeave);
+  const events = listenerSet();
+  events.on(canvas, "click", onClick);
+  events.on(canvas, "mousemove", onMove);
+  events.on(canvas, "mouseleave", onLeave);
 
   function destroy() {
-    canvas.removeEventListener("click", onClick);
-    canvas.removeEventListener("mousemove", onMove);
-    canvas.removeEventListener("mouseleave", onLeave);
+    events.clear();
     el.remove();
   }
 

@@ -136,7 +136,8 @@ export function parseNeuronReply(msg, buffers) {
     const k = names.indexOf(name);
     if (k < 0 || k >= list.length) throw new RangeError(`neuron reply has no ${name} buffer`);
     const shape = shapes ? shapes[k] : expected[name];
-    if (JSON.stringify(shape) !== JSON.stringify(expected[name])) throw new RangeError(`neuron ${name} has shape ${JSON.stringify(shape)}, expected ${JSON.stringify(expected[name])}`);
+    if (JSON.stringify(shape) !== JSON.stringify(expected[name]))
+      throw new RangeError(`neuron ${name} has shape ${JSON.stringify(shape)}, expected ${JSON.stringify(expected[name])}`);
     out[name] = decode({ dtype: msg.dtype || "float32", shape }, list[k]);
   }
   return out;

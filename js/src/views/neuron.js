@@ -4,12 +4,22 @@
 // Drawn left to right: key token | k_j cells (q_i above them) | q_i ⊙ k_j cells | score bar | weight bar.
 
 import "./neuron.css";
-import { h, clearChildren, sameArray } from "../dom.js";
-import { sizeCanvas, clearCanvas } from "../draw/canvas.js";
-import { tokenInfos, tokenElement } from "./labels.js";
+import { clearChildren, h, listenerSet, sameArray } from "../dom.js";
+import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
+import { tokenElement, tokenInfos } from "./labels.js";
 import {
-  DIVERGING_STOPS, ROW_HEIGHT, neuronKey, maxAbs, divergingCss, vectorCell, elementwise, formatNumber,
-  scalingLabel, parseNeuronReply, defaultQuery, vectorBudget,
+  DIVERGING_STOPS,
+  defaultQuery,
+  divergingCss,
+  elementwise,
+  formatNumber,
+  maxAbs,
+  neuronKey,
+  parseNeuronReply,
+  ROW_HEIGHT,
+  scalingLabel,
+  vectorBudget,
+  vectorCell,
 } from "./neuron-math.js";
 
 const MAX_REPLIES = 64;
@@ -46,9 +56,19 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   const sNote = h(doc, "div", { cls: "aw-neuron-note" });
   const wNote = h(doc, "div", { cls: "aw-neuron-note", text: "eˢ / Σ eˢ, sums to 1" });
   const body = h(doc, "div", { cls: "aw-neuron-body" }, [
-    h(doc, "div", { cls: "aw-neuron-head aw-neuron-head-keys", text: "key j" }), kHead, pHead, sHead, wHead,
-    qLabel, h(doc, "div", { cls: "aw-neuron-qcell" }, [qCanvas]), pNote, sNote, wNote,
-    keys, kCanvas, pCanvas,
+    h(doc, "div", { cls: "aw-neuron-head aw-neuron-head-keys", text: "key j" }),
+    kHead,
+    pHead,
+    sHead,
+    wHead,
+    qLabel,
+    h(doc, "div", { cls: "aw-neuron-qcell" }, [qCanvas]),
+    pNote,
+    sNote,
+    wNote,
+    keys,
+    kCanvas,
+    pCanvas,
     h(doc, "div", { cls: "aw-neuron-bars" }, [sCanvas, scoreNums]),
     h(doc, "div", { cls: "aw-neuron-bars" }, [wCanvas, weightNums]),
   ]);
@@ -210,7 +230,10 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     const unavailable = next.info && Array.isArray(next.info.unavailable_views) ? next.info.unavailable_views : [];
     if (unavailable.includes("neuron")) {
       // A static page (HTML export) has no model to hook: say so instead of waiting for a reply.
-      return { state: "unavailable", text: "neuron view needs a model whose attention modules can be hooked: this page holds only the attention, not the model" };
+      return {
+        state: "unavailable",
+        text: "neuron view needs a model whose attention modules can be hooked: this page holds only the attention, not the model",
+      };
     }
     const n = tokens.length;
     const query = defaultQuery(chosen, n, special);
@@ -231,11 +254,14 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
       t.classList.toggle("aw-neuron-is-query", i === query);
       t.setAttribute("aria-pressed", i === query ? "true" : "false");
     });
-    keyEls.forEach((t, j) => t.classList.toggle("aw-neuron-is-query", j === query));
+    keyEls.forEach((t, j) => {
+      t.classList.toggle("aw-neuron-is-query", j === query);
+    });
     const qText = infos[query] ? infos[query].text : "";
     title.textContent = `Layer ${layer} · head ${head} · query token ${query} “${qText}”: how its attention row is made`;
-    formula.textContent = `attention(${query} → j) = softmax over j of ( q${sub(query)} · kⱼ ${scalingLabel(r.scaling, r.d)} ): `
-      + "multiply q with each key element by element, add the products up, scale, then softmax.";
+    formula.textContent =
+      `attention(${query} → j) = softmax over j of ( q${sub(query)} · kⱼ ${scalingLabel(r.scaling, r.d)} ): ` +
+      "multiply q with each key element by element, add the products up, scale, then softmax.";
     qLabel.textContent = `q${sub(query)}`;
     qLabel.title = `query vector of token ${query} “${qText}”`;
     el.dataset.layer = String(layer);
@@ -291,18 +317,15 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
       : `k${sub(j)}[${c}] = ${formatNumber(v)}`;
   }
 
-  strip.addEventListener("click", pick);
-  strip.addEventListener("keydown", onKey);
-  keys.addEventListener("click", pick);
-  kCanvas.addEventListener("mousemove", onHover);
-  pCanvas.addEventListener("mousemove", onHover);
+  const events = listenerSet();
+  events.on(strip, "click", pick);
+  events.on(strip, "keydown", onKey);
+  events.on(keys, "click", pick);
+  events.on(kCanvas, "mousemove", onHover);
+  events.on(pCanvas, "mousemove", onHover);
 
   function destroy() {
-    strip.removeEventListener("click", pick);
-    strip.removeEventListener("keydown", onKey);
-    keys.removeEventListener("click", pick);
-    kCanvas.removeEventListener("mousemove", onHover);
-    pCanvas.removeEventListener("mousemove", onHover);
+    events.clear();
     el.remove();
   }
 
@@ -312,5 +335,8 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
 const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉";
 /** i as subscript digits (q₁₂). */
 function sub(i) {
-  return String(i).split("").map((c) => SUBSCRIPTS[Number(c)] ?? c).join("");
+  return String(i)
+    .split("")
+    .map((c) => SUBSCRIPTS[Number(c)] ?? c)
+    .join("");
 }

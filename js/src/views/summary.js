@@ -3,10 +3,9 @@
 // puts one statistic first and ranks its heads. Clicking a cell (or a ranked head) sets the traits
 // `layer` and `head`, which every other view follows. Styles live in explain.css.
 
-import { h, clearChildren } from "../dom.js";
-import { viridisLut, lutIndex } from "../draw/colour.js";
-import { STAT_LABELS, parseStatsReply, range, topHeads, chosenStat, shortNumber } from "./explain-math.js";
-
+import { clearChildren, h } from "../dom.js";
+import { lutIndex, viridisLut } from "../draw/colour.js";
+import { chosenStat, parseStatsReply, range, STAT_LABELS, shortNumber, topHeads } from "./explain-math.js";
 
 function lutCss(value, lo, hi) {
   const lut = viridisLut();
@@ -28,9 +27,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   const message = h(doc, "div", { cls: "aw-summary-message" });
   const el = h(doc, "div", { cls: "aw-summary" }, [
     h(doc, "div", { cls: "aw-summary-title", text: "Head summary (this input): click a head to focus it" }),
-    h(doc, "div", { cls: "aw-summary-bar" }, [
-      h(doc, "span", { cls: "aw-field-label", text: "Statistic" }), select, order, top,
-    ]),
+    h(doc, "div", { cls: "aw-summary-bar" }, [h(doc, "span", { cls: "aw-field-label", text: "Statistic" }), select, order, top]),
     message,
     grids,
   ]);
@@ -98,12 +95,14 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     const ranked = topHeads(stats.grids[first], stats.numLayers, stats.numHeads, 5, order.value !== "asc");
     top.appendChild(h(doc, "span", { cls: "aw-field-label", text: "Top heads:" }));
     for (const r of ranked) {
-      top.appendChild(h(doc, "button", {
-        cls: "aw-summary-rank aw-button",
-        text: `L${r.layer} H${r.head} ${shortNumber(r.value)}`,
-        dataset: { layer: r.layer, head: r.head },
-        attrs: { type: "button" },
-      }));
+      top.appendChild(
+        h(doc, "button", {
+          cls: "aw-summary-rank aw-button",
+          text: `L${r.layer} H${r.head} ${shortNumber(r.value)}`,
+          dataset: { layer: r.layer, head: r.head },
+          attrs: { type: "button" },
+        }),
+      );
     }
     focus = { layer: -1, head: -1 };
   }

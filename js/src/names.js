@@ -1,0 +1,18 @@
+// @ts-check
+// The names the page, the widget, the figures and the HTML export agree on, written once for the
+// page. The twin of albert_widget/names.py (tests/test_names.py checks they are equal).
+
+/** Every view of the widget. */
+export const VIEWS = ["head", "matrix", "model", "neuron", "explain"];
+/** Mean or max over heads (head_reduce) or over layers (layer_reduce), or neither. */
+export const REDUCTIONS = ["none", "mean", "max"];
+/** Query rows of one sentence -> key columns of the other. */
+export const PAIR_FILTERS = ["all", "aa", "ab", "ba", "bb"];
+/** Encoder self-attention (also decoder-only models), decoder self- and cross-attention. */
+export const ATTENTION_KINDS = ["encoder", "decoder", "cross"];
+/** "auto" follows JupyterLab's theme. */
+export const DISPLAY_MODES = ["auto", "light", "dark"];
+/** Methods of the explain view. */
+export const EXPLAIN_METHODS = ["rollout", "flow", "relevancy", "norm"];
+/** How attention travels to the page. */
+export const ENCODINGS = ["float32", "float16", "uint8"];
