@@ -9,10 +9,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._common import (
+    accepted_inputs,
     check_model,
     collate,
     eval_mode,
-    forward_kwargs,
     length_batches,
     on_device,
     pick_device,
@@ -81,7 +81,7 @@ def layer_transitions(
         with on_device(model, dev), eval_mode(model), torch.no_grad():
             for rows in batches:
                 enc = collate([items[i] for i in rows], pad_id)
-                outputs = model(**forward_kwargs(model, enc, dev), output_hidden_states=True, return_dict=True)
+                outputs = model(**accepted_inputs(model, enc, dev), output_hidden_states=True, return_dict=True)
                 hidden = getattr(outputs, "hidden_states", None)
                 if not hidden or len(hidden) < 2:
                     raise ValueError("the model returned no hidden states (output_hidden_states=True)")
