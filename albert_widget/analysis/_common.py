@@ -186,6 +186,36 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+@dataclass(frozen=True)
+class TextBatches:
+    """Texts tokenized one by one (truncated to the model's maximum) and grouped in batches of similar
+    length: iterate for ``(rows, batch)``, ``rows`` the indices of the texts in the batch and ``batch``
+    their right-padded tensors (:func:`collate`, on the CPU). ``device``: where the model runs."""
+
+    items: list[dict]
+    batches: list[list[int]]
+    pad_id: int | None
+    device: Any
+
+    @property
+    def num_texts(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        for rows in self.batches:
+            yield rows, collate([self.items[i] for i in rows], self.pad_id)
+
+
+def text_batches(model: Any, tokenizer: Any, texts: Any, batch_size: int, device: Any = None) -> TextBatches:
+    """What a method over a list of texts (strings and/or ``(text, text_pair)`` tuples) runs the model
+    on: the checks, the tokenization, the length batches and the device (:func:`pick_device`)."""
+    check_model(model, tokenizer)
+    firsts, seconds = split_texts(texts)
+    items = tokenize_each(model, tokenizer, firsts, seconds)
+    batches = length_batches([len(it["input_ids"]) for it in items], batch_size)
+    return TextBatches(items, batches, getattr(tokenizer, "pad_token_id", None), pick_device(model, device))
+
+
 def progress_bar(total: int, enabled: bool, desc: str):
     """A tqdm bar (notebook-aware) or a do-nothing stand-in."""
     if enabled:
