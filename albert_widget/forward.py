@@ -1,5 +1,6 @@
 """What every forward pass of ours needs, written once: input checks and limits, tokenisation with
-truncation, the inputs a model accepts, its device, eager attention and eval mode (both put back).
+truncation, the inputs a model accepts, its device, eager attention, eval mode and a device for the
+duration (all put back).
 
 :mod:`albert_widget.capture`, :mod:`albert_widget.seq2seq`, :mod:`albert_widget.neuron` and the
 analysis methods all run the user's model this way; none of them imports another for it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "MAX_ATTENTION_BYTES",
@@ -22,6 +23,7 @@ __all__ = [
     "model_device",
     "format_bytes",
     "eager_attention",
+    "on_device",
     "eval_mode",
 ]
 
@@ -143,17 +145,30 @@ def eager_attention(model: Any) -> Iterator[str | None]:
 
     Yields the implementation the model had before (``None`` if it has no such setting).
     """
-    config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    switched = False
-    if previous is not None and previous != "eager" and hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation("eager")
-        switched = True
-    try:
+    previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    needed = previous is not None and previous != "eager" and hasattr(model, "set_attn_implementation")
+    with _switched(getattr(model, "set_attn_implementation", None), previous, "eager", needed):
         yield previous
+
+
+@contextlib.contextmanager
+def on_device(model: Any, device: Any) -> Iterator[Any]:
+    """Move ``model`` to ``device`` for the duration and back to where it was."""
+    before = model_device(model)
+    with _switched(model.to, before, device, before != device):
+        yield model
+
+
+@contextlib.contextmanager
+def _switched(switch: Callable[[Any], Any] | None, previous: Any, wanted: Any, needed: bool) -> Iterator[None]:
+    """``switch(wanted)`` for the duration and ``switch(previous)`` afterwards, when ``needed``."""
+    if needed:
+        switch(wanted)
+    try:
+        yield
     finally:
-        if switched:
-            model.set_attn_implementation(previous)
+        if needed:
+            switch(previous)
 
 
 @contextlib.contextmanager

@@ -12,13 +12,15 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-# eval_mode and model_device are used from here by the analysis methods (one implementation, forward.py).
+# eval_mode, model_device and on_device are used from here by the analysis methods (one
+# implementation, forward.py).
 from ..forward import (
     accepted_inputs,
     eager_attention,
     eval_mode,
     model_device,
     model_max_length,
+    on_device,
     tokenize,
     validate_text,
 )
@@ -73,20 +75,6 @@ def pick_device(model: Any, device: Any = None):
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def on_device(model: Any, device: Any) -> Iterator[Any]:
-    """Move ``model`` to ``device`` for the duration and back to where it was."""
-    before = model_device(model)
-    moved = before != device
-    if moved:
-        model.to(device)
-    try:
-        yield model
-    finally:
-        if moved:
-            model.to(before)
 
 
 @contextlib.contextmanager
