@@ -6,6 +6,7 @@ from .export import figure, save_figure
 from .models import ModelLoadError, default_model_path, load_default_model
 from .result import AttentionResult, ModelInfo
 from .seq2seq import capture_seq2seq
+from .version import __version__
 from .widget import AttentionWidget
 
 __all__ = [
@@ -22,5 +23,5 @@ __all__ = [
     "save_figure",
     "load_default_model",
     "model_view",
+    "__version__",
 ]
-__version__ = "0.1.0"

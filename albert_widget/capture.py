@@ -8,93 +8,30 @@ object, so switching one model switches them all) and the ``training`` flag.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from .fastcapture import attention_by_hooks
+from .forward import (
+    MAX_ATTENTION_BYTES,
+    AttentionTooLargeError,
+    accepted_inputs,
+    eager_attention,
+    eval_mode,
+    format_bytes,
+    input_limit,
+    model_device,
+    model_max_length,
+    tokenize,
+    validate_text,
+)
 from .result import AttentionResult, ModelInfo
+from .seq2seq import capture_seq2seq
 
+# eager_attention, validate_text, model_max_length and AttentionTooLargeError live in forward.py
+# (shared with seq2seq.py, neuron.py and the analysis methods); they stay importable from here.
 __all__ = ["capture", "eager_attention", "validate_text", "model_max_length", "AttentionTooLargeError"]
-
-#: Attention larger than this (float32 bytes) is refused before the forward pass: a 4,096-token
-#: input to a 64-head, 12-layer model would need 48 GiB and freeze the kernel.
-MAX_ATTENTION_BYTES = 6 * 1024**3
-
-
-class AttentionTooLargeError(ValueError):
-    """The attention of this input would not fit in memory."""
-
-
-def validate_text(text: Any, name: str = "text", *, allow_none: bool = False) -> str | None:
-    """Return ``text`` if it is a non-empty string; raise ``TypeError``/``ValueError`` otherwise."""
-    if text is None and allow_none:
-        return None
-    if not isinstance(text, str):
-        raise TypeError(f"{name} must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError(f"{name} is empty; give a sentence with at least one word")
-    return text
-
-
-def model_max_length(model: Any, tokenizer: Any) -> int | None:
-    """The longest input (in tokens) the model accepts: the smaller of the config's position limit
-    and the tokenizer's ``model_max_length`` (which is a huge sentinel when unknown)."""
-    limits = []
-    config = getattr(model, "config", None)
-    for attr in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            # RoBERTa-family embeddings number positions from padding_idx + 1 (roberta-base: 514
-            # position embeddings, 512 usable tokens); without this a long input crashes the forward.
-            value -= _position_offset(model)
-            if value > 0:
-                limits.append(value)
-            break
-    tok_limit = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
-        limits.append(tok_limit)
-    return min(limits) if limits else None
-
-
-def _position_offset(model: Any) -> int:
-    """Positions a model's embeddings skip: ``padding_idx + 1`` for RoBERTa-style embeddings."""
-    modules = getattr(model, "modules", None)
-    if not callable(modules):
-        return 0
-    for module in modules():
-        padding_idx = getattr(module, "padding_idx", None)
-        if hasattr(module, "create_position_ids_from_input_ids") and isinstance(padding_idx, int) and padding_idx >= 0:
-            return padding_idx + 1
-    return 0
-
-
-def _format_bytes(size: int) -> str:
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor:
-            return f"{size / factor:.1f} {unit}"
-    return f"{size} bytes"
-
-
-@contextlib.contextmanager
-def eager_attention(model: Any) -> Iterator[str | None]:
-    """Switch ``model`` to eager attention for the duration; restore the previous implementation.
-
-    Yields the implementation the model had before (``None`` if it has no such setting).
-    """
-    config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    switched = False
-    if previous is not None and previous != "eager" and hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation("eager")
-        switched = True
-    try:
-        yield previous
-    finally:
-        if switched:
-            model.set_attn_implementation(previous)
 
 
 def _model_info(model: Any, previous_impl: str | None, max_length: int | None, num_layers: int, num_heads: int) -> ModelInfo:
@@ -120,21 +57,6 @@ def _is_causal_lm(model: Any) -> bool:
         return False
     names = [type(model).__name__] + list(getattr(config, "architectures", None) or [])
     return any(n.endswith("ForCausalLM") or n.endswith("LMHeadModel") for n in names)
-
-
-def _forward_kwargs(model: Any, encoding: Any) -> dict[str, Any]:
-    """Only what the model's forward accepts; no token types for models with a single type
-    (RoBERTa-style ``type_vocab_size=1`` would index out of range on a pair)."""
-    params = inspect.signature(model.forward).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {}
-    for name in ("input_ids", "attention_mask", "token_type_ids"):
-        if name in encoding and (name in params or accepts_any):
-            kwargs[name] = encoding[name]
-    type_vocab = getattr(getattr(model, "config", None), "type_vocab_size", None)
-    if "token_type_ids" in kwargs and (type_vocab is None or type_vocab < 2):
-        del kwargs["token_type_ids"]
-    return kwargs
 
 
 def _segments(encoding: Any, n: int, has_pair: bool) -> tuple[np.ndarray, int | None]:
@@ -189,23 +111,15 @@ def capture(
         raise TypeError("capture() needs a transformers model and its tokenizer")
     if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
         # BART/T5: encoder, decoder and cross attention; the second text is the decoder's target.
-        from .seq2seq import capture_seq2seq
-
         return capture_seq2seq(model, tokenizer, text, text_pair, max_length=max_length)
 
-    limit = model_max_length(model, tokenizer)
-    if max_length is not None:
-        if not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an int of at least 2, got {max_length!r}")
-        limit = max_length if limit is None else min(limit, max_length)
+    limit = input_limit(model, tokenizer, max_length)
 
-    options = dict(return_tensors="pt", return_token_type_ids=True, return_special_tokens_mask=True, verbose=False)
-    full = tokenizer(text, text_pair, **options)
+    options = dict(return_tensors="pt", return_special_tokens_mask=True)
+    full = tokenize(tokenizer, text, text_pair, None, **options)
     full_length = int(full["input_ids"].shape[1])
     # Tokenized once when the input fits; a second time, truncated, when it does not.
-    encoding = full if limit is None or full_length <= limit else tokenizer(
-        text, text_pair, truncation="longest_first", max_length=limit, **options
-    )
+    encoding = full if limit is None or full_length <= limit else tokenize(tokenizer, text, text_pair, limit, **options)
     n = int(encoding["input_ids"].shape[1])
     if n == 0:
         raise ValueError("the tokenizer produced no tokens for this text")
@@ -225,38 +139,25 @@ def capture(
         needed = int(layers) * int(heads) * n * n * 4
         if needed > MAX_ATTENTION_BYTES:
             raise AttentionTooLargeError(
-                f"the attention of this input would need {_format_bytes(needed)} ({needed:,} bytes: "
+                f"the attention of this input would need {format_bytes(needed)} ({needed:,} bytes: "
                 f"{layers} layers x {heads} heads x {n}x{n} tokens, float32); the limit is "
-                f"{_format_bytes(MAX_ATTENTION_BYTES)}. Use a shorter text or a smaller max_length"
+                f"{format_bytes(MAX_ATTENTION_BYTES)}. Use a shorter text or a smaller max_length"
             )
 
-    try:
-        device = next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        device = torch.device("cpu")
-    kwargs = {k: v.to(device) for k, v in _forward_kwargs(model, encoding).items()}
+    kwargs = accepted_inputs(model, encoding, model_device(model))
 
-    # Every module's own flag, not just the top one: model.train() after the capture would also
-    # switch on submodules the user had put in eval mode.
-    modules = model.modules() if callable(getattr(model, "modules", None)) else ()
-    training_states = [(module, module.training) for module in modules]
     target = np.float32 if dtype == "float32" else np.float16
     array = None
-    try:
-        model.eval()
-        with eager_attention(model) as previous_impl, torch.no_grad():
-            if layers and heads:
-                # Each layer's weights go straight into the result as the model computes them; the
-                # model keeps none of them (fastcapture.py). None: this model needs output_attentions.
-                array = attention_by_hooks(model, lambda: model(**kwargs, return_dict=True), (int(layers), int(heads), n, n), target)
-            if array is None:
-                try:
-                    outputs = model(**kwargs, output_attentions=True, return_dict=True)
-                except TypeError as exc:
-                    raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
-    finally:
-        for module, training in training_states:
-            module.training = training
+    with eval_mode(model), eager_attention(model) as previous_impl, torch.no_grad():
+        if layers and heads:
+            # Each layer's weights go straight into the result as the model computes them; the
+            # model keeps none of them (fastcapture.py). None: this model needs output_attentions.
+            array = attention_by_hooks(model, lambda: model(**kwargs, return_dict=True), (int(layers), int(heads), n, n), target)
+        if array is None:
+            try:
+                outputs = model(**kwargs, output_attentions=True, return_dict=True)
+            except TypeError as exc:
+                raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
 
     if array is None:
         attentions = getattr(outputs, "attentions", None)

@@ -71,9 +71,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_options(p: argparse.ArgumentParser, *, default_view: str | None) -> None:
-    from .export.figures import VIEWS
+    from .names import FIGURE_VIEWS
 
-    p.add_argument("--view", "-v", choices=VIEWS, default=default_view,
+    p.add_argument("--view", "-v", choices=FIGURE_VIEWS, default=default_view,
                    help="matrix: heatmap of one head (rows = queries, columns = keys); head: bertviz-style lines "
                    "between two token columns; model: every layer x head as small heatmaps"
                    + (" (default: %(default)s)" if default_view else ""))
@@ -85,7 +85,7 @@ def _add_selection_options(p: argparse.ArgumentParser, *, default_view: str | No
 
 
 def _parser() -> _Parser:
-    from .export.figures import HEAD_REDUCE
+    from .names import REDUCTIONS
 
     parser = _Parser(
         prog=PROG,
@@ -103,7 +103,7 @@ def _parser() -> _Parser:
     )
     _add_input_options(fig)
     _add_selection_options(fig, default_view="matrix")
-    fig.add_argument("--head-reduce", choices=HEAD_REDUCE, default="none",
+    fig.add_argument("--head-reduce", choices=REDUCTIONS, default="none",
                      help="matrix and head views: show the mean or max over --heads (all heads when not given) "
                      "instead of one head (default: %(default)s)")
     fig.add_argument("--threshold", type=float, default=0.0, metavar="W",

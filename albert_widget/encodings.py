@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .transport import ENCODINGS, _attention_for, encode_array, heads_from
+from .names import ENCODINGS, REDUCTIONS
+from .transport import _attention_for, encode_array, heads_from
 
 __all__ = ["EXACT_MAX_TOKENS", "HEAD_CHUNK_BYTES", "drawing_encoding", "layer_bytes", "per_head", "reply_to_row"]
 
@@ -30,7 +31,6 @@ EXACT_MAX_TOKENS = 128
 HEAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _WIDTH = {"float32": 4, "float16": 2, "uint8": 1}
-REDUCTIONS = ("none", "mean", "max")
 
 
 def drawing_encoding(num_tokens: int) -> str:

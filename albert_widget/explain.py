@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .names import EXPLAIN_METHODS, REDUCTIONS
 from .result import AttentionResult
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "head_stats_array",
 ]
 
-EXPLAIN_METHODS = ("rollout", "flow", "relevancy", "norm")
-REDUCTIONS = ("none", "mean", "max")
 NEEDS_MODEL = ("relevancy", "norm")
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["attention_by_hooks", "attention_modules"]
+__all__ = ["attention_by_hooks", "recorded_attention_modules"]
 
 
 def _specs(model: Any) -> list[tuple[Any, int, str | None, str | None]]:
@@ -44,14 +44,14 @@ def _specs(model: Any) -> list[tuple[Any, int, str | None, str | None]]:
 _FOUND: "weakref.WeakKeyDictionary[Any, list[tuple[Any, int]]]" = weakref.WeakKeyDictionary()
 
 
-def attention_modules(model: Any) -> list[tuple[Any, int]]:
+def recorded_attention_modules(model: Any) -> list[tuple[Any, int]]:
     """The ``(module, output index)`` pairs transformers records ``attentions`` from (same matching
     rules as its output-capturing hooks), or ``[]`` when the model does not say."""
     try:
         return _FOUND[model]
     except (KeyError, TypeError):
         pass
-    found = _attention_modules(model)
+    found = _find_recorded(model)
     try:
         _FOUND[model] = found
     except TypeError:  # not weak-referenceable
@@ -59,7 +59,7 @@ def attention_modules(model: Any) -> list[tuple[Any, int]]:
     return found
 
 
-def _attention_modules(model: Any) -> list[tuple[Any, int]]:
+def _find_recorded(model: Any) -> list[tuple[Any, int]]:
     specs = _specs(model)
     if not specs or not callable(getattr(model, "named_modules", None)):
         return []
@@ -82,7 +82,7 @@ def attention_by_hooks(model: Any, forward: Callable[[], Any], shape: tuple[int,
     ``None`` when the attention could not be taken this way (the caller asks the model instead)."""
     import torch
 
-    modules = attention_modules(model)
+    modules = recorded_attention_modules(model)
     if not modules:
         return None
     array = np.empty(shape, dtype=dtype)

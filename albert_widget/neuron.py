@@ -36,13 +36,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .capture import _forward_kwargs, eager_attention, model_max_length, validate_text
+from .forward import accepted_inputs, eager_attention, eval_mode, input_limit, model_device, tokenize, validate_text
 
 __all__ = [
     "QueryKey",
     "NeuronUnavailable",
     "NeuronSource",
-    "attention_modules",
+    "query_key_modules",
     "query_key_vectors",
     "neuron_row",
     "reply_to_neuron",
@@ -108,8 +108,9 @@ def _linear_like(m: Any) -> bool:
     return m is not None and callable(getattr(m, "forward", None)) and hasattr(m, "weight")
 
 
-def attention_modules(model: Any) -> list[_Spec]:
-    """The attention modules whose projections can be hooked, in module order (empty if none)."""
+def query_key_modules(model: Any) -> list[_Spec]:
+    """The self-attention modules whose query/key projections (or GPT-2 ``c_attn``) can be hooked, in
+    module order (empty if none)."""
     modules = getattr(model, "named_modules", None)
     if not callable(modules):
         return []
@@ -141,22 +142,6 @@ def attention_modules(model: Any) -> list[_Spec]:
         scaling = float(scaling) if isinstance(scaling, (int, float)) else float(head_dim) ** -0.5
         specs.append(_Spec(name or type(m).__name__, m, kind, int(heads), int(head_dim), scaling))
     return specs
-
-
-def _encode(model: Any, tokenizer: Any, text: str, text_pair: str | None, max_length: int | None) -> Any:
-    """Tokenise exactly as :func:`albert_widget.capture.capture` does (same truncation)."""
-    limit = model_max_length(model, tokenizer)
-    if max_length is not None:
-        limit = max_length if limit is None else min(limit, max_length)
-    return tokenizer(
-        text,
-        text_pair,
-        return_tensors="pt",
-        return_token_type_ids=True,
-        truncation="longest_first" if limit is not None else False,
-        max_length=limit,
-        verbose=False,
-    )
 
 
 def _mask_argument(module: Any, args: tuple, kwargs: dict) -> Any:
@@ -248,7 +233,7 @@ def query_key_vectors(
         raise NeuronUnavailable("this widget has no model (it shows fixed attention, from_attention)")
     if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
         raise NeuronUnavailable(f"{type(model).__name__} is an encoder-decoder model; only encoders and decoders are supported")
-    specs = attention_modules(model)
+    specs = query_key_modules(model)
     if not specs:
         raise NeuronUnavailable(
             f"{type(model).__name__} has no attention module with ALBERT/BERT-style `query`/`key` projections "
@@ -258,26 +243,17 @@ def query_key_vectors(
         raise ValueError(f"layer must be a non-negative int, got {layer!r}")
     layer = int(layer)
 
-    encoding = _encode(model, tokenizer, text, text_pair, max_length)
-    try:
-        device = next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        device = torch.device("cpu")
-    kwargs = {k: v.to(device) for k, v in _forward_kwargs(model, encoding).items()}
+    # Tokenised and truncated exactly as capture() does, so that the tokens are those shown.
+    encoding = tokenize(tokenizer, text, text_pair, input_limit(model, tokenizer, max_length), return_tensors="pt")
+    kwargs = accepted_inputs(model, encoding, model_device(model))
     n = int(encoding["input_ids"].shape[1])
     tokens = tuple(str(t) for t in tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist()))
     if expected_tokens is not None and tuple(expected_tokens) != tokens:
         raise ValueError("the tokens differ from those of the capture shown; run the model again")
 
     record: dict[str, Any] = {}
-    training_states = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        with eager_attention(model), torch.no_grad(), _hooks(specs, layer, record):
-            outputs = model(**kwargs, output_attentions=True, return_dict=True)
-    finally:
-        for m, training in training_states:
-            m.training = training
+    with eval_mode(model), eager_attention(model), torch.no_grad(), _hooks(specs, layer, record):
+        outputs = model(**kwargs, output_attentions=True, return_dict=True)
 
     attentions = getattr(outputs, "attentions", None) or ()
     calls = record["calls"]

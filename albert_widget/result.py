@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .words import looks_special
+
 __all__ = ["AttentionResult", "ModelInfo", "as_attention_array", "validate_tokens"]
 
 
@@ -265,7 +267,7 @@ class AttentionResult:
         if sentence_b_start is not None:
             segments[sentence_b_start:] = 1
         if special_tokens_mask is None:
-            special = np.array([_looks_special(t) for t in toks], dtype=bool)
+            special = np.array([looks_special(t) for t in toks], dtype=bool)
         else:
             special = np.asarray(special_tokens_mask, dtype=bool)
         if info is None:
@@ -343,9 +345,3 @@ def _decoder_fields(data: Any) -> dict[str, Any]:
             out[name] = np.array(data[name], dtype=dtype)
     return out
 
-
-_SPECIAL_LOOKING = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<|endoftext|>", "<unk>", "[UNK]"}
-
-
-def _looks_special(token: str) -> bool:
-    return token in _SPECIAL_LOOKING

@@ -16,12 +16,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .capture import (
+from .forward import (
     MAX_ATTENTION_BYTES,
     AttentionTooLargeError,
-    _format_bytes,
     eager_attention,
-    model_max_length,
+    eval_mode,
+    format_bytes,
+    input_limit,
+    model_device,
     validate_text,
 )
 from .result import AttentionResult, ModelInfo
@@ -97,11 +99,7 @@ def capture_seq2seq(
             "the model's config has no decoder_start_token_id (nor bos_token_id, pad_token_id): the decoder cannot start"
         )
 
-    limit = model_max_length(model, tokenizer)
-    if max_length is not None:
-        if not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an int of at least 2, got {max_length!r}")
-        limit = max_length if limit is None else min(limit, max_length)
+    limit = input_limit(model, tokenizer, max_length)
     truncation = limit is not None
     full_length = len(tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
     encoding = tokenizer(
@@ -126,14 +124,11 @@ def capture_seq2seq(
         needed = 4 * (enc_layers * enc_heads * n * n + dec_layers * dec_heads * (m * m + m * n))
         if needed > MAX_ATTENTION_BYTES:
             raise AttentionTooLargeError(
-                f"the attention of this input would need {_format_bytes(needed)} ({n} encoder and {m} decoder tokens); "
-                f"the limit is {_format_bytes(MAX_ATTENTION_BYTES)}. Use shorter texts or a smaller max_length"
+                f"the attention of this input would need {format_bytes(needed)} ({n} encoder and {m} decoder tokens); "
+                f"the limit is {format_bytes(MAX_ATTENTION_BYTES)}. Use shorter texts or a smaller max_length"
             )
 
-    try:
-        device = next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        device = torch.device("cpu")
+    device = model_device(model)
     kwargs = {
         "input_ids": input_ids.to(device),
         "decoder_input_ids": torch.tensor([decoder_ids], dtype=torch.long, device=device),
@@ -141,18 +136,11 @@ def capture_seq2seq(
     if "attention_mask" in encoding:
         kwargs["attention_mask"] = encoding["attention_mask"].to(device)
 
-    modules = model.modules() if callable(getattr(model, "modules", None)) else ()
-    training_states = [(module, module.training) for module in modules]
-    try:
-        model.eval()
-        with eager_attention(model) as previous_impl, torch.no_grad():
-            try:
-                outputs = model(**kwargs, output_attentions=True, return_dict=True, use_cache=False)
-            except TypeError as exc:
-                raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
-    finally:
-        for module, training in training_states:
-            module.training = training
+    with eval_mode(model), eager_attention(model) as previous_impl, torch.no_grad():
+        try:
+            outputs = model(**kwargs, output_attentions=True, return_dict=True, use_cache=False)
+        except TypeError as exc:
+            raise ValueError(f"this model cannot return attention (output_attentions=True failed: {exc})") from exc
 
     encoder = _stack(getattr(outputs, "encoder_attentions", None), "encoder")
     decoder = _stack(getattr(outputs, "decoder_attentions", None), "decoder")

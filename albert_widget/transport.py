@@ -17,9 +17,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from .names import ENCODINGS
+
 __all__ = ["encode_array", "decode_array", "reply_to_request", "ENCODINGS", "encoding_error_bound"]
 
-ENCODINGS = ("float32", "float16", "uint8")
 
 
 def encode_array(array: np.ndarray, dtype: str = "float32") -> tuple[dict[str, Any], memoryview]:

@@ -30,6 +30,7 @@ __all__ = [
     "SP_SPACE",
     "BPE_SPACE",
     "looks_special",
+    "strip_marker",
     "is_word_start",
     "is_continuation",
     "word_groups",
@@ -50,9 +51,24 @@ _SPECIAL_PATTERN = re.compile(r"^(\[[A-Z][A-Z0-9_]*\]|<\|[A-Za-z0-9_]+\|>|<extra
 def looks_special(token: str) -> bool:
     """Whether a token looks like a special token ([CLS], </s>, <|endoftext|>, <extra_id_0>, ...).
 
-    Used only when no special-token mask is given (the same test as ``looksSpecial`` in tokens.js).
+    Used only when no special-token mask is given (the same test as ``looksSpecial`` in tokens.js);
+    the one such test of the package (:meth:`AttentionResult.from_attention` uses it too).
     """
     return token in _SPECIAL_NAMES or bool(_SPECIAL_PATTERN.match(token))
+
+
+def strip_marker(token: str) -> str:
+    """A piece without its word marker: ``"▁the"``/``"Ġthe"`` -> ``"the"``, ``"##ing"`` -> ``"ing"``.
+
+    One marker at most, the word-start one first (``"▁##"`` -> ``"##"``); ``"##"`` alone is a token, not
+    a marker, and stays. The one marker-stripping rule of the package (word display, figure labels,
+    punctuation in the head statistics), as ``prettify`` in tokens.js.
+    """
+    if is_word_start(token):
+        return token[1:]
+    if is_continuation(token):
+        return token[2:]
+    return token
 
 
 def is_word_start(token: str) -> bool:
@@ -122,7 +138,7 @@ def word_tokens(tokens: Sequence[str], groups: Sequence[int]) -> list[str]:
     out = []
     for members in word_members(groups):
         first, *rest = (str(tokens[i]) for i in members)
-        out.append(first + "".join(t[2:] if is_continuation(t) else t for t in rest))
+        out.append(first + "".join(strip_marker(t) if is_continuation(t) else t for t in rest))
     return out
 
 

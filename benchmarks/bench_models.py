@@ -1,12 +1,12 @@
 """Models, tokenizers and texts of the benchmark, shared by ``bench.py`` and the notebook kernel it
 drives. Nothing is downloaded: ALBERT configs get random weights and an ALBERT-style SentencePiece
-tokenizer trained here in ~0.1 s; MiniLM is the pretrained model the package ships."""
+tokenizer trained in ~0.1 s (``albert_widget.tiny``, shared with the tests); MiniLM is the pretrained
+model the package ships."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -14,17 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "ALBERT shares one set of weights across all of its layers.",
-    "Attention maps show which tokens a model looks at when it reads a sentence.",
-    "A sentence pair has two segments, and each token knows its segment.",
-    "Researchers explore heads and layers with sliders in a notebook.",
-    "Students and teachers put the picture of a head in their papers.",
-    "The cat sat on the mat because it was tired.",
-    "Language models read text as pieces of words called tokens.",
-    "Every layer of the encoder has twelve heads that attend in parallel.",
-    "She said that the results were surprising, but the reviewers agreed.",
+from albert_widget.tiny import CORPUS, random_albert, train_albert_tokenizer  # noqa: E402 - after the env
+
+SENTENCES = CORPUS + [
     "Long documents need tools that stay fast when the input grows to five hundred tokens.",
     "A benchmark compares two tools on the same attention, byte for byte and frame by frame.",
 ]
@@ -38,32 +30,12 @@ ALBERT_XXLARGE = dict(vocab_size=30000, embedding_size=128, hidden_size=4096, nu
 
 def albert_tokenizer(vocab_size: int = 800) -> Any:
     """An ALBERT-style unigram SentencePiece tokenizer (``▁`` pieces, [CLS]/[SEP]) trained on SENTENCES."""
-    import sentencepiece as spm
-    from transformers import AlbertTokenizer
-
-    folder = tempfile.mkdtemp(prefix="aw-bench-spm-")
-    corpus = os.path.join(folder, "corpus.txt")
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("\n".join(SENTENCES * 8))
-    prefix = os.path.join(folder, "spiece")
-    spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type="unigram",
-        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
-        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols=["[MASK]"],
-        hard_vocab_limit=False, minloglevel=2,
-    )
-    sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
-    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    return AlbertTokenizer(vocab=vocab, model_max_length=512)
+    return train_albert_tokenizer(vocab_size=vocab_size, sentences=SENTENCES, repeat=8)
 
 
 def albert(config: dict, seed: int = 0) -> Any:
     """AlbertModel with random weights and the default (sdpa) attention, in eval mode."""
-    import torch
-    from transformers import AlbertConfig, AlbertModel
-
-    torch.manual_seed(seed)
-    return AlbertModel(AlbertConfig(**config)).eval()
+    return random_albert(config, seed)
 
 
 def minilm() -> tuple[Any, Any]:

@@ -1,7 +1,7 @@
 """Shared fixtures: a small ALBERT built from a config (random weights, default ``sdpa`` so that the
-capture's eager switch is exercised), an ALBERT-style SentencePiece tokenizer trained here from text
-these tests write, and the packaged pretrained MiniLM for real attention patterns. Nothing is
-downloaded."""
+capture's eager switch is exercised), an ALBERT-style SentencePiece tokenizer trained offline
+(both from ``albert_widget.tiny``), and the packaged pretrained MiniLM for real attention patterns.
+Nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -13,54 +13,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest
 
-CORPUS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "ALBERT shares one set of weights across all of its layers.",
-    "Attention maps show which tokens a model looks at when it reads a sentence.",
-    "A sentence pair has two segments, and each token knows its segment.",
-    "Researchers explore heads and layers with sliders in a notebook.",
-    "Students and teachers put the picture of a head in their papers.",
-    "The cat sat on the mat because it was tired.",
-    "Language models read text as pieces of words called tokens.",
-    "Every layer of the encoder has twelve heads that attend in parallel.",
-    "She said that the results were surprising, but the reviewers agreed.",
-]
+# The tiny offline models and tokenizers live in the package (albert_widget/tiny.py), shared with the
+# benchmarks; test modules import them from here.
+from albert_widget.tiny import CORPUS, random_albert, tiny_albert_config, train_albert_tokenizer, train_bpe_tokenizer
 
-
-def train_albert_tokenizer(directory, vocab_size: int = 400):
-    """An ALBERT-style SentencePiece (unigram) tokenizer trained on CORPUS in ~0.05 s.
-
-    Pieces carry the ``▁`` word-start marker like albert-base-v2's. Built from ``(piece, score)``
-    pairs: ``AlbertTokenizer(vocab_file=...)`` silently ignores the file in transformers 5.
-    """
-    import sentencepiece as spm
-    from transformers import AlbertTokenizer
-
-    corpus = os.path.join(directory, "corpus.txt")
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("\n".join(CORPUS * 5))
-    prefix = os.path.join(directory, "spiece")
-    spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type="unigram",
-        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
-        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols=["[MASK]"],
-        hard_vocab_limit=False, minloglevel=2,
-    )
-    sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
-    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    return AlbertTokenizer(vocab=vocab, model_max_length=512)
-
-
-def tiny_albert_config(vocab_size: int, **overrides):
-    from transformers import AlbertConfig
-
-    options = dict(
-        vocab_size=vocab_size, embedding_size=16, hidden_size=32, num_hidden_layers=4,
-        num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
-        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-    )
-    options.update(overrides)
-    return AlbertConfig(**options)
+__all__ = ["CORPUS", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer", "eager_reference"]
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +29,7 @@ def albert_tokenizer(tmp_path_factory):
 def tiny_albert(albert_tokenizer):
     """``(model, tokenizer)``: AlbertModel from a config, random weights, default sdpa attention.
     Function-scoped: tests may switch it to train mode or change its attention implementation."""
-    import torch
-    from transformers import AlbertModel
-
-    torch.manual_seed(0)
-    model = AlbertModel(tiny_albert_config(len(albert_tokenizer)))
-    model.eval()
-    return model, albert_tokenizer
+    return random_albert(tiny_albert_config(len(albert_tokenizer)), seed=0), albert_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -87,25 +38,6 @@ def minilm():
     from albert_widget import load_default_model
 
     return load_default_model()
-
-
-def train_bpe_tokenizer(vocab_size: int = 300):
-    """A GPT-2-style byte-level BPE tokenizer trained on CORPUS (pieces carry ``Ġ``), wrapped in
-    ``PreTrainedTokenizerFast``. Nothing is downloaded."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    bpe.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
-    )
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from albert_widget.neuron import (
     UNAVAILABLE,
     NeuronSource,
     NeuronUnavailable,
-    attention_modules,
+    query_key_modules,
     neuron_row,
     query_key_vectors,
     reply_to_neuron,
@@ -55,7 +55,7 @@ def _check_layer(qk, attention_layer):
 
 def test_albert_has_one_shared_attention_module(tiny_albert):
     model, _ = tiny_albert
-    specs = attention_modules(model)
+    specs = query_key_modules(model)
     assert [s.name for s in specs] == ["encoder.albert_layer_groups.0.albert_layers.0.attention"]
     assert specs[0].num_heads == 4 and specs[0].head_dim == 8 and specs[0].kind == "query_key"
 
@@ -112,7 +112,7 @@ def test_attention_implementation_and_training_are_restored(tiny_albert):
 
 def test_minilm_neuron_softmax_equals_captured_rows(minilm):
     model, tokenizer = minilm
-    specs = attention_modules(model)
+    specs = query_key_modules(model)
     assert [s.name for s in specs] == [f"encoder.layer.{l}.attention.self" for l in range(6)]
     result = capture(model, tokenizer, TEXT, PAIR)
     for layer in range(result.num_layers):
@@ -147,7 +147,7 @@ def test_minilm_hooks_equal_a_direct_computation(minilm):
 def test_gpt2_causal_mask_is_reported(tiny_gpt2):
     model, tokenizer = tiny_gpt2
     result = capture(model, tokenizer, TEXT)
-    assert [s.kind for s in attention_modules(model)] == ["c_attn", "c_attn"]
+    assert [s.kind for s in query_key_modules(model)] == ["c_attn", "c_attn"]
     for layer in range(result.num_layers):
         qk = query_key_vectors(model, tokenizer, TEXT, layer=layer)
         assert qk.mask is not None

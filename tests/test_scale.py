@@ -248,11 +248,11 @@ def test_hooks_take_every_layer_bit_for_bit(fixture, request):
     import torch
 
     from albert_widget.capture import eager_attention
-    from albert_widget.fastcapture import attention_by_hooks, attention_modules
+    from albert_widget.fastcapture import attention_by_hooks, recorded_attention_modules
 
     model, tokenizer = request.getfixturevalue(fixture)
     expected, inputs = _with_output_attentions(model, tokenizer, "The cat sat on the mat.")
-    assert attention_modules(model), "the model says where its attention comes from"
+    assert recorded_attention_modules(model), "the model says where its attention comes from"
     with eager_attention(model), torch.no_grad():
         got = attention_by_hooks(model, lambda: model(**inputs), expected.shape, np.float32)
     assert got is not None and got.dtype == np.float32
@@ -264,7 +264,7 @@ def test_without_recorders_the_capture_asks_the_model(tiny_albert, monkeypatch):
 
     model, tokenizer = tiny_albert
     fast = capture(model, tokenizer, CORPUS[3])
-    monkeypatch.setattr(fastcapture, "attention_modules", lambda model: [])
+    monkeypatch.setattr(fastcapture, "recorded_attention_modules", lambda model: [])
     monkeypatch.setattr(capture_module, "attention_by_hooks", fastcapture.attention_by_hooks)
     slow = capture(model, tokenizer, CORPUS[3])
     assert np.array_equal(fast.attention, slow.attention)

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from albert_widget.words import looks_special, merge_to_words, word_groups, word_members, word_tokens
+from albert_widget.words import looks_special, merge_to_words, strip_marker, word_groups, word_members, word_tokens
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -83,6 +83,38 @@ def test_special_tokens_and_segments_start_words():
     assert word_groups([]) == []
     assert looks_special("<|endoftext|>") and looks_special("[MASK]") and looks_special("<extra_id_3>")
     assert not looks_special("<b>") and not looks_special("cat") and not looks_special("[cat]")
+
+
+SPECIAL_LOOKING = ["[CLS]", "[SEP]", "</s>", "<s>", "<mask>", "<extra_id_0>", "<|endoftext|>", "[MASK]"]
+PLAIN = ["cat", "\u2581the", "##ing", "<b>", "[cat]", "<", "##"]
+
+
+def test_one_special_token_guess_for_words_results_and_compat():
+    """words.looks_special is the only guess: AttentionResult.from_attention (no mask given) and the
+    word grouping agree on every token, <mask> and <extra_id_0> included."""
+    from albert_widget import AttentionResult
+
+    tokens = SPECIAL_LOOKING + PLAIN
+    n = len(tokens)
+    result = AttentionResult.from_attention(np.full((1, 1, n, n), 1.0 / n, dtype=np.float32), tokens)
+    expected = [t in SPECIAL_LOOKING for t in tokens]
+    assert [looks_special(t) for t in tokens] == expected
+    assert result.special_tokens_mask.tolist() == expected
+
+
+def test_one_marker_rule_for_words_figures_and_statistics():
+    """words.strip_marker takes off one marker (▁, Ġ or ##); figure labels and the head statistics'
+    punctuation test use it."""
+    from albert_widget.analysis._common import is_punct
+    from albert_widget.export import prettify_token
+
+    cases = {"\u2581the": "the", "\u0120the": "the", "##ing": "ing", "##": "##", "the": "the",
+             "\u2581##x": "##x", "\u2581": "", "[CLS]": "[CLS]"}
+    for token, stripped in cases.items():
+        assert strip_marker(token) == stripped, token
+        if stripped.strip():
+            assert prettify_token(token) == stripped, token
+    assert is_punct("\u2581.") and is_punct("\u0120,") and is_punct("##,") and not is_punct("##")
 
 
 def test_odd_tokens():

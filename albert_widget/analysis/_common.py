@@ -7,33 +7,37 @@ Nothing here is public API.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..capture import eager_attention, model_max_length, validate_text
+# eval_mode, model_device and on_device are used from here by the analysis methods (one
+# implementation, forward.py).
+from ..forward import (
+    accepted_inputs,
+    eager_attention,
+    eval_mode,
+    model_device,
+    model_max_length,
+    on_device,
+    tokenize,
+    validate_text,
+)
 from ..result import AttentionResult, as_attention_array
+from ..words import strip_marker
 
 # Names special tokens take in the vocabularies we meet (BERT/ALBERT, RoBERTa, XLNet-style).
 CLS_NAMES = frozenset({"[CLS]", "<s>", "<cls>"})
 SEP_NAMES = frozenset({"[SEP]", "</s>", "<sep>"})
 PUNCT_NAMES = frozenset({".", ","})
-_WORD_MARKERS = ("▁", "Ġ", "##")
-
-
-def piece_text(token: str) -> str:
-    """A token without its word-piece markers (``▁.`` -> ``.``, ``##ing`` -> ``ing``, ``Ġ,`` -> ``,``)."""
-    for marker in _WORD_MARKERS:
-        if token.startswith(marker):
-            return token[len(marker):]
-    return token
+# The analysis methods' name for a piece without its word marker (words.strip_marker).
+piece_text = strip_marker
 
 
 def is_punct(token: str) -> bool:
     """True for the punctuation Clark et al. count: ``.`` and ``,`` (with or without a word marker)."""
-    return piece_text(token) in PUNCT_NAMES
+    return strip_marker(token) in PUNCT_NAMES
 
 
 def attention_float64(attention: Any) -> np.ndarray:
@@ -47,15 +51,6 @@ def attention_float64(attention: Any) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError("attention contains NaN or inf values")
     return array.astype(np.float64)
-
-
-def model_device(model: Any):
-    import torch
-
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return torch.device("cpu")
 
 
 def model_dtype(model: Any):
@@ -83,51 +78,14 @@ def pick_device(model: Any, device: Any = None):
 
 
 @contextlib.contextmanager
-def on_device(model: Any, device: Any) -> Iterator[Any]:
-    """Move ``model`` to ``device`` for the duration and back to where it was."""
-    before = model_device(model)
-    moved = before != device
-    if moved:
-        model.to(device)
-    try:
-        yield model
-    finally:
-        if moved:
-            model.to(before)
-
-
-@contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[Any]:
-    """``model.eval()`` for the duration (no dropout), then back to train mode if it was training."""
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    try:
-        yield model
-    finally:
-        if was_training:
-            model.train()
-
-
-@contextlib.contextmanager
 def eager_eval(model: Any) -> Iterator[Any]:
     """Eager attention (so ``output_attentions=True`` returns the weights) and eval mode; both restored."""
     with eval_mode(model), eager_attention(model):
         yield model
 
 
-def forward_kwargs(model: Any, encoding: Any, device: Any = None) -> dict[str, Any]:
-    """The inputs of ``encoding`` that ``model.forward`` accepts, on ``device``. Token types are dropped
-    for models with a single token type (RoBERTa-style ``type_vocab_size=1``)."""
-    params = inspect.signature(model.forward).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {}
-    for name in ("input_ids", "attention_mask", "token_type_ids"):
-        if name in encoding and (name in params or accepts_any):
-            kwargs[name] = encoding[name] if device is None else encoding[name].to(device)
-    type_vocab = getattr(getattr(model, "config", None), "type_vocab_size", None)
-    if "token_type_ids" in kwargs and (type_vocab is None or type_vocab < 2):
-        del kwargs["token_type_ids"]
-    return kwargs
+# The analysis methods' former name of accepted_inputs (stats.py and importance.py still use it).
+forward_kwargs = accepted_inputs
 
 
 def check_model(model: Any, tokenizer: Any) -> None:
@@ -142,16 +100,7 @@ def encode_one(model: Any, tokenizer: Any, text: str, text_pair: str | None = No
     validate_text(text, "text")
     validate_text(text_pair, "text_pair", allow_none=True)
     check_model(model, tokenizer)
-    limit = model_max_length(model, tokenizer)
-    return tokenizer(
-        text,
-        text_pair,
-        return_tensors="pt",
-        return_token_type_ids=True,
-        truncation="longest_first" if limit is not None else False,
-        max_length=limit,
-        verbose=False,
-    )
+    return tokenize(tokenizer, text, text_pair, model_max_length(model, tokenizer), return_tensors="pt")
 
 
 def split_texts(texts: Any) -> tuple[list[str], list[str | None]]:
@@ -182,15 +131,7 @@ def tokenize_each(model: Any, tokenizer: Any, firsts: Sequence[str], seconds: Se
     limit = model_max_length(model, tokenizer)
     out = []
     for first, second in zip(firsts, seconds):
-        enc = tokenizer(
-            first,
-            second,
-            return_token_type_ids=True,
-            return_special_tokens_mask=True,
-            truncation="longest_first" if limit is not None else False,
-            max_length=limit,
-            verbose=False,
-        )
+        enc = tokenize(tokenizer, first, second, limit, return_special_tokens_mask=True)
         ids = list(enc["input_ids"])
         if not ids:
             raise ValueError(f"the tokenizer produced no tokens for {first!r}")
@@ -231,6 +172,36 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@dataclass(frozen=True)
+class TextBatches:
+    """Texts tokenized one by one (truncated to the model's maximum) and grouped in batches of similar
+    length: iterate for ``(rows, batch)``, ``rows`` the indices of the texts in the batch and ``batch``
+    their right-padded tensors (:func:`collate`, on the CPU). ``device``: where the model runs."""
+
+    items: list[dict]
+    batches: list[list[int]]
+    pad_id: int | None
+    device: Any
+
+    @property
+    def num_texts(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        for rows in self.batches:
+            yield rows, collate([self.items[i] for i in rows], self.pad_id)
+
+
+def text_batches(model: Any, tokenizer: Any, texts: Any, batch_size: int, device: Any = None) -> TextBatches:
+    """What a method over a list of texts (strings and/or ``(text, text_pair)`` tuples) runs the model
+    on: the checks, the tokenization, the length batches and the device (:func:`pick_device`)."""
+    check_model(model, tokenizer)
+    firsts, seconds = split_texts(texts)
+    items = tokenize_each(model, tokenizer, firsts, seconds)
+    batches = length_batches([len(it["input_ids"]) for it in items], batch_size)
+    return TextBatches(items, batches, getattr(tokenizer, "pad_token_id", None), pick_device(model, device))
 
 
 def progress_bar(total: int, enabled: bool, desc: str):

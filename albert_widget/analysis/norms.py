@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import attention_blocks, distinct, eager_eval, encode_one, forward_kwargs, model_device
+from ._common import accepted_inputs, attention_blocks, distinct, eager_eval, encode_one, model_device
 
 __all__ = ["norm_attention", "value_norms"]
 
@@ -52,7 +52,7 @@ def _run(model: Any, tokenizer: Any, text: str, text_pair: str | None):
     handles = [m.register_forward_hook(hook) for m in distinct([b.value for b in blocks])]
     try:
         with eager_eval(model), torch.no_grad():
-            outputs = model(**forward_kwargs(model, encoding, model_device(model)), output_attentions=True, return_dict=True)
+            outputs = model(**accepted_inputs(model, encoding, model_device(model)), output_attentions=True, return_dict=True)
     finally:
         for h in handles:
             h.remove()

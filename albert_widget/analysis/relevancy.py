@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._common import eager_eval, encode_one, forward_kwargs, model_device
+from ._common import accepted_inputs, eager_eval, encode_one, model_device
 
 __all__ = ["relevancy", "Relevancy", "relevancy_matrix"]
 
@@ -110,7 +110,7 @@ def relevancy(
     ids = encoding["input_ids"]
     n = int(ids.shape[1])
     tokens = tuple(str(t) for t in tokenizer.convert_ids_to_tokens(ids[0].tolist()))
-    kwargs = forward_kwargs(model, encoding, model_device(model))
+    kwargs = accepted_inputs(model, encoding, model_device(model))
 
     with eager_eval(model), torch.enable_grad(), _embeddings_require_grad(model):
         outputs = model(**kwargs, output_attentions=True, return_dict=True)

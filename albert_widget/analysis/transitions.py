@@ -8,18 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._common import (
-    check_model,
-    collate,
-    eval_mode,
-    forward_kwargs,
-    length_batches,
-    on_device,
-    pick_device,
-    progress_bar,
-    split_texts,
-    tokenize_each,
-)
+from ._common import accepted_inputs, eval_mode, on_device, progress_bar, text_batches
 
 __all__ = ["layer_transitions", "LayerTransitions"]
 
@@ -68,20 +57,15 @@ def layer_transitions(
     """
     import torch
 
-    check_model(model, tokenizer)
-    firsts, seconds = split_texts(texts)
-    items = tokenize_each(model, tokenizer, firsts, seconds)
-    batches = length_batches([len(it["input_ids"]) for it in items], batch_size)
-    pad_id = getattr(tokenizer, "pad_token_id", None)
-    dev = pick_device(model, device)
+    batches = text_batches(model, tokenizer, texts, batch_size, device)
+    dev = batches.device
     l2_sum = cos_sum = None
     count = 0
-    bar = progress_bar(len(firsts), progress, "layer transitions")
+    bar = progress_bar(batches.num_texts, progress, "layer transitions")
     try:
         with on_device(model, dev), eval_mode(model), torch.no_grad():
-            for rows in batches:
-                enc = collate([items[i] for i in rows], pad_id)
-                outputs = model(**forward_kwargs(model, enc, dev), output_hidden_states=True, return_dict=True)
+            for rows, enc in batches:
+                outputs = model(**accepted_inputs(model, enc, dev), output_hidden_states=True, return_dict=True)
                 hidden = getattr(outputs, "hidden_states", None)
                 if not hidden or len(hidden) < 2:
                     raise ValueError("the model returned no hidden states (output_hidden_states=True)")
@@ -99,5 +83,5 @@ def layer_transitions(
     finally:
         bar.close()
     return LayerTransitions(
-        l2=(l2_sum / count).numpy(), cosine=(cos_sum / count).numpy(), num_examples=len(firsts), num_tokens=count
+        l2=(l2_sum / count).numpy(), cosine=(cos_sum / count).numpy(), num_examples=batches.num_texts, num_tokens=count
     )

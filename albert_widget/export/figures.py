@@ -33,7 +33,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..names import FIGURE_VIEWS, REDUCTIONS
 from ..result import AttentionResult, as_attention_array, validate_tokens
+from ..words import BPE_SPACE, SP_SPACE, strip_marker
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -47,9 +49,10 @@ __all__ = [
     "save_figure",
 ]
 
-VIEWS = ("matrix", "head", "model")
+#: The views a figure draws, and the head reductions (names.py holds every name the package shares).
+VIEWS = FIGURE_VIEWS
 FIGURE_FORMATS = ("svg", "pdf", "png", "pgf")
-HEAD_REDUCE = ("none", "mean", "max")
+HEAD_REDUCE = REDUCTIONS
 #: Column widths in inches of a typical two-column paper (ACL, NeurIPS, IEEE are all within 0.1 in).
 WIDTHS = {"single": 3.3, "double": 6.9}
 #: Figures colour the overlaid heads in the order given (not by head index as the page does) so that
@@ -75,8 +78,6 @@ _PT = 1 / 72  # inches per point
 BLANK = "\u2423"  # ␣
 NEWLINE = "\u23ce"  # ⏎
 TAB = "\u21e5"  # ⇥
-_SP_SPACE = "\u2581"  # ▁ SentencePiece word start
-_BPE_SPACE = "\u0120"  # Ġ byte-level BPE space
 _BPE_NEWLINE = "\u010a"  # Ċ byte-level BPE newline
 # Bidirectional overrides/isolates would reorder the text around them: show them escaped.
 _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x200E, 0x200F, 0x061C}
@@ -88,12 +89,8 @@ def prettify_token(token: str) -> str:
     ``"▁the"`` and ``"Ġthe"`` -> ``"the"`` (word-start markers), ``"##ing"`` -> ``"ing"``,
     ``"Ċ"``/newline -> ``"⏎"``, tab -> ``"⇥"``, empty or whitespace-only -> ``"␣"``.
     """
-    text = "" if token is None else str(token)
-    if text.startswith(_SP_SPACE) or text.startswith(_BPE_SPACE):
-        text = text[1:]
-    elif text.startswith("##") and len(text) > 2:
-        text = text[2:]
-    text = text.replace(_SP_SPACE, " ").replace(_BPE_SPACE, " ").replace(_BPE_NEWLINE, NEWLINE)
+    text = strip_marker("" if token is None else str(token))
+    text = text.replace(SP_SPACE, " ").replace(BPE_SPACE, " ").replace(_BPE_NEWLINE, NEWLINE)
     text = text.replace("\r\n", NEWLINE).replace("\n", NEWLINE).replace("\r", NEWLINE).replace("\t", TAB)
     return BLANK if not text.strip() else text
 
@@ -135,6 +132,12 @@ def _labels(tokens: Sequence[str], prettify: bool, max_chars: int, escape: Calla
             text = text[: max_chars - 1] + "\u2026"
         out.append(escape(text) if escape else text)
     return out
+
+
+def _measured_labels(result: AttentionResult, o: "_Options", max_chars: int, measure: "_Measure", size: float) -> tuple[list[str], float]:
+    """The token labels (at most ``max_chars`` characters each) and the widest one's width in points."""
+    labels = _labels(result.tokens, o.prettify_tokens, max_chars, o.escape)
+    return labels, measure.width(labels, size)
 
 
 # --- options ---------------------------------------------------------------------------------------
@@ -427,14 +430,23 @@ def _colourbar_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return ticks, ["0" if float(label) == 0 else label for label in labels]
 
 
+_BAR_GAP = 0.08  # inches between the plot and its colour bar
+_BAR_WIDTH = 0.09  # inches
+
+
 def _colourbar_width(measure: _Measure, o: _Options, lo: float, hi: float) -> float:
     """Inches to the right of the plot that the colour bar, its ticks and label take."""
     _, labels = _colourbar_ticks(lo, hi)
     label = (o.font_size * 1.25 + 3) if o.colorbar_label else 0
-    return 0.08 + 0.09 + (1.5 + 1.5 + measure.width(labels, o.font_size - 1) + 3 + label + 2) * _PT
+    return _BAR_GAP + _BAR_WIDTH + (1.5 + 1.5 + measure.width(labels, o.font_size - 1) + 3 + label + 2) * _PT
 
 
-def _style_colourbar(cb, o: _Options, lo: float, hi: float) -> None:
+def _add_colourbar(fig, image, o: _Options, lo: float, hi: float, right_in: float, bottom_in: float, height_in: float) -> None:
+    """The colour bar of ``image`` beside the plot whose right edge is at ``right_in`` (inches from the
+    figure's left), as tall as the plot: ticks of :func:`_colourbar_ticks`, the options' label."""
+    W, H = o.width, fig.get_size_inches()[1]  # the views lay out on the nominal width
+    cax = fig.add_axes(((right_in + _BAR_GAP) / W, bottom_in / H, _BAR_WIDTH / W, height_in / H), label="colorbar")
+    cb = fig.colorbar(image, cax=cax)
     ticks, labels = _colourbar_ticks(lo, hi)
     cb.set_ticks(ticks, labels=labels)
     cb.outline.set_linewidth(0.4)
@@ -461,8 +473,7 @@ def _matrix_figure(result: AttentionResult, o: _Options):
     size = o.font_size
     max_chars = o.max_label_chars
     for _ in range(6):
-        labels = _labels(result.tokens, o.prettify_tokens, max_chars, o.escape)
-        label_w = measure.width(labels, size)
+        labels, label_w = _measured_labels(result, o, max_chars, measure, size)
         margin = (2 + axis_label + label_w + 1.5 + 1.5) * _PT  # edge, axis label, tick labels, pad, tick
         side = W - margin - right - 2 * _PT
         if side < 0.45 * W and max_chars > min(8, o.max_label_chars):
@@ -494,8 +505,7 @@ def _matrix_figure(result: AttentionResult, o: _Options):
     if b is not None and 0 < b < n:
         ax.axhline(b - 0.5, color="white", linewidth=0.6)
         ax.axvline(b - 0.5, color="white", linewidth=0.6)
-    cax = fig.add_axes(((margin + side + 0.08) / W, margin / H, 0.09 / W, side / H), label="colorbar")
-    _style_colourbar(fig.colorbar(image, cax=cax), o, lo, hi)
+    _add_colourbar(fig, image, o, lo, hi, margin + side, margin, side)
     if title:
         _add_title(fig, title, margin + side / 2, 2 * _PT, o.font_size + 1, W, H)
     return fig
@@ -545,8 +555,8 @@ def _head_figure(result: AttentionResult, o: _Options):
     step = _label_step(pitch, size, 1.25)
     max_chars = o.max_label_chars
     while True:
-        labels = _labels(result.tokens, o.prettify_tokens, max_chars, o.escape)
-        label_w = measure.width(labels, size) * _PT
+        labels, label_w = _measured_labels(result, o, max_chars, measure, size)
+        label_w *= _PT
         gap = 3 * _PT
         if W - 2 * (label_w + gap + 2 * _PT) >= 0.45 * W or max_chars <= min(6, o.max_label_chars):
             break
@@ -683,8 +693,7 @@ def _model_figure(result: AttentionResult, o: _Options):
              va="bottom", fontsize=size, color=AXIS_TEXT_COLOUR)
     fig.text(2 * _PT / W, (bottom + grid_h / 2) / H, "layer", ha="left", va="center", rotation=90,
              fontsize=size, color=AXIS_TEXT_COLOUR)
-    cax = fig.add_axes(((left + grid_w + 0.08) / W, bottom / H, 0.09 / W, grid_h / H), label="colorbar")
-    _style_colourbar(fig.colorbar(image, cax=cax), o, lo, hi)
+    _add_colourbar(fig, image, o, lo, hi, left + grid_w, bottom, grid_h)
     if title:
         _add_title(fig, title, W / 2, 2 * _PT, size + 1, W, H)
     return fig
@@ -701,6 +710,24 @@ def _build(source: Any, tokens: Any, sentence_b_start: Any, escape: Callable[[st
     o = _options(result, **kw)
     o.escape = escape
     return _BUILDERS[o.view](result, o), o
+
+
+#: The options of figure() and save_figure() with their defaults.
+_DEFAULTS: dict[str, Any] = dict(
+    view="matrix", layer=0, head=0, heads=None, head_reduce="none", cmap="viridis", width="single", dpi=300,
+    threshold=0.0, title=None, colorbar_label="attention weight", prettify_tokens=True, font_size=None, vmax=None,
+    layers=None, head_colors=None, max_label_chars=MAX_LABEL_CHARS,
+)
+
+
+def _chosen_options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The view options out of :func:`figure`'s or :func:`save_figure`'s ``locals()`` (the names of
+    ``_DEFAULTS``): both signatures list every option (for ``help()`` and editors), this reads them
+    without a third list. ``dpi=None`` (save_figure's default) means 300."""
+    kw = {name: arguments[name] for name in _DEFAULTS}
+    if kw["dpi"] is None:
+        kw["dpi"] = _DEFAULTS["dpi"]
+    return kw
 
 
 def figure(
@@ -756,11 +783,7 @@ def figure(
     Save it with :func:`save_figure` (deterministic bytes, fonts embedded) rather than
     ``fig.savefig``. Raises ``ValueError`` saying what was expected for bad arguments.
     """
-    kw = dict(
-        view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce, cmap=cmap, width=width, dpi=dpi,
-        threshold=threshold, title=title, colorbar_label=colorbar_label, prettify_tokens=prettify_tokens,
-        font_size=font_size, vmax=vmax, layers=layers, head_colors=head_colors, max_label_chars=max_label_chars,
-    )
+    kw = _chosen_options(locals())
     with _style(DEFAULT_FONT_SIZE if not _is_number(font_size) else float(font_size), rc):
         fig, _ = _build(result_or_attention, tokens, sentence_b_start, None, kw)
     return fig
@@ -801,13 +824,6 @@ def _render(fig, fmt: str, dpi: float) -> bytes:
         options["metadata"] = _METADATA[fmt]
     fig.savefig(buffer, **options)
     return buffer.getvalue()
-
-
-_DEFAULTS: dict[str, Any] = dict(
-    view="matrix", layer=0, head=0, heads=None, head_reduce="none", cmap="viridis", width="single", dpi=300,
-    threshold=0.0, title=None, colorbar_label="attention weight", prettify_tokens=True, font_size=None, vmax=None,
-    layers=None, head_colors=None, max_label_chars=MAX_LABEL_CHARS,
-)
 
 
 def _differs(value: Any, default: Any) -> bool:
@@ -856,14 +872,9 @@ def save_figure(
     PGF needs LaTeX (``pgf.texsystem``, xelatex by default) on the PATH: without it a
     ``RuntimeError`` says so; token labels are TeX-escaped there. Nothing is written on error.
     """
+    kw = _chosen_options(locals())  # first: locals() is then the arguments alone
     from matplotlib.figure import Figure
 
-    kw = dict(
-        view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce, cmap=cmap, width=width,
-        dpi=300 if dpi is None else dpi, threshold=threshold, title=title, colorbar_label=colorbar_label,
-        prettify_tokens=prettify_tokens, font_size=font_size, vmax=vmax, layers=layers, head_colors=head_colors,
-        max_label_chars=max_label_chars,
-    )
     path = os.fspath(path)
     fmt = _format_of(path, format)
     if fmt == "pgf" and _latex_available() is None:
