@@ -15,9 +15,10 @@ import numpy as np
 import traitlets as t
 
 from . import state as page_state
-from .capture import capture, validate_text
+from .capture import capture
 from .encodings import reply_to_row
 from .explain import ExplainSource
+from .forward import validate_text
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
 from .neuron import NeuronSource

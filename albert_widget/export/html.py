@@ -48,6 +48,7 @@ import numpy as np
 from .. import state as page_state
 from ..names import REDUCTIONS, STATIC_VIEWS, VIEWS
 from ..result import AttentionResult
+from ..version import __version__
 
 __all__ = [
     "PRECISIONS",
@@ -262,15 +263,6 @@ def _read_static(name: str) -> str:
         return f.read()
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("albert_widget")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "dev"
-
-
 def html_bytes(
     result: AttentionResult,
     *,
@@ -332,7 +324,7 @@ def html_bytes(
     summary = (
         f"{L} layers x {H} heads x {N} tokens. Static page: sliders, heads, views and hover work offline; "
         f"the model cannot run on new text here. Data: {error_bound(precision)}; "
-        f"{data_bytes:,} bytes. Made by albert_widget {_version()}."
+        f"{data_bytes:,} bytes. Made by albert_widget {__version__}."
     )
 
     head_part = (
@@ -341,7 +333,7 @@ def html_bytes(
         f'<meta charset="{charset}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
-        f'<meta name="generator" content="albert_widget {_text(_version())}">\n'
+        f'<meta name="generator" content="albert_widget {_text(__version__)}">\n'
         f"<title>{_text(page_title)}</title>\n"
         f"<style>\n{PAGE_CSS}</style>\n"
         "</head>\n<body>\n"
