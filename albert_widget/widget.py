@@ -6,6 +6,7 @@ exactly one reply with binary buffers. Every trait's ``help`` is its reference d
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 import uuid
 from typing import Any, Sequence
@@ -30,6 +31,8 @@ from .transport import reply_to_request
 __all__ = ["AttentionWidget"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]  # widget ids: unique across kernels, cheap within one
+_WIDGET_COUNT = itertools.count(1)
 _D = page_state.VIEW_DEFAULTS
 
 
@@ -74,14 +77,16 @@ class AttentionWidget(anywidget.AnyWidget):
     text_pair = _synced(t.Unicode(None, allow_none=True), "Sentence B of a pair (None: a single sentence).")
 
     # -- what the capture fixes (read-only) ------------------------------------------------------
-    tokens = _input(t.List(t.Unicode()), "The tokenizer's pieces, raw (▁the, ##ing, Ġthe, [CLS]).")
-    segments = _input(t.List(t.Int()), "Sentence of each token: 0 = A, 1 = B.")
-    special = _input(t.List(t.Bool()), "True for special tokens ([CLS], [SEP], <s>, ...).")
+    # (Lists of the capture's own values: not validated element by element, which costs a few ms
+    # per widget at 512 tokens.)
+    tokens = _input(t.List(), "list[str]: the tokenizer's pieces, raw (▁the, ##ing, Ġthe, [CLS]).")
+    segments = _input(t.List(), "list[int]: sentence of each token, 0 = A, 1 = B.")
+    special = _input(t.List(), "list[bool]: True for special tokens ([CLS], [SEP], <s>, ...).")
     num_layers = _input(t.Int(0), "Layers of the attention kind shown.")
     num_heads = _input(t.Int(0), "Heads per layer of the attention kind shown.")
     kinds = _input(t.List(t.Unicode(), default_value=["encoder"]), "Attention kinds of this input: encoder (also decoder-only models), decoder, cross.")
-    decoder_tokens = _input(t.List(t.Unicode()), "Encoder-decoder models: the decoder's input tokens.")
-    decoder_special = _input(t.List(t.Bool()), "Special-token mask of decoder_tokens.")
+    decoder_tokens = _input(t.List(), "list[str]: encoder-decoder models, the decoder's input tokens.")
+    decoder_special = _input(t.List(), "list[bool]: special-token mask of decoder_tokens.")
     revision = _input(t.Int(0), "Bumped on every new capture; the page drops data of older revisions.")
     info = _input(t.Dict(), "Model facts (type, name, layer groups, causal), truncation, kind shapes, editable.")
     error = _synced(t.Unicode(""), "Shown in the widget when the last input or request failed; '' when fine.")
@@ -136,19 +141,21 @@ class AttentionWidget(anywidget.AnyWidget):
             self._handlers(), lambda content, buffers: self.send(content, buffers), lambda: self.revision, self._on_failure
         )
         self.on_msg(self._on_page_message)
-        if result is not None:
-            self._install(result)
-        elif text:
-            self._install(self._capture(text, text_pair))
-        else:
-            self.set_trait("info", page_state.model_info(None, editable=self._model is not None))
-        self.view = view
-        self.layer = layer
-        self.head = head
+        with self.hold_sync():  # one state update after the comm opened, not one per trait
+            if result is not None:
+                self._install(result)
+            elif text:
+                self._install(self._capture(text, text_pair))
+            else:
+                self.set_trait("info", page_state.model_info(None, editable=self._model is not None))
+            self.view = view
+            self.layer = layer
+            self.head = head
 
     @t.default("_widget_id")
     def _new_widget_id(self) -> str:
-        return uuid.uuid4().hex
+        # In the state the comm opens with: the page's initialize() keys the widget's store by it.
+        return f"{_PROCESS_TOKEN}-{next(_WIDGET_COUNT)}"
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
