@@ -452,3 +452,14 @@ def test_demo_widget():
     assert (w.num_layers, w.num_heads) == (6, 12)
     assert w.info["model_type"] == "bert" and w.tokens[0] == "[CLS]"
     assert w.text == "The cat sat on the mat because it was tired."
+
+
+def test_every_synced_trait_documents_itself():
+    """The traits' help texts are the reference (README and DESIGN.md point at them)."""
+    import anywidget
+
+    base = set(anywidget.AnyWidget.class_trait_names(sync=True))
+    missing = [n for n, tr in AttentionWidget.class_traits(sync=True).items() if n not in base and not tr.help]
+    assert missing == []
+    read_only = {n for n, tr in AttentionWidget.class_traits(sync=True).items() if tr.read_only}
+    assert {"tokens", "segments", "special", "num_layers", "num_heads", "kinds", "revision", "info"} <= read_only
