@@ -85,9 +85,9 @@ def parse_request(content: Any) -> Request:
     if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_LENGTH:
         raise BadRequest(f"a request needs an id (a string of 1..{MAX_ID_LENGTH} characters), got {rid!r}")
     kind = content.get("type")
-    spec = REQUESTS.get(kind) if isinstance(kind, str) else None
-    if spec is None:
+    if not isinstance(kind, str) or kind not in REQUESTS:
         raise BadRequest(f"unknown request type {kind!r}; expected one of {', '.join(REQUESTS)}")
+    spec = REQUESTS[kind]
     fields: dict[str, Any] = {}
     for name, (types, required) in spec.items():
         if name not in content or content[name] is None and type(None) not in types:
