@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's two commands. Each does ALL the set-up first (idempotent, fast when done):
 #   bash scripts/dev.sh demo   # set up, run notebooks/quickstart.ipynb offline, open it in JupyterLab
-#   bash scripts/dev.sh test   # set up, run the JS unit tests and the whole pytest suite (browser tests included)
+#   bash scripts/dev.sh test   # set up, run the lint/type gate, the JS unit tests and the whole pytest suite (browser tests included)
 #
 # Set-up: .venv in the repo (python3 -m venv), torch==2.13.0 first (a CPU wheel lies on disk; an
 # unpinned torch would pull a multi-GB CUDA build), then `pip install -e ".[test]"` (its build runs
@@ -50,7 +50,7 @@ setup_python() {
 
 setup_frontend() {
   # The editable install built the bundle once; rebuild it when js/src changed since (milliseconds).
-  if [ ! -x js/node_modules/.bin/esbuild ]; then
+  if [ ! -x js/node_modules/.bin/esbuild ] || [ ! -x js/node_modules/.bin/biome ] || [ ! -x js/node_modules/.bin/tsc ]; then
     (cd js && npm ci --no-audit --no-fund --loglevel=error)
   fi
   if [ ! -s albert_widget/static/widget.js ] || [ ! -f albert_widget/static/widget.css ] \
@@ -75,9 +75,27 @@ setup() {
   setup_frontend
 }
 
+# The lint, format and type gate (CI fails on it): ruff + mypy (typed core) for Python, Biome + tsc
+# (the page-kernel contract) for js/. `bash scripts/dev.sh fix` applies the formatters.
+PY_SOURCES=(albert_widget tests benchmarks notebooks)
+cmd_lint() {
+  log "lint: ruff check, ruff format --check, mypy; js: biome check, tsc"
+  "$VENV/bin/ruff" check "${PY_SOURCES[@]}"
+  "$VENV/bin/ruff" format --check "${PY_SOURCES[@]}"
+  "$VENV/bin/mypy"
+  (cd js && npm run --silent lint)
+}
+
+cmd_fix() {
+  "$VENV/bin/ruff" check --fix "${PY_SOURCES[@]}" || true
+  "$VENV/bin/ruff" format "${PY_SOURCES[@]}"
+  (cd js && npm run --silent format)
+}
+
 cmd_test() {
   setup
   setup_chromium
+  cmd_lint
   log "node --test (js/)"
   (cd js && node --test test/)
   log "pytest"
@@ -134,5 +152,7 @@ case "${1:-}" in
   demo) shift; cmd_demo "$@" ;;
   test) shift; cmd_test "$@" ;;
   setup) shift; setup; setup_chromium ;;
-  *) echo "usage: bash scripts/dev.sh demo [--no-lab] | test [pytest args...]" >&2; exit 2 ;;
+  lint) shift; setup; cmd_lint ;;
+  fix) shift; setup; cmd_fix ;;
+  *) echo "usage: bash scripts/dev.sh demo [--no-lab] | test [pytest args...] | lint | fix" >&2; exit 2 ;;
 esac
