@@ -13,7 +13,7 @@ Encodings (``dtype`` in the message):
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -60,17 +60,21 @@ def encoding_error_bound(dtype: str, scale: float = 1.0) -> float:
     return {"float32": 0.0, "float16": 2.0**-11, "uint8": scale / 510.0}[dtype]
 
 
-def _layers_from(content: dict[str, Any], num_layers: int) -> list[int]:
-    layers = content.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise ValueError("a request must list the layers it wants, e.g. {'layers': [0]}")
+def _indices(values: Any, size: int, what: str, example: str) -> list[int]:
+    """Distinct indices in ``0..size-1``, in the order asked; a clear error for anything else."""
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"a request must list the {what}s it wants, e.g. {example}")
     out: list[int] = []
-    for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < num_layers:
-            raise ValueError(f"requested layer {layer!r} is not in 0..{num_layers - 1}")
-        if layer not in out:
-            out.append(layer)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+            raise ValueError(f"requested {what} {value!r} is not in 0..{size - 1}")
+        if value not in out:
+            out.append(value)
     return out
+
+
+def _layers_from(content: dict[str, Any], num_layers: int) -> list[int]:
+    return _indices(content.get("layers"), num_layers, "layer", "{'layers': [0]}")
 
 
 def _attention_for(attention: np.ndarray | Mapping[str, np.ndarray], content: dict[str, Any]) -> tuple[np.ndarray, str | None]:
@@ -124,17 +128,7 @@ def reply_to_request(
 def heads_from(content: dict[str, Any], num_heads: int) -> list[int] | None:
     """The request's ``heads`` (distinct, in the order asked), or ``None`` for every head."""
     heads = content.get("heads")
-    if heads is None:
-        return None
-    if not isinstance(heads, list) or not heads:
-        raise ValueError("a request's heads must be a non-empty list of head indices, e.g. {'heads': [0]}")
-    out: list[int] = []
-    for head in heads:
-        if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < num_heads:
-            raise ValueError(f"requested head {head!r} is not in 0..{num_heads - 1}")
-        if head not in out:
-            out.append(head)
-    return out
+    return None if heads is None else _indices(heads, num_heads, "head", "{'heads': [0]}")
 
 
 def dtype_from(content: dict[str, Any], default: str = "float32") -> str:
@@ -143,10 +137,3 @@ def dtype_from(content: dict[str, Any], default: str = "float32") -> str:
     if dtype not in ENCODINGS:
         raise ValueError(f"a request's dtype must be one of {ENCODINGS}, got {dtype!r}")
     return dtype
-
-
-def message_bytes(content: dict[str, Any], buffers: Iterable[memoryview]) -> int:
-    """Bytes a message puts on the wire (JSON content + binary buffers), for accounting."""
-    import json
-
-    return len(json.dumps(content).encode()) + sum(memoryview(b).nbytes for b in buffers)

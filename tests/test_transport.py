@@ -12,9 +12,9 @@ from albert_widget.transport import (
     decode_array,
     encode_array,
     encoding_error_bound,
-    message_bytes,
     reply_to_request,
 )
+from albert_widget.protocol import message_bytes
 
 
 def softmax_attention(layers=4, heads=3, n=17, seed=0, sharpness=4.0):

@@ -12,7 +12,8 @@ import torch
 
 from albert_widget import AttentionResult, AttentionWidget, ModelLoadError, capture
 from albert_widget.models import load_pretrained
-from albert_widget.transport import message_bytes, reply_to_request
+from albert_widget.protocol import message_bytes
+from albert_widget.transport import reply_to_request
 
 from conftest import CORPUS
 
