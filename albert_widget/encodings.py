@@ -55,10 +55,8 @@ def reply_to_row(attention: Any, revision: int, content: dict[str, Any]) -> tupl
     """Answer ``{"type": "row", "revision", "layer", "row", "heads": [...], "reduce": "none"|"mean"|"max"}``
     with the exact float32 row (``[N]`` keys) of one head, or the mean/max over ``heads``.
 
-    Returns ``(None, [])`` for an older revision.
+    (The request queue, :mod:`albert_widget.protocol`, has already refused another revision.)
     """
-    if content.get("revision") != revision:
-        return None, []
     array, kind = _attention_for(attention, content)
     layer, row = content.get("layer"), content.get("row")
     num_layers, num_heads, num_rows = array.shape[0], array.shape[1], array.shape[2]

@@ -155,15 +155,11 @@ class ExplainSource:
         return self.cache[key]
 
     def explain(self, result: AttentionResult | None, revision: int, content: dict, model: Any = None, tokenizer: Any = None):
-        """Reply to an ``explain`` message: ``(reply, buffers)``; ``(None, [])`` for an old revision."""
-        if result is None or content.get("revision") != revision:
-            return None, []
+        """Reply to an ``explain`` message: ``(reply, buffers)`` (the request queue refuses old revisions)."""
         self._reset(revision)
         return reply_to_explain(result, revision, content, model, tokenizer, cache=self)
 
     def head_stats(self, result: AttentionResult | None, revision: int, content: dict):
-        if result is None or content.get("revision") != revision:
-            return None, []
         self._reset(revision)
         return reply_to_head_stats(result, revision, cache=self)
 

@@ -382,10 +382,8 @@ def reply_to_neuron(
     max_length: int | None = None,
     source: NeuronSource | None = None,
 ) -> tuple[dict[str, Any] | None, list[memoryview]]:
-    """Answer ``{"type": "neuron", "revision", "layer", "head", "query"}`` (``(None, [])`` for an older
-    revision). A model that cannot be hooked gets a reply with ``"error"`` and no buffers."""
-    if content.get("revision") != revision:
-        return None, []
+    """Answer ``{"type": "neuron", "revision", "layer", "head", "query"}`` (the request queue refuses older
+    revisions). A model that cannot be hooked gets a reply with ``"error"`` and no buffers."""
     base = {"type": "neuron", "revision": revision}
     for name in ("layer", "head", "query"):
         base[name] = content.get(name)

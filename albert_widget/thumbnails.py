@@ -119,9 +119,7 @@ def _size_from(content: dict[str, Any]) -> int:
 def reply_to_thumbnails(
     attention: np.ndarray, revision: int, content: dict[str, Any], dtype: str = "uint8"
 ) -> tuple[dict[str, Any] | None, list[memoryview]]:
-    """Answer ``{"type": "thumbnails", "revision": r, "size": S}``; ``(None, [])`` for an older revision."""
-    if content.get("revision") != revision:
-        return None, []
+    """Answer ``{"type": "thumbnails", "revision": r, "size": S}``(the request queue refuses older revisions)."""
     size = _size_from(content)
     n = int(attention.shape[-1])
     thumbs = downsample(attention, size)

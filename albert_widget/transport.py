@@ -97,15 +97,13 @@ def reply_to_request(
 ) -> tuple[dict[str, Any] | None, list[memoryview]]:
     """Answer ``{"type": "request", "revision": r, "layers": [...]}`` with the layers' attention.
 
-    Returns ``(content, buffers)`` with one buffer per layer (``[H, N, N]`` each), or ``(None, [])``
-    when the request is for an older revision (the page will ask again).
+    Returns ``(content, buffers)`` with one buffer per layer (``[H, N, N]`` each); ``revision`` is
+    echoed (the request queue, :mod:`albert_widget.protocol`, refuses any other revision first).
 
     ``attention`` may be one array or a mapping ``{"encoder": ..., "decoder": ..., "cross": ...}``
     (:attr:`AttentionResult.attentions`); the request's optional ``kind`` picks the array and is
     echoed in the reply (cross attention is ``[H, M, N]`` per layer: decoder x encoder tokens).
     """
-    if content.get("revision") != revision:
-        return None, []
     attention, kind = _attention_for(attention, content)
     layers = _layers_from(content, attention.shape[0])
     # Optional: only some heads of each layer (big layers, see encodings.py), and the page's encoding.

@@ -134,10 +134,17 @@ def test_reply_in_compact_encodings():
         assert np.abs(decoded - ATTENTION[layer]).max() <= encoding_error_bound("uint8", scale) * (1 + 1e-5)
 
 
-@pytest.mark.parametrize("revision", [0, 2, None, "1"])
-def test_reply_ignores_other_revisions(revision):
-    assert reply_to_request(ATTENTION, 1, {"type": "request", "revision": revision, "layers": [0]}) == (None, [])
-    assert reply_to_request(ATTENTION, 1, {"type": "request", "layers": [0]}) == (None, [])
+@pytest.mark.parametrize("revision", [0, 2, None, "1", True])
+def test_other_revisions_are_refused_before_any_reply_is_built(revision):
+    """The revision rule lives in the request queue: a request for another revision fails as stale
+    (or as malformed) and its handler never runs."""
+    from albert_widget.protocol import RequestQueue
+
+    ran, sent = [], []
+    queue = RequestQueue({"layers": lambda f: ran.append(f) or ({}, [])}, lambda c, b: sent.append(c), lambda: 1)
+    queue.submit({"id": "p:1", "type": "layers", "revision": revision, "layers": [0]})
+    assert ran == [] and sent[0]["id"] == "p:1" and "error" in sent[0]
+    assert sent[0].get("stale") is (True if isinstance(revision, int) and not isinstance(revision, bool) else None)
 
 
 @pytest.mark.parametrize(
