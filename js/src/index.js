@@ -334,7 +334,7 @@ export function mount({ model, el, store }) {
     if (view === "head") impl.update({ ...props, series: explorer.label(headSeries(state), prepared.prefix) });
     else impl.update({ ...props, series: explorer.label(matrixSeries(state), prepared.prefix), exactValue: exactValueOf(loaded, prepared, state, layer) });
     explorer.mark(impl.el, prepared);
-    root.dataset.drawMs = (performance.now() - drawStart).toFixed(2); // for the benchmark
+    root.dataset.drawMs = (performance.now() - drawStart).toFixed(2); // data-draw-ms: the last draw's cost (js/README.md)
   }
 
   /**
