@@ -142,6 +142,7 @@ class RequestQueue:
         self.served: collections.Counter[str] = collections.Counter()  # type -> requests answered
         self.history: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=1000)  # (type, fields) run
         self.cancelled = 0  # requests dropped before they ran
+        self.deferred = 0  # requests run on a later event-loop turn (a kernel), where a cancel can reach them
 
     # -- in ------------------------------------------------------------------------------------
     def submit(self, content: Any, buffers: Any = None) -> None:
@@ -183,6 +184,7 @@ class RequestQueue:
     def _step(self) -> None:
         self._scheduled = False
         if self._queue:
+            self.deferred += 1
             self._run(self._queue.popitem(last=False)[1])
         if self._queue:
             self._kick()

@@ -16,6 +16,7 @@ def test_two_views_of_one_widget_make_one_request_per_layer(lab):
             f"import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo({SENTENCE!r})\nw",
             "w",  # a second view of the same widget
             "print(json.dumps([f['layers'] for t, f in w._requests.history if t == 'layers']))",
+            "print(json.dumps({'deferred': w._requests.deferred, 'served': w.requests_served}))",
         ],
     )
     lab.run(0)
@@ -38,6 +39,9 @@ def test_two_views_of_one_widget_make_one_request_per_layer(lab):
     lab.wait_attr(second, "state", "ready")
     asked = [layer for request in _layers_asked(lab, 2) for layer in request]
     assert sorted(asked) == list(range(6)), asked  # every layer exactly once, for both views together
+    # in the kernel, requests run on event-loop turns of their own (so a cancel can overtake them)
+    counts = lab.run_json(3)
+    assert counts["deferred"] == counts["served"]["layers"] == 6
     # both views share the store: the same object answers in each
     same = lab.page.evaluate(
         "() => { const roots = [...document.querySelectorAll('.aw-root')]; return roots.length === 2 && roots[0].awStore === roots[1].awStore; }"
