@@ -137,7 +137,8 @@ class RequestQueue:
         self._revision = revision
         self._on_failure = on_failure
         self._queue: collections.OrderedDict[str, Request] = collections.OrderedDict()
-        self._scheduled = False
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a step is scheduled on
+        self._draining = False
         self.bytes_sent = 0
         self.served: collections.Counter[str] = collections.Counter()  # type -> requests answered
         self.history: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=1000)  # (type, fields) run
@@ -168,34 +169,53 @@ class RequestQueue:
 
     # -- running -------------------------------------------------------------------------------
     def _kick(self) -> None:
-        if self._scheduled:
-            return
+        if self._draining:
+            return  # submitted from inside a handler: the running drain picks it up, in order
         try:
-            loop = asyncio.get_running_loop()
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         if loop is None:
-            while self._queue:
-                self._run(self._queue.popitem(last=False)[1])
+            self._drain()
             return
-        self._scheduled = True
+        if self._scheduled is loop and not loop.is_closed():
+            return
+        self._scheduled = loop
         loop.call_soon(self._step)
 
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            while self._queue:
+                self._run(self._queue.popitem(last=False)[1])
+        finally:
+            self._draining = False
+
     def _step(self) -> None:
-        self._scheduled = False
-        if self._queue:
-            self.deferred += 1
-            self._run(self._queue.popitem(last=False)[1])
-        if self._queue:
-            self._kick()
+        self._scheduled = None
+        try:
+            if self._queue:
+                self.deferred += 1
+                self._draining = True
+                try:
+                    self._run(self._queue.popitem(last=False)[1])
+                finally:
+                    self._draining = False
+        finally:
+            if self._queue:
+                self._kick()
 
     def _run(self, request: Request) -> None:
+        """Run one request and send its one reply; nothing raises out of here."""
         fields = request.fields
         self.history.append((request.type, fields))
         try:
             if "revision" in fields and fields["revision"] != self._revision():
                 raise StaleRequest(f"revision {fields['revision']} is gone (the input is now at revision {self._revision()})")
             reply, buffers = self._handlers[request.type](fields)
+            if "error" in reply:  # a handler that reports its failure in the reply
+                raise BadRequest(str(reply["error"]))
+            self._out({**reply, "id": request.id, "type": request.type}, list(buffers))
         except StaleRequest as exc:
             self._reply_error(request.id, request.type, str(exc), stale=True)
             return
@@ -203,20 +223,19 @@ class RequestQueue:
             message = str(exc) if isinstance(exc, (ValueError, TypeError, KeyError)) and str(exc) else f"{type(exc).__name__}: {exc}"
             self._reply_error(request.id, request.type, message)
             return
-        if "error" in reply:  # a handler that reports its failure in the reply
-            self._reply_error(request.id, request.type, str(reply["error"]))
-            return
         self.served[request.type] += 1
-        self._out({**reply, "id": request.id, "type": request.type}, list(buffers))
 
     def _reply_error(self, rid: str | None, kind: str | None, message: str, *, stale: bool = False) -> None:
-        if self._on_failure is not None and not stale:
-            self._on_failure(kind, message)
-        content: dict[str, Any] = {"id": rid, "type": kind, "error": message}
-        if stale:
-            content["stale"] = True
-        self._out(content, [])
+        try:
+            if self._on_failure is not None and not stale:
+                self._on_failure(kind, message)
+        finally:
+            content: dict[str, Any] = {"id": rid, "type": kind, "error": message}
+            if stale:
+                content["stale"] = True
+            self._out(content, [])
 
     def _out(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        # json.dumps here also proves the reply can travel (a numpy scalar in it would not)
         self.bytes_sent += message_bytes(content, buffers)
         self._send(content, buffers)

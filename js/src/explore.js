@@ -34,6 +34,7 @@ export function createExplorer({ model, store, schedule }) {
   let prefetchFor = "";
   let focus = null; // AbortController of the requests for what is on screen: a move cancels them
   let focusFor = "";
+  let stalePrefetch = null;
 
   /** The signal for requests of what is on screen now; moving elsewhere cancels the old ones. */
   function focusSignal(tag) {
@@ -42,8 +43,18 @@ export function createExplorer({ model, store, schedule }) {
       focus = new AbortController();
       focusFor = tag;
       asked.clear();
+      // What was prefetched around the old focus is no longer one step away: cancelled once the new
+      // focus has asked for its own data (which may be one of those prefetches, then kept).
+      stalePrefetch = prefetch;
+      prefetch = null;
+      prefetchFor = "";
     }
     return focus.signal;
+  }
+
+  function dropStalePrefetch() {
+    if (stalePrefetch) stalePrefetch.abort();
+    stalePrefetch = null;
   }
 
   function reducerFor(kind) {
@@ -57,9 +68,12 @@ export function createExplorer({ model, store, schedule }) {
     const key = `${ask.kind}|${ask.layer}|${ask.heads ? ask.heads.join(",") : "*"}|${ask.dtype}`;
     if (asked.has(key)) return;
     asked.add(key);
-    store.layer(ask, { signal }).then(schedule, (err) => {
-      if (!isAbort(err)) schedule();
-    });
+    store
+      .layer(ask, { signal })
+      .then(schedule, (err) => {
+        if (!isAbort(err)) schedule();
+      })
+      .finally(() => asked.delete(key)); // settled: a later draw may ask again (the store dedupes)
   }
 
   /** Whether any layer of a layer reduction arrived (index.js redraws then). */
@@ -78,12 +92,13 @@ export function createExplorer({ model, store, schedule }) {
       ? prefetchPlan({ layer, heads, numLayers, numHeads })
       : [layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l, heads: null }));
     for (const p of plan) {
-      if (store.peek(kind, p.layer, p.heads) || store.layerFailure({ kind, layer: p.layer, heads: p.heads, dtype })) continue;
+      if (store.has(kind, p.layer, p.heads) || store.layerFailure({ kind, layer: p.layer, heads: p.heads, dtype })) continue;
       store.layer({ kind, layer: p.layer, heads: p.heads, dtype }, { signal: prefetch.signal }).catch(() => {});
     }
   }
 
   function failed(err) {
+    dropStalePrefetch();
     const message = err && err.message ? err.message : String(err);
     return { state: "failed", text: `Could not load the attention: ${message}` };
   }
@@ -132,6 +147,7 @@ export function createExplorer({ model, store, schedule }) {
         if (err) return failed(err);
         want(ask, signal);
       }
+      dropStalePrefetch();
       if (entries.length < numLayers) return { state: "loading", text: `Loading all ${numLayers} layers for the ${layerReduce} over layers…` };
       entry = { ...reducerFor(kind).get(entries, layerReduce, `${revision}`), exact: false };
     } else {
@@ -141,8 +157,10 @@ export function createExplorer({ model, store, schedule }) {
         const err = store.layerFailure(ask);
         if (err) return failed(err);
         want(ask, signal);
+        dropStalePrefetch();
         return { state: "loading", text: `Loading layer ${l}…` };
       }
+      dropStalePrefetch();
       prefetchAround(kind, l, heads, numLayers, numHeads, dtype);
     }
     const [H, N, M] = entry.shape;
@@ -157,6 +175,7 @@ export function createExplorer({ model, store, schedule }) {
 
   /** Cancel the background requests (the view goes away). */
   function dispose() {
+    dropStalePrefetch();
     if (focus) focus.abort();
     focus = null;
     focusFor = "";

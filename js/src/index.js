@@ -140,19 +140,38 @@ export function mount({ model, el, store }) {
   // Every view of this widget draws from the same store: anything that arrives may be on screen.
   const unsubscribe = store.subscribe(() => schedule());
 
-  // A view's own requests (thumbnails, neuron vectors, explain maps): through the store, the reply
-  // (or its error) handed back to the view that asked.
-  const requestFor = (view) => (content) => {
+  // A view's own requests (thumbnails, neuron vectors, explain maps) go through the store; the
+  // reply (or its error) is handed back to the view. One request per type and view is on its way:
+  // the same one asked again waits for it, another one cancels it (the user moved on), and hiding
+  // the view cancels them all.
+  const viewRequests = {}; // view name -> Map(type -> { key, controller })
+  const cancelViewRequests = (name) => {
+    for (const { controller } of (viewRequests[name] || new Map()).values()) controller.abort();
+    viewRequests[name] = new Map();
+  };
+  const requestFor = (name) => (content) => {
     const { type, revision, ...params } = content;
     store.setRevision(model.get("revision"));
     if (revision !== undefined && revision !== store.revision) return;
-    store.ask(type, params).then(
-      ({ content: reply, buffers }) => !disposed && view.handleMessage(reply, buffers),
-      (err) => {
-        if (disposed || isAbort(err) || (err && err.stale)) return;
-        view.handleMessage({ ...content, error: err && err.message ? err.message : String(err) }, []);
-      },
-    );
+    const slots = viewRequests[name] || (viewRequests[name] = new Map());
+    const key = JSON.stringify(params);
+    const now = slots.get(type);
+    if (now && now.key === key) return;
+    if (now) now.controller.abort();
+    const controller = new AbortController();
+    slots.set(type, { key, controller });
+    store
+      .ask(type, params, { signal: controller.signal })
+      .then(
+        ({ content: reply, buffers }) => !disposed && views[name].handleMessage(reply, buffers),
+        (err) => {
+          if (disposed || isAbort(err) || (err && err.stale)) return;
+          views[name].handleMessage({ ...content, error: err && err.message ? err.message : String(err) }, []);
+        },
+      )
+      .finally(() => {
+        if (slots.get(type) && slots.get(type).controller === controller) slots.delete(type);
+      });
   };
 
   const controls = createControls({
@@ -218,7 +237,7 @@ export function mount({ model, el, store }) {
 
   function getView(name) {
     if (!views[name]) {
-      const send = (content) => requestFor(views[name])(content);
+      const send = requestFor(name);
       views[name] = VIEW_FACTORIES[name]({ doc, onDraw, model, send, requestDraw: schedule, lastDetail: () => lastDetail });
       // Keep what each view was last given: the SVG/PNG export writes exactly that.
       const update = views[name].update;
@@ -232,7 +251,10 @@ export function mount({ model, el, store }) {
   }
 
   function showOnly(name) {
-    for (const [key, v] of Object.entries(views)) v.el.hidden = key !== name;
+    for (const [key, v] of Object.entries(views)) {
+      v.el.hidden = key !== name;
+      if (key !== name) cancelViewRequests(key);
+    }
   }
 
   function setStatus(text, state) {
@@ -344,6 +366,7 @@ export function mount({ model, el, store }) {
    */
   function exactValueOf(loaded, prepared, state, layer) {
     if (loaded.entry.exact || loaded.kind !== "encoder" || prepared.prefix || prepared.props.data !== loaded.entry.data) return null;
+    if ((model.get("info") || {}).static) return null; // a saved page holds what it holds: no exact rows to ask for
     const series = matrixSeries(state);
     if (!series) return null;
     return (i, j) => {
@@ -425,6 +448,7 @@ export function mount({ model, el, store }) {
     for (const [target, type, fn, options] of domListeners) target.removeEventListener(type, fn, options);
     domListeners.length = 0;
     if (observer) observer.disconnect();
+    for (const name of Object.keys(views)) cancelViewRequests(name);
     for (const v of Object.values(views)) v.destroy();
     controls.destroy();
     exporter.destroy();

@@ -69,8 +69,12 @@ export function createRequester(send) {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (!pending.delete(id)) return;
-        send({ type: "cancel", id });
         reject(abortError());
+        try {
+          send({ type: "cancel", id });
+        } catch {
+          // a closed comm: there is nothing left to cancel
+        }
       };
       const done = () => signal && signal.removeEventListener("abort", onAbort);
       pending.set(id, { resolve, reject, type, done });

@@ -6,7 +6,7 @@
 // this revision (an input error stays an error until the input changes).
 
 import { decode } from "./codec.js";
-import { abortError } from "./protocol.js";
+import { abortError, isAbort } from "./protocol.js";
 
 /** @typedef {import("./contract").Source} Source */
 /** @typedef {import("./contract").Reply} Reply */
@@ -134,26 +134,27 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
    */
   function flight(key, type, params, onReply, signal) {
     if (failures.has(key)) return Promise.reject(failures.get(key));
+    if (signal && signal.aborted) return Promise.reject(abortError());
     let f = flights.get(key);
     if (!f) {
       const controller = new AbortController();
       const asked = current;
       sent += 1;
-      const promise = source.request(type, params, { signal: controller.signal }).then(
-        (reply) => {
+      const promise = source
+        .request(type, params, { signal: controller.signal })
+        .then((reply) => {
           if (asked !== current) throw abortError();
-          const out = onReply(reply);
+          const out = onReply(reply); // may throw: a reply that cannot be read is this request's failure
           notify();
           return out;
-        },
-        (err) => {
-          if (asked === current && !controller.signal.aborted) {
+        })
+        .catch((err) => {
+          if (asked === current && !controller.signal.aborted && !isAbort(err)) {
             failures.set(key, err);
             notify(); // every view drawing from it shows the failure
           }
           throw err;
-        },
-      );
+        });
       const entry = { promise, controller, holders: 0, key };
       promise.then(
         () => flights.get(key) === entry && flights.delete(key),
@@ -165,11 +166,12 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     return hold(f, signal);
   }
 
-  function evict() {
+  /** Drop least recently used layers beyond the budget; never the one drawn last nor those in `keep`. */
+  function evict(/** @type {Set<string>} */ keep) {
     for (const [key, entry] of layers) {
       const budget = entry.missing > 0 || entry.present.length < entry.shape[0] ? Math.min(maxBytes, Math.max(2 * entry.bytes, maxBytes / 2)) : maxBytes;
       if (bytes <= budget || layers.size <= 1) break;
-      if (key === lastUsed) continue;
+      if (key === lastUsed || keep.has(key)) continue;
       layers.delete(key);
       bytes -= entry.bytes;
     }
@@ -185,6 +187,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     const subset = Array.isArray(msg.heads) ? /** @type {number[]} */ (msg.heads) : null;
     const shape = /** @type {number[]} */ (msg.shape);
     const exact = msg.dtype === "float32";
+    const arrived = new Set(list.map((layer) => layerKey(kind, layer)));
     list.forEach((layer, k) => {
       if (k >= buffers.length) throw new Error(`attention of layer ${layer} arrived without its buffer`);
       const scale = Array.isArray(msg.scales) ? msg.scales[k] : msg.scale;
@@ -217,7 +220,16 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
       }
       layers.set(key, entry);
     });
-    evict();
+    evict(arrived); // what just arrived was asked for: it stays
+  }
+
+  /**
+   * Whether the layer (or the `heads` asked) is here, without counting as a use (prefetch checks).
+   * @param {string} kind @param {number} layer @param {number[] | null} [heads]
+   */
+  function has(kind, layer, heads = null) {
+    const entry = layers.get(layerKey(kind, layer));
+    return entry !== undefined && (Array.isArray(heads) ? heads.every((h) => entry.present[h]) : entry.missing === 0);
   }
 
   /**
@@ -268,12 +280,17 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   function layer({ kind = "encoder", layer: l, heads = null, dtype = "float32" }, { signal } = {}) {
     const here = peek(kind, l, heads);
     if (here) return Promise.resolve(here);
-    const { key, params } = layerRequest({ kind, layer: l, heads, dtype });
-    return flight(key, "layers", params, (reply) => ingest(reply, kind), signal).then(() => {
-      const out = peek(kind, l, heads);
-      if (!out) throw new Error(`layer ${l} arrived incomplete`);
-      return out;
-    });
+    const once = () => {
+      const { key, params } = layerRequest({ kind, layer: l, heads, dtype });
+      return flight(key, "layers", params, (reply) => ingest(reply, kind), signal);
+    };
+    // Heads that arrived earlier may have been evicted meanwhile: then ask once more for what is missing.
+    return once()
+      .then(() => peek(kind, l, heads) || once().then(() => peek(kind, l, heads)))
+      .then((out) => {
+        if (!out) throw new Error(`layer ${l} could not be kept in the page's memory budget`);
+        return out;
+      });
   }
 
   /**
@@ -349,6 +366,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     },
     layer,
     layerFailure,
+    has,
     peek,
     ask,
     exactRow,

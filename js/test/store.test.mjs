@@ -252,3 +252,78 @@ test("set_text-like requests go through send(): never kept, never shared", async
   await kernel.flush();
   await Promise.all([a, b]);
 });
+
+test("a reply that cannot be read fails its request, is remembered and reported", async () => {
+  const sent = [];
+  const requester = createRequester((m) => sent.push(m));
+  const store = createStore({ request: requester.request }, { revision: 1 });
+  let notified = 0;
+  store.subscribe(() => (notified += 1));
+  const p = store.layer({ layer: 0 });
+  p.catch(() => {});
+  requester.receive({ id: sent[0].id, type: "layers", revision: 1, layers: [0], dtype: "float32", shape: [H, N, N] }, []); // no buffer
+  await assert.rejects(p, /arrived without its buffer/);
+  assert.match(String(store.layerFailure({ layer: 0 }).message), /without its buffer/);
+  assert.equal(notified, 1, "the views are told, so they show the failure instead of waiting");
+  await assert.rejects(store.layer({ layer: 0 }), /without its buffer/);
+  assert.equal(sent.length, 1, "not sent again for this input");
+});
+
+test("has() checks presence without counting as a use (prefetch cannot evict what is drawn)", async () => {
+  const kernel = fakeKernel();
+  const layerBytes = H * N * N * 4;
+  const store = createStore(kernel.source, { revision: 1, maxBytes: 2 * layerBytes });
+  for (const l of [0, 1]) {
+    const p = store.layer({ layer: l });
+    await kernel.flush();
+    await p;
+  }
+  assert.ok(store.peek("encoder", 1)); // drawn now
+  assert.equal(store.has("encoder", 0), true); // a prefetch check
+  const p = store.layer({ layer: 2 });
+  await kernel.flush();
+  await p;
+  assert.ok(store.peek("encoder", 1), "the layer drawn stays");
+  assert.equal(store.has("encoder", 0), false);
+});
+
+test("what just arrived is never evicted by its own arrival: the heads asked for resolve", async () => {
+  const kernel = fakeKernel();
+  const layerBytes = H * N * N * 4;
+  const store = createStore(kernel.source, { revision: 1, maxBytes: layerBytes });
+  const first = store.layer({ layer: 0, heads: [0] });
+  await kernel.flush();
+  await first;
+  const both = store.layer({ layer: 0, heads: [0, 1] }); // asks for head 1 only
+  assert.deepEqual(kernel.seen.at(-1).heads, [1]);
+  const other = store.layer({ layer: 1 }); // evicts layer 0's partial entry when it lands first
+  await kernel.flush();
+  await other;
+  await kernel.flush();
+  const entry = await both;
+  assert.ok(entry.present[0] && entry.present[1]);
+});
+
+test("an already-aborted signal sends nothing", async () => {
+  const kernel = fakeKernel();
+  const store = createStore(kernel.source, { revision: 1 });
+  const c = new AbortController();
+  c.abort();
+  await assert.rejects(store.layer({ layer: 0 }, { signal: c.signal }), isAbort);
+  await assert.rejects(store.ask("thumbnails", { size: 8 }, { signal: c.signal }), isAbort);
+  assert.equal(kernel.seen.length, 0);
+});
+
+test("a cancel that cannot be sent (closed comm) still settles the request", async () => {
+  let closed = false;
+  const r = createRequester((m) => {
+    if (closed) throw new Error("Cannot send on a closed comm");
+    return m;
+  });
+  const c = new AbortController();
+  const p = r.request("layers", { revision: 1, layers: [0] }, { signal: c.signal });
+  closed = true;
+  c.abort();
+  await assert.rejects(p, isAbort);
+  assert.equal(r.pending, 0);
+});

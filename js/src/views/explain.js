@@ -50,7 +50,6 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
   const offscreen = doc.createElement("canvas");
 
   const replies = new Map(); // key -> parsed reply (insertion order = LRU)
-  const asked = new Set(); // keys asked for (the store answers each once and keeps it)
   let labelsKey = null;
   let drawnKey = null;
 
@@ -137,10 +136,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
     if (!reply) {
-      if (!asked.has(key)) {
-        asked.add(key);
-        send(explainRequest(revision, chosen, layer, head, reduce));
-      }
+      send(explainRequest(revision, chosen, layer, head, reduce)); // asked again: waits for the same request
       el.dataset.state = "loading";
       return { state: "loading", text: `Computing ${chosen}…` };
     }
@@ -181,11 +177,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     }
     replies.delete(parsed.key);
     replies.set(parsed.key, parsed);
-    while (replies.size > MAX_REPLIES) {
-      const old = replies.keys().next().value;
-      replies.delete(old);
-      asked.delete(old); // asked again if needed (the store may still have it)
-    }
+    while (replies.size > MAX_REPLIES) replies.delete(replies.keys().next().value);
     drawnKey = null;
     requestDraw();
     return true;
@@ -195,7 +187,6 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     method.removeEventListener("change", onMethod);
     summary.destroy();
     replies.clear();
-    asked.clear();
   }
 
   return { el, update, handleMessage, destroy };

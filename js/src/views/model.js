@@ -42,12 +42,8 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   let drawnKey = "";
   let labelsKey = "";
   let props = null;
-  const asked = new Set(); // `${revision}:${size}` asked for
 
   function request(rev, size) {
-    const key = `${rev}:${size}`;
-    if (asked.has(key)) return;
-    asked.add(key);
     send({ type: "thumbnails", revision: rev, size });
   }
 

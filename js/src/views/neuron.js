@@ -94,23 +94,15 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   let product = null;
   let cw = 1; // vector cell width of the last draw
   const replies = new Map(); // neuronKey -> parsed reply (insertion order = LRU order)
-  const asked = new Set(); // neuronKeys asked for
 
   function request(rev, layer, head, query) {
-    const key = neuronKey(rev, layer, head, query);
-    if (asked.has(key)) return;
-    asked.add(key);
     send({ type: "neuron", revision: rev, layer, head, query });
   }
 
   function remember(key, reply) {
     replies.delete(key);
     replies.set(key, reply);
-    while (replies.size > MAX_REPLIES) {
-      const old = replies.keys().next().value;
-      replies.delete(old);
-      asked.delete(old); // asked again if needed (the store may still have it)
-    }
+    while (replies.size > MAX_REPLIES) replies.delete(replies.keys().next().value);
   }
 
   function buildTokens(tokens, special, segments) {
@@ -225,7 +217,6 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     if (next.revision !== revision) {
       revision = next.revision;
       replies.clear();
-      asked.clear();
     }
     const unavailable = next.info && Array.isArray(next.info.unavailable_views) ? next.info.unavailable_views : [];
     if (unavailable.includes("neuron")) {

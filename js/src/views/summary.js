@@ -34,7 +34,6 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
 
   let revision = null;
   let stats = null; // parsed reply of the current revision
-  let asked = false;
   let chosen = "";
   let built = null; // `${revision}|${chosen}|${order}` drawn
   let focus = { layer: -1, head: -1 };
@@ -119,11 +118,9 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     if (props.revision !== revision) {
       revision = props.revision;
       stats = null;
-      asked = false;
       built = null;
     }
-    if (!stats && !asked) {
-      asked = true;
+    if (!stats) {
       send({ type: "head_stats", revision });
     }
     if (stats && select.options.length !== stats.statistics.length) {
