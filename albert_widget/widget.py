@@ -55,7 +55,7 @@ def _synced(trait: t.TraitType, help: str) -> t.TraitType:
 
 
 def _input(trait: t.TraitType, help: str) -> t.TraitType:
-    """A trait the capture fixes: read-only from Python and the page (set only by ``_install``)."""
+    """A trait the capture fixes: read-only for Python code (the widget sets it when it installs a capture)."""
     trait.read_only = True
     return _synced(trait, help)
 
