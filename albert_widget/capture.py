@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from .fastcapture import attention_by_hooks
 from .result import AttentionResult, ModelInfo
+
+if TYPE_CHECKING:
+    from .longcontext.compact import CompactAttention
 
 __all__ = ["capture", "eager_attention", "validate_text", "model_max_length", "AttentionTooLargeError"]
 
@@ -167,7 +170,8 @@ def capture(
     *,
     max_length: int | None = None,
     dtype: str = "float32",
-) -> AttentionResult:
+    memory_budget: int | None = None,
+) -> "AttentionResult | CompactAttention":
     """Run ``model`` on ``text`` (and ``text_pair``) and return every layer's and head's attention.
 
     Returns an :class:`AttentionResult` whose ``attention`` is float32 ``[layers, heads, N, N]`` and
@@ -221,13 +225,31 @@ def capture(
     config = getattr(model, "config", None)
     layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    if layers and heads and _is_causal_lm(model):
+        from .longcontext import budget
+
+        try:
+            shape = budget.attention_shape(model)
+        except ValueError:
+            shape = None
+        # Decoder models: the full [L, H, N, N] while it fits the budget, the compact form above it
+        # (or a refusal that says what it would cost, before anything runs).
+        if shape is not None and budget.plan(budget.estimate(shape, n), memory_budget) == "compact":
+            from .longcontext.engine import compact_from_ids
+
+            return compact_from_ids(
+                model, encoding["input_ids"], tokens=tuple(str(t) for t in tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())),
+                special_tokens_mask=np.asarray(encoding["special_tokens_mask"][0].tolist(), dtype=bool), text=text,
+                num_truncated=num_truncated, max_length=limit, memory_budget=memory_budget,
+            )
     if layers and heads:
         needed = int(layers) * int(heads) * n * n * 4
-        if needed > MAX_ATTENTION_BYTES:
+        refuse_above = MAX_ATTENTION_BYTES if memory_budget is None else int(memory_budget)
+        if needed > refuse_above:
             raise AttentionTooLargeError(
                 f"the attention of this input would need {_format_bytes(needed)} ({needed:,} bytes: "
                 f"{layers} layers x {heads} heads x {n}x{n} tokens, float32); the limit is "
-                f"{_format_bytes(MAX_ATTENTION_BYTES)}. Use a shorter text or a smaller max_length"
+                f"{_format_bytes(refuse_above)}. Use a shorter text or a smaller max_length"
             )
 
     try:
