@@ -81,6 +81,20 @@ def _neox(vocab=300):
     return GPTNeoXForCausalLM(cfg).eval()
 
 
+def _gpt_oss(vocab=300):
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    torch.manual_seed(6)
+    cfg = GptOssConfig(vocab_size=vocab, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=16, num_local_experts=2, num_experts_per_tok=1, sliding_window=16,
+                       max_position_embeddings=1024, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    model = GptOssForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.sinks.normal_(0, 2)  # learned sink logits that take a real share
+    return model
+
+
 def _ids(n=N, vocab=300, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, vocab, (1, n), generator=g)
@@ -113,7 +127,7 @@ def test_every_head_equals_eager(build):
     assert _max_err(result, ref) <= TOL
 
 
-@pytest.mark.parametrize("build", [_gemma2, _gpt2, _neox], ids=["gemma2-softcap", "gpt2", "gpt-neox"])
+@pytest.mark.parametrize("build", [_gemma2, _gpt2, _neox, _gpt_oss], ids=["gemma2-softcap", "gpt2", "gpt-neox", "gpt-oss-sinks"])
 def test_other_architectures_equal_eager(build):
     model = build()
     ids = _ids(200)
@@ -127,6 +141,18 @@ def test_sliding_windows_are_read_per_layer():
     w = result.head(1, 0)
     assert np.all(w[100, :100 - 64 + 1] == 0) and w[100, 100 - 64 + 1] > 0
     assert _gemma2().config.attn_logit_softcapping == compact_from_ids(_gemma2(), _ids(20)).params[0].softcap
+
+
+def test_learned_sinks_enter_the_summaries():
+    model = _gpt_oss()
+    ids = _ids(80)
+    result = compact_from_ids(model, ids)
+    assert result.params[0].sinks is not None and len(result.params[0].sinks) == 4
+    ref = np.stack(_eager(model, ids)).astype(np.float64)
+    assert ref.sum(-1).max() < 1 - 1e-3  # the sink logit takes a share of every row
+    i = np.arange(80)
+    assert np.abs(result.summaries.rows["sink"] - ref[..., 0]).max() <= TOL
+    assert np.abs(result.summaries.rows["distance"] - (ref * (i[:, None] - i[None, :])).sum(-1)).max() <= 1e-4
 
 
 def test_blocks_rows_and_index_arrays():

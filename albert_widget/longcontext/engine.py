@@ -20,7 +20,7 @@ from ..result import ModelInfo
 from .budget import attention_shape, estimate, plan
 from .compact import CompactAttention, HeadSummaries
 from .hooks import LayerParams, UnsupportedModelError, recording
-from .summaries import DEFAULT_CHUNK_ELEMENTS, ROW_STATS, layer_pass
+from .summaries import ROW_STATS, layer_pass
 
 __all__ = ["capture_compact", "compact_from_ids", "resolve_store_dtype"]
 
@@ -161,7 +161,7 @@ def compact_from_ids(
         k = key[0].to(store)
         # The statistics and lse come from the stored values, so recomputed weights match them.
         arrays.put(layer, layer_pass(q, k, p, top_k=top_k, num_sink_tokens=num_sink_tokens,
-                                     chunk_elements=chunk_elements or DEFAULT_CHUNK_ELEMENTS))
+                                     chunk_elements=chunk_elements))
         queries[layer] = own_copy(q)
         keys[layer] = own_copy(k)
         params[layer] = p

@@ -19,7 +19,7 @@ from .budget import attention_shape, estimate, plan
 from .compact import CompactAttention
 from .engine import _Arrays, _result, accepts, compact_from_ids, model_dtype_device, own_copy, resolve_store_dtype, tokenize, with_model_state
 from .hooks import LayerParams, UnsupportedModelError, recording
-from .summaries import DEFAULT_CHUNK_ELEMENTS, layer_pass
+from .summaries import layer_pass
 
 __all__ = ["capture_generate"]
 
@@ -59,7 +59,7 @@ def capture_generate(
     shape = attention_shape(model)
     dtype, device = model_dtype_device(model)
     store = resolve_store_dtype(store_dtype, dtype)
-    chunk = chunk_elements or DEFAULT_CHUNK_ELEMENTS
+    chunk = chunk_elements
     cost = estimate(shape, prompt_length + max_new_tokens, store_bytes=torch.finfo(store).bits // 8, top_k=top_k,
                     chunk_elements=chunk)
     plan(cost, memory_budget, allow_dense=False)

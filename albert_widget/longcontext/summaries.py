@@ -13,14 +13,18 @@ from typing import Any
 
 from .hooks import LayerParams
 
-__all__ = ["ROW_STATS", "layer_pass", "scores", "visible"]
+__all__ = ["DEFAULT_CHUNK_ELEMENTS", "DEFAULT_CHUNK_ELEMENTS_GPU", "ROW_STATS", "layer_pass", "scores", "visible"]
 
 #: Per-row statistics, each ``[H, N]`` float32, in this order.
 ROW_STATS = ("sink", "entropy", "previous", "self", "distance")
 
-#: Scores held at once in a chunk (float32 elements): small enough that a chunk stays in cache-sized
-#: pieces on a CPU, large enough that the per-chunk overhead is noise on a GPU.
+#: Scores held at once in a chunk (float32 elements) on a CPU: a few MB, near the caches.
 DEFAULT_CHUNK_ELEMENTS = 1 << 21
+#: On a GPU: ~0.5 GB per buffer, so a 32k-token layer is a hundred-odd chunks, not thousands of
+#: kernel launches.
+DEFAULT_CHUNK_ELEMENTS_GPU = 1 << 27
+
+_BLOCK = 64  # keys per block of the top-k prefilter
 
 
 def scores(q: Any, k: Any, params: LayerParams) -> Any:
@@ -43,7 +47,7 @@ def visible(rows: Any, cols: Any, sliding_window: int | None) -> Any:
 
 
 def layer_pass(q: Any, k: Any, params: LayerParams, *, top_k: int = 4, num_sink_tokens: int = 1,
-               chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> dict[str, Any]:
+               chunk_elements: int | None = None) -> dict[str, Any]:
     """Row log-sum-exp and statistics of one layer.
 
     ``q``: ``[H, N, d]``, ``k``: ``[KV, N, d]`` (any float dtype, any device; math in float32).
@@ -61,6 +65,8 @@ def layer_pass(q: Any, k: Any, params: LayerParams, *, top_k: int = 4, num_sink_
         raise ValueError(f"{heads} query heads cannot share {kv} key heads")
     group = heads // kv
     device = q.device
+    if chunk_elements is None:
+        chunk_elements = DEFAULT_CHUNK_ELEMENTS if device.type == "cpu" else DEFAULT_CHUNK_ELEMENTS_GPU
     f32 = torch.float32
     qf, kf = q.to(f32), k.to(f32)
     window = params.sliding_window
@@ -93,34 +99,63 @@ def layer_pass(q: Any, k: Any, params: LayerParams, *, top_k: int = 4, num_sink_
         masks = [visible(rows, cols[lo:hi], window) for lo, hi in blocks]
         for (lo, hi), m in zip(blocks, masks):
             s[:, :, lo:hi].masked_fill_(~m, -math.inf)
-        lse = torch.logsumexp(s, dim=-1)
+
+        # Maxima of 64-key blocks: the row maximum (for a stable exp) and the top-k candidates.
+        # The k heaviest keys lie in the k blocks with the largest maxima, so top-k only sorts
+        # those blocks (and the ragged tail) instead of whole rows.
+        full = (c // _BLOCK) * _BLOCK
+        parts = []
+        if full:
+            bmax = s[:, :, :full].view(heads, r, full // _BLOCK, _BLOCK).amax(-1)
+            parts.append(bmax.amax(-1))
+        if full < c:
+            parts.append(s[:, :, full:].amax(-1))
+        rowmax = parts[0] if len(parts) == 1 else torch.maximum(parts[0], parts[1])
+        if kk:
+            cand = []
+            if full:
+                nb = min(kk, full // _BLOCK)
+                best = torch.topk(bmax, nb, dim=-1).indices  # [H, r, nb]
+                cand.append((best[..., None] * _BLOCK + torch.arange(_BLOCK, device=device)).flatten(-2))
+            if full < c:
+                cand.append(torch.arange(full, c, device=device).expand(heads, r, c - full))
+            cand_idx = cand[0] if len(cand) == 1 else torch.cat(cand, dim=-1)
+            take = min(kk, c)
+            top_s, pos = torch.topk(s.gather(-1, cand_idx), take, dim=-1)
+            top_j = cand_idx.gather(-1, pos)
+
+        shifted = s.sub_(rowmax[:, :, None])  # in place: s - max from here on
+        e = torch.exp(shifted)
+        z = e.sum(-1)
         if sinks is not None:
-            lse = torch.logaddexp(lse, sinks.expand(heads, r))
+            total_z = z + torch.exp(sinks.expand(heads, r) - rowmax)
+        else:
+            total_z = z
+        log_z = torch.log(total_z)
+        lse = rowmax + log_z
         out["lse"][:, a:b] = lse
-        logp = s.sub_(lse[:, :, None])  # in place: s is log w from here on
-        p = torch.exp(logp)
+        inv = 1.0 / total_z
         for (lo, hi), m in zip(blocks, masks):
-            logp[:, :, lo:hi].masked_fill_(~m, 0.0)  # 0 * log 0 = 0 in the entropy
-        out["entropy"][:, a:b] = -torch.linalg.vecdot(p, logp)
+            shifted[:, :, lo:hi].masked_fill_(~m, 0.0)  # 0 * log 0 = 0 in the entropy
+        # entropy = -sum_j p_j log p_j with p_j = e_j / Z and log p_j = shifted_j - log Z
+        weighted = (e * shifted).sum(-1)
+        out["entropy"][:, a:b] = log_z * (z * inv) - weighted * inv
         first = max(0, min(num_sink_tokens, b) - c0)
-        out["sink"][:, a:b] = p[:, :, :first].sum(-1) if first > 0 else 0.0
+        out["sink"][:, a:b] = e[:, :, :first].sum(-1) * inv if first > 0 else 0.0
         for name, offset in (("previous", 1), ("self", 0)):
             idx = rows - offset - c0
             ok = idx >= 0
-            got = p.gather(-1, idx.clamp(min=0)[None, :, None].expand(heads, r, 1)).squeeze(-1)
-            out[name][:, a:b] = got * ok
-        # sum_j w_ij (i - j) = i * sum_j w_ij - sum_j w_ij j; the row sum is 1 unless a sink logit
-        # takes its share.
-        total = p.sum(-1) if sinks is not None else 1.0
-        out["distance"][:, a:b] = rows.to(f32) * total - p @ cols.to(f32)
+            got = e.gather(-1, idx.clamp(min=0)[None, :, None].expand(heads, r, 1)).squeeze(-1)
+            out[name][:, a:b] = got * inv * ok
+        # sum_j w_ij (i - j) = i * sum_j w_ij - sum_j w_ij j (the row sum is 1 unless a sink logit
+        # takes its share)
+        out["distance"][:, a:b] = rows.to(f32) * (z * inv) - (e @ cols.to(f32)) * inv
         if kk:
-            take = min(kk, c)
-            w, j = torch.topk(p, take, dim=-1)
-            j = j + c0
             seen = visible(rows, cols, window).sum(-1)  # keys each row sees
             keep = torch.arange(take, device=device)[None, :] < seen[:, None]
-            out["topk_weight"][:, a:b, :take] = torch.where(keep, w, 0.0)
-            out["topk_index"][:, a:b, :take] = torch.where(keep, j, -1)
-        del s, p, logp
+            # exp(s - lse), as block() computes every weight
+            out["topk_weight"][:, a:b, :take] = torch.where(keep, torch.exp(top_s - lse[:, :, None]), 0.0)
+            out["topk_index"][:, a:b, :take] = torch.where(keep, top_j + c0, -1)
+        del s, e, shifted
         a = b
     return out
