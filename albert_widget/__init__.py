@@ -3,6 +3,7 @@
 from .capture import AttentionTooLargeError, capture
 from .compat import head_view, model_view
 from .export import figure, save_figure
+from .longcontext import CompactAttention, CompactTooLargeError, capture_compact, capture_generate
 from .models import ModelLoadError, default_model_path, load_default_model
 from .result import AttentionResult, ModelInfo
 from .seq2seq import capture_seq2seq
@@ -13,9 +14,13 @@ __all__ = [
     "AttentionResult",
     "AttentionTooLargeError",
     "AttentionWidget",
+    "CompactAttention",
+    "CompactTooLargeError",
     "ModelInfo",
     "ModelLoadError",
     "capture",
+    "capture_compact",
+    "capture_generate",
     "capture_seq2seq",
     "default_model_path",
     "head_view",

@@ -8,7 +8,7 @@ object, so switching one model switches them all) and the ``training`` flag.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .forward import (
 )
 from .result import AttentionResult, ModelInfo
 from .seq2seq import capture_seq2seq
+
+if TYPE_CHECKING:
+    from .longcontext.compact import CompactAttention
 
 # eager_attention, validate_text, model_max_length and AttentionTooLargeError live in forward.py
 # (shared with seq2seq.py, neuron.py and the analysis methods); they stay importable from here.
@@ -89,7 +92,8 @@ def capture(
     *,
     max_length: int | None = None,
     dtype: str = "float32",
-) -> AttentionResult:
+    memory_budget: int | None = None,
+) -> "AttentionResult | CompactAttention":
     """Run ``model`` on ``text`` (and ``text_pair``) and return every layer's and head's attention.
 
     Returns an :class:`AttentionResult` whose ``attention`` is float32 ``[layers, heads, N, N]`` and
@@ -100,6 +104,12 @@ def capture(
     ``dtype="float16"`` keeps the attention as float16 instead (half the memory; each weight rounded
     to the nearest float16, relative error <= 2**-11): for very large inputs. The model runs on its own
     device (GPU included); the attention crosses to the CPU once, straight into the result's array.
+
+    Decoder language models (``...ForCausalLM``) whose attention would not fit ``memory_budget``
+    bytes (default: a share of this machine's memory, :mod:`albert_widget.longcontext.budget`) come
+    back as a :class:`~albert_widget.longcontext.CompactAttention` instead: post-rotary queries and
+    keys plus row log-sum-exps, from which any block is recomputed exactly. Other models are refused
+    above ``memory_budget`` (default 6 GiB) with what it would need.
     """
     import torch
 
@@ -135,13 +145,36 @@ def capture(
     config = getattr(model, "config", None)
     layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    if layers and heads and _is_causal_lm(model):
+        from .longcontext import budget
+
+        try:
+            shape = budget.attention_shape(model)
+        except ValueError:
+            shape = None
+        # Decoder models: the full [L, H, N, N] while it fits the budget, the compact form above it
+        # (or a refusal that says what it would cost, before anything runs).
+        if shape is not None and budget.plan(budget.estimate(shape, n), memory_budget) == "compact":
+            from .longcontext.engine import compact_from_ids
+
+            return compact_from_ids(
+                model,
+                encoding["input_ids"],
+                tokens=tuple(str(t) for t in tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())),
+                special_tokens_mask=np.asarray(encoding["special_tokens_mask"][0].tolist(), dtype=bool),
+                text=text,
+                num_truncated=num_truncated,
+                max_length=limit,
+                memory_budget=memory_budget,
+            )
     if layers and heads:
         needed = int(layers) * int(heads) * n * n * 4
-        if needed > MAX_ATTENTION_BYTES:
+        refuse_above = MAX_ATTENTION_BYTES if memory_budget is None else int(memory_budget)
+        if needed > refuse_above:
             raise AttentionTooLargeError(
                 f"the attention of this input would need {format_bytes(needed)} ({needed:,} bytes: "
                 f"{layers} layers x {heads} heads x {n}x{n} tokens, float32); the limit is "
-                f"{format_bytes(MAX_ATTENTION_BYTES)}. Use a shorter text or a smaller max_length"
+                f"{format_bytes(refuse_above)}. Use a shorter text or a smaller max_length"
             )
 
     kwargs = accepted_inputs(model, encoding, model_device(model))
@@ -202,3 +235,13 @@ def capture(
         text=text,
         text_pair=text_pair,
     )
+
+
+def _is_causal_lm(model: Any) -> bool:
+    """A decoder-only language model (``...ForCausalLM`` / ``...LMHeadModel``): long inputs of these
+    get the compact capture (:mod:`albert_widget.longcontext`)."""
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    names = [type(model).__name__, *list(getattr(config, "architectures", None) or [])]
+    return any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names)
