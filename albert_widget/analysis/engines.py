@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import uuid
 from typing import Any, Iterable
 
 from ._common import progress_bar
@@ -187,14 +188,17 @@ def _run_dask(task: ShardTask, shards: list[Shard], progress: bool, client: Any,
                 print(f"{task.kind}: {len(shards)} shards on Dask; dashboard: {link}")
         # One copy of the model per worker, not one per task.
         [task_future] = client.scatter([task], broadcast=True)
+        run = uuid.uuid4().hex[:8]  # fresh keys: a rerun never attaches to a cancelled task of a failed run
         futures = client.map(_run_dask_shard, [task_future] * len(shards), shards,
-                             key=[f"{task.kind}-shard-{s.index}-{s.key[:12]}" for s in shards], pure=False)
+                             key=[f"{task.kind}-shard-{s.index}-{run}" for s in shards], pure=False)
         out = []
         try:
             for future in as_completed(futures):
                 out.append(Partial.from_bytes(future.result()))
+                # Let go of it at once: a held result lost with its worker would be computed again.
+                future.release()
         except BaseException:
-            client.cancel(futures)
+            client.cancel([f for f in futures if not f.done()])
             raise
         return out
     finally:
