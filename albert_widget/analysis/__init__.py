@@ -16,13 +16,13 @@ checkpoints to resume from; :func:`corpus_files` names a corpus kept in Parquet 
 
 from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
-from .importance import head_gates, head_importance
+from .importance import head_gates, head_importance, importance_from_partial
 from .partial import Partial, merge_partials
 from .shards import corpus_files
 from .norms import norm_attention, value_norms
 from .relevancy import Relevancy, relevancy, relevancy_matrix
 from .rollout import reduce_heads, residual_attention, rollout
-from .stats import STATISTICS, HeadStats, head_stats
+from .stats import STATISTICS, HeadStats, head_stats, stats_from_partial
 from .transitions import LayerTransitions, layer_transitions
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "head_gates",
     "head_importance",
     "head_stats",
+    "importance_from_partial",
     "layer_transitions",
     "make_corpus",
     "merge_partials",
@@ -46,5 +47,6 @@ __all__ = [
     "relevancy_matrix",
     "residual_attention",
     "rollout",
+    "stats_from_partial",
     "value_norms",
 ]

@@ -154,7 +154,7 @@ def _run_ray(task: ShardTask, shards: list[Shard], progress: bool, client: Any, 
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_gpus=1 if gpus else 0,
-            num_cpus=0 if gpus else 1,
+            num_cpus=1,  # tokenisation runs on the worker's CPU, GPU or not
         )
         try:
             out = [Partial.from_bytes(row["partial"]) for row in ds.iter_rows()]

@@ -108,10 +108,19 @@ def _texts_of_rows(rows: list[dict], files: CorpusFiles, path: str) -> tuple[lis
     return texts, labels
 
 
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError('reading Parquet files needs pyarrow, which is not installed: pip install pyarrow '
+                          '(it comes with the extras "albert_widget[ray]" and "albert_widget[dask]")') from exc
+    return pa, pq
+
+
 def _read_parquet(path: str, start: int, stop: int, files: CorpusFiles) -> list[dict]:
     """Rows ``start..stop-1`` of a Parquet file, reading only the row groups that hold them."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa, pq = _pyarrow()
 
     columns = [c for c in (files.column, files.pair_column, files.label_column) if c is not None]
     f = pq.ParquetFile(path)
@@ -200,8 +209,7 @@ def _file_ranges(path: str, shard_size: int) -> Iterator[tuple[int, int, int]]:
     """``(start, stop, rows)`` per shard of one file: row ranges from Parquet metadata; byte ranges of
     JSON lines from one pass over the file (blank lines skipped)."""
     if _file_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
+        _, pq = _pyarrow()
         total = pq.ParquetFile(path).metadata.num_rows
         for start in range(0, total, shard_size):
             stop = min(total, start + shard_size)
