@@ -107,7 +107,9 @@ def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, objec
     if engine == "ray":
         import ray
 
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        from albert_widget.analysis.engines import init_ray
+
+        init_ray(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
         kwargs = {"num_workers": args.workers}
     else:
         from distributed import Client, LocalCluster
@@ -210,7 +212,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--shard-size", type=int, default=500)
     parser.add_argument("--engines", default="ray,dask")
-    parser.add_argument("--threaded-texts", type=int, default=1000,
+    parser.add_argument("--threaded-texts", type=int, default=300,
                         help="texts for the extra one-process run with one torch thread per core (0: skip)")
     parser.add_argument("--out", default=str(HERE / "corpus_results.json"))
     parser.add_argument("--md", default=str(HERE / "CORPUS_RESULTS.md"))

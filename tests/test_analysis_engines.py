@@ -102,8 +102,10 @@ def _first(text):
 def ray_cluster():
     import ray  # installed with the test extra: a missing engine fails here, it is not skipped
 
+    from albert_widget.analysis.engines import init_ray
+
     _by_value()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield ray
     finally:

@@ -27,7 +27,7 @@ from ._common import progress_bar
 from .partial import Partial, merge_partials
 from .shards import Shard, ShardTask, load_finished, model_on_device
 
-__all__ = ["ENGINES", "run_shards", "require_engine"]
+__all__ = ["ENGINES", "init_ray", "run_shards", "require_engine"]
 
 ENGINES = (None, "ray", "dask")
 _EXTRAS = {"ray": ("ray", "Ray"), "dask": ("distributed", "Dask distributed")}
@@ -49,6 +49,21 @@ def require_engine(engine: str):
         raise ImportError(
             f'engine="{engine}" needs {name}, which is not installed: pip install "albert_widget[{engine}]"'
         ) from exc
+
+
+def init_ray(attempts: int = 3, **kwargs: Any) -> None:
+    """``ray.init(**kwargs)``, tried again after a start-up timeout: Ray gives a new local node 30 s to
+    register, which a busy machine can miss."""
+    import ray
+
+    for attempt in range(attempts):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(exc) or attempt == attempts - 1:
+                raise
+            ray.shutdown()
 
 
 def check_engine(engine: Any) -> None:
@@ -132,7 +147,7 @@ def _run_ray(task: ShardTask, shards: list[Shard], progress: bool, client: Any, 
 
     started = False
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        init_ray(include_dashboard=False, log_to_driver=False)
         started = True
     try:
         import ray.data
