@@ -89,7 +89,7 @@ between all pairs of heads.
 """),
     code(r"""
 start, cpu_start = time.perf_counter(), time.process_time()
-stats = head_stats(model, corpus, tokenizer=tokenizer, batch_size=16, progress=False)
+stats = head_stats(model, tokenizer, corpus, batch_size=16, progress=False)
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 print(f"{stats.num_examples} sentences, {stats.num_tokens} tokens in {elapsed:.1f} s wall-clock, {cpu:.1f} s of CPU "
       f"({torch.get_num_threads()} threads) = {1000 * elapsed / stats.num_examples:.1f} s per 1,000 sentences, "

@@ -139,7 +139,7 @@ def test_padded_batches_equal_one_at_a_time_tiny_albert(albert_tokenizer):
     model.eval()
     single = head_stats(_captures(model, albert_tokenizer, TEXTS), progress=False)
     model.train()
-    batched = head_stats(model, TEXTS, tokenizer=albert_tokenizer, batch_size=3, device="cpu", progress=False)
+    batched = head_stats(model, albert_tokenizer, TEXTS, batch_size=3, device="cpu", progress=False)
     assert model.training and model.config._attn_implementation == "sdpa"  # restored
     _assert_same(batched, single)
     # The texts differ in length, so the batches really were padded, and the heads are not uniform.
@@ -150,9 +150,9 @@ def test_padded_batches_equal_one_at_a_time_tiny_albert(albert_tokenizer):
 def test_padded_batches_equal_one_at_a_time_minilm(minilm):
     model, tokenizer = minilm
     single = head_stats(_captures(model, tokenizer, TEXTS), progress=False)
-    batched = head_stats(model, TEXTS, tokenizer=tokenizer, batch_size=4, progress=False)
+    batched = head_stats(model, tokenizer, TEXTS, batch_size=4, progress=False)
     _assert_same(batched, single)
-    one = head_stats(model, TEXTS, tokenizer=tokenizer, batch_size=1, progress=False)
+    one = head_stats(model, tokenizer, TEXTS, batch_size=1, progress=False)
     _assert_same(one, single)
     # Real attention: MiniLM's heads put much of their attention on [CLS] and [SEP].
     assert (batched.to_cls + batched.to_sep).max() > 0.5
@@ -165,6 +165,6 @@ def test_head_stats_rejects_bad_input(minilm):
     with pytest.raises(TypeError, match="AttentionResult"):
         head_stats([np.zeros((1, 1, 2, 2))])
     with pytest.raises(TypeError, match="list of strings"):
-        head_stats(model, "one string", tokenizer=tokenizer)
+        head_stats(model, tokenizer, "one string")
     with pytest.raises(ValueError, match="empty"):
-        head_stats(model, [], tokenizer=tokenizer)
+        head_stats(model, tokenizer, [])

@@ -8,34 +8,45 @@
   entropy, distance and Jensen-Shannon distances between heads over a corpus.
 * :func:`layer_transitions` (Lan et al. 2020, Fig. 2): L2 / cosine between layer inputs and outputs.
 * :func:`make_corpus`: a deterministic template corpus for the statistics.
+
+The corpus analyses (:func:`head_stats`, :func:`head_importance`) run over shards of the corpus as
+mergeable float64 sums (:class:`Partial`), in this process or on Ray / Dask (``engine=``), with
+checkpoints to resume from; :func:`corpus_files` names a corpus kept in Parquet / JSON-lines files.
 """
 
 from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
-from .importance import head_gates, head_importance
+from .importance import head_gates, head_importance, importance_from_partial
+from .partial import Partial, merge_partials
+from .shards import corpus_files
 from .norms import norm_attention, value_norms
 from .relevancy import Relevancy, relevancy, relevancy_matrix
 from .rollout import reduce_heads, residual_attention, rollout
-from .stats import STATISTICS, HeadStats, head_stats
+from .stats import STATISTICS, HeadStats, head_stats, stats_from_partial
 from .transitions import LayerTransitions, layer_transitions
 
 __all__ = [
     "FLOW_MAX_TOKENS",
     "HeadStats",
     "LayerTransitions",
+    "Partial",
     "Relevancy",
     "STATISTICS",
     "attention_flow",
+    "corpus_files",
     "head_gates",
     "head_importance",
     "head_stats",
+    "importance_from_partial",
     "layer_transitions",
     "make_corpus",
+    "merge_partials",
     "norm_attention",
     "reduce_heads",
     "relevancy",
     "relevancy_matrix",
     "residual_attention",
     "rollout",
+    "stats_from_partial",
     "value_norms",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -15,12 +16,12 @@ from ._common import (
     eval_mode,
     forward_kwargs,
     model_dtype,
-    on_device,
-    pick_device,
-    progress_bar,
     split_texts,
     tokenize_each,
 )
+from .engines import check_engine, run_shards
+from .partial import Partial
+from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
 
 __all__ = ["head_importance", "head_gates"]
 
@@ -94,18 +95,20 @@ def _kind(model: Any, labels: Any) -> str:
     )
 
 
-def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence[Sequence[int]], probability: float, seed: int):
-    """Deterministic MLM masking: for each text (in order) ``max(1, round(p·n))`` of its ``n`` non-special
-    tokens are replaced by the mask token. Returns ``(masked ids, labels)`` with ``-100`` where nothing
-    is predicted."""
+def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence[Sequence[int]], probability: float, seed: int,
+                 first: int = 0):
+    """Deterministic MLM masking: for each text ``max(1, round(p·n))`` of its ``n`` non-special tokens are
+    replaced by the mask token, drawn with ``numpy.random.default_rng([seed, k])`` where ``k = first + i``
+    is the text's index in the corpus: the masks of a text do not depend on how the corpus is sharded.
+    Returns ``(masked ids, labels)`` with ``-100`` where nothing is predicted."""
     mask_id = getattr(tokenizer, "mask_token_id", None)
     if mask_id is None:
         raise ValueError("the tokenizer has no mask token, so no masked-LM loss can be computed")
     if not 0.0 < probability <= 1.0:
         raise ValueError(f"mlm_probability must be in (0, 1], got {probability}")
-    rng = np.random.default_rng(seed)
     masked, labels = [], []
-    for row, spec in zip(ids, special):
+    for i, (row, spec) in enumerate(zip(ids, special)):
+        rng = np.random.default_rng([seed, first + i])
         candidates = [i for i, s in enumerate(spec) if not s]
         if not candidates:
             raise ValueError("a text has no ordinary tokens to mask")
@@ -137,7 +140,7 @@ def _per_example_loss(kind: str, logits: Any, labels: Any, problem_type: str | N
 def head_importance(
     model: Any,
     tokenizer: Any,
-    texts: Sequence[Any],
+    texts: Any,
     labels: Sequence[Any] | None = None,
     *,
     normalize: bool = True,
@@ -146,6 +149,11 @@ def head_importance(
     seed: int = 0,
     device: Any = None,
     progress: bool = False,
+    engine: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    checkpoint: str | os.PathLike | None = None,
+    client: Any = None,
+    num_workers: int | None = None,
 ) -> np.ndarray:
     """Importance of every head: ``I_h = mean over examples |∂L(x)/∂ξ_h|``, float64 ``[L, H]``.
 
@@ -160,34 +168,73 @@ def head_importance(
       proxy: the loss of keeping its decision).
     * ``*ForMaskedLM`` (``labels`` must be ``None``): the MLM loss on ``max(1, round(mlm_probability·n))``
       of each text's ``n`` non-special tokens, replaced by the mask token; positions drawn with
-      ``numpy.random.default_rng(seed)``, so the result is deterministic.
+      ``numpy.random.default_rng([seed, k])`` for the corpus's ``k``-th text, so the result is
+      deterministic and the same however the corpus is sharded.
     * base models without a head (``AlbertModel``, the packaged MiniLM): ``ValueError``, since they
       have no loss.
 
-    ``texts``: strings or ``(text, text_pair)`` tuples. ``normalize=True`` divides each layer's
-    importances by their L2 norm, as the authors' code does. The model runs in eval mode (restored) on
-    ``device`` (default: GPU when available; moved back afterwards); parameters get no ``.grad``.
-    """
-    import torch
+    ``texts``: a list or iterable of strings or ``(text, text_pair)`` tuples, or files
+    (:func:`~albert_widget.analysis.corpus_files`, labels then in ``label_column``).
+    ``normalize=True`` divides each layer's importances by their L2 norm, as the authors' code does
+    (after the sums of every shard are merged). The model runs in eval mode (restored) on ``device``
+    (default: GPU when available; moved back afterwards); parameters get no ``.grad``.
 
+    ``engine`` (``None``, ``"ray"``, ``"dask"``), ``shard_size``, ``checkpoint``, ``client``,
+    ``num_workers``: as for :func:`~albert_widget.analysis.head_stats`; the shards' sums of ``|∂L/∂ξ|``
+    and their text counts merge exactly.
+    """
     check_model(model, tokenizer)
     kind = _kind(model, labels)
-    firsts, seconds = split_texts(texts)
-    if labels is not None:
-        labels = list(labels)
-        if len(labels) != len(firsts):
-            raise ValueError(f"got {len(labels)} labels for {len(firsts)} texts")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_engine(engine)
+    check_batch_size(batch_size)
+    if kind == "mlm" and not 0.0 < mlm_probability <= 1.0:
+        raise ValueError(f"mlm_probability must be in (0, 1], got {mlm_probability}")
     problem_type = getattr(model.config, "problem_type", None)
     if kind == "classification" and labels is None and (problem_type == "regression" or model.config.num_labels == 1):
         raise ValueError("a regression head has no predicted class to serve as a label: pass labels=")
+    if labels is not None:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings (got one string: wrap it in a list)")
+        texts, labels = list(texts), list(labels)
+        if len(labels) != len(texts):
+            raise ValueError(f"got {len(labels)} labels for {len(texts)} texts")
+    options = {"kind": kind, "batch_size": batch_size, "mlm_probability": float(mlm_probability), "seed": int(seed),
+               "problem_type": problem_type}
+    config = task_config(model, **options, labels=labels is not None)
+    task = ShardTask("head_importance", importance_of_texts, model, tokenizer, options, config, device)
+    partial = run_shards(task, plan_shards(texts, shard_size, labels), engine=engine, checkpoint=checkpoint,
+                         progress=progress, client=client, num_workers=num_workers)
+    return importance_from_partial(partial, normalize=normalize)
 
+
+def importance_from_partial(partial: Partial, normalize: bool = True) -> np.ndarray:
+    """Head importance ``[L, H]`` from a (merged) ``head_importance`` partial: the sum of ``|∂L/∂ξ|`` over
+    texts divided by their number, then (``normalize``) each layer divided by its L2 norm."""
+    if partial.kind != "head_importance":
+        raise ValueError(f"expected a head_importance partial, got {partial.kind}")
+    importance = partial.sums["abs_grad"] / partial.counts["texts"]
+    if normalize:
+        norms = np.linalg.norm(importance, axis=1, keepdims=True)
+        importance = importance / (norms + 1e-20)
+    return importance
+
+
+def importance_of_texts(model: Any, tokenizer: Any, texts: list, labels: list | None, first: int, device: Any,
+                        on_batch: Any = None, *, kind: str, batch_size: int, mlm_probability: float, seed: int,
+                        problem_type: str | None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The shard computation of :func:`head_importance` (every engine runs this): the texts ``first ..``
+    of the corpus (strings or pairs; ``labels`` one per text or ``None``) through ``model`` (already on
+    ``device``) in batches of ``batch_size`` -> ``({"abs_grad": float64 [L, H] sum over texts of
+    |∂L(x)/∂ξ|}, {"texts": count})``."""
+    import torch
+
+    firsts, seconds = split_texts(texts)
     items = tokenize_each(model, tokenizer, firsts, seconds)
     token_labels = None
     if kind == "mlm":
         masked, token_labels = _mask_tokens(
-            tokenizer, [it["input_ids"] for it in items], [it["special_tokens_mask"] for it in items], mlm_probability, seed
+            tokenizer, [it["input_ids"] for it in items], [it["special_tokens_mask"] for it in items], mlm_probability, seed,
+            first,
         )
         items = [{**it, "input_ids": m} for it, m in zip(items, masked)]
     pad_id = getattr(tokenizer, "pad_token_id", None)
@@ -195,32 +242,24 @@ def head_importance(
     blocks = attention_blocks(model)
     num_layers, num_heads = len(blocks), blocks[0].num_heads
     total = torch.zeros(num_layers, num_heads, dtype=torch.float64)
-    dev = pick_device(model, device)
-    bar = progress_bar(len(firsts), progress, "head importance")
-    try:
-        with on_device(model, dev), eval_mode(model), torch.enable_grad():
-            for start in range(0, len(firsts), batch_size):
-                rows = list(range(start, min(start + batch_size, len(firsts))))
-                batch = collate([items[i] for i in rows], pad_id, None if token_labels is None else [token_labels[i] for i in rows])
-                kwargs = forward_kwargs(model, batch, dev)
-                gates = torch.ones(len(rows), num_layers, num_heads, dtype=model_dtype(model), device=dev, requires_grad=True)
-                with head_gates(model, gates):
-                    outputs = model(**kwargs, return_dict=True)
-                logits = outputs.logits
-                if kind == "mlm":
-                    target = batch["labels"].to(dev)
-                elif labels is not None:
-                    target = torch.as_tensor([labels[i] for i in rows], device=dev)
-                else:
-                    target = logits.detach().argmax(-1)
-                loss = _per_example_loss(kind, logits, target, problem_type)
-                (grad,) = torch.autograd.grad(loss.sum(), gates)
-                total += grad.detach().abs().sum(0).to("cpu", torch.float64)
-                bar.update(len(rows))
-    finally:
-        bar.close()
-    importance = (total / len(firsts)).numpy()
-    if normalize:
-        norms = np.linalg.norm(importance, axis=1, keepdims=True)
-        importance = importance / (norms + 1e-20)
-    return importance
+    with eval_mode(model), torch.enable_grad():
+        for start in range(0, len(firsts), batch_size):
+            rows = list(range(start, min(start + batch_size, len(firsts))))
+            batch = collate([items[i] for i in rows], pad_id, None if token_labels is None else [token_labels[i] for i in rows])
+            kwargs = forward_kwargs(model, batch, device)
+            gates = torch.ones(len(rows), num_layers, num_heads, dtype=model_dtype(model), device=device, requires_grad=True)
+            with head_gates(model, gates):
+                outputs = model(**kwargs, return_dict=True)
+            logits = outputs.logits
+            if kind == "mlm":
+                target = batch["labels"].to(device)
+            elif labels is not None:
+                target = torch.as_tensor([labels[i] for i in rows], device=device)
+            else:
+                target = logits.detach().argmax(-1)
+            loss = _per_example_loss(kind, logits, target, problem_type)
+            (grad,) = torch.autograd.grad(loss.sum(), gates)
+            total += grad.detach().abs().sum(0).to("cpu", torch.float64)
+            if on_batch is not None:
+                on_batch(len(rows))
+    return {"abs_grad": total.numpy()}, {"texts": len(firsts)}

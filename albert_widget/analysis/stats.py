@@ -3,8 +3,9 @@ Analysis of BERT's Attention", BlackboxNLP 2019)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,12 +18,14 @@ from ._common import (
     forward_kwargs,
     is_punct,
     length_batches,
-    on_device,
     pick_device,
     progress_bar,
     split_texts,
     tokenize_each,
 )
+from .engines import check_engine, run_shards
+from .partial import Partial
+from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
 from ..result import AttentionResult
 
 __all__ = ["head_stats", "HeadStats", "STATISTICS"]
@@ -129,7 +132,8 @@ class _Accumulator:
             raise ValueError(f"got attention with {num_layers} layers x {num_heads} heads, expected {self.shape[0]} x {self.shape[1]}")
         if self.sums is None:
             self._allocate(att.device)
-        att = att.float()
+        if att.dtype != torch.float64:
+            att = att.float()  # float16/bfloat16 models: sum in float32 at least; float64 models stay exact
         v = valid.to(att.dtype)
         att = att * v[:, None, None, None, :]  # padding keys never count
         w = v[:, None, None, :]  # padding queries never count
@@ -174,22 +178,46 @@ class _Accumulator:
         self.examples += b
         self.log_n += float((lengths * torch.log(lengths.clamp(min=1))).sum())
 
-    def result(self) -> HeadStats:
-        if self.rows == 0 or self.sums is None:
+    def sums_and_counts(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The float64 sums (numpy, ``[L, H]`` per statistic, ``[L·H, L·H]`` upper triangles of the
+        Jensen-Shannon sums) and the counts: what a :class:`~.partial.Partial` holds."""
+        if self.sums is None:
             raise ValueError("no tokens to average over")
-        out = {name: (value / self.rows).cpu().numpy() for name, value in self.sums.items()}
-        js_div = js_dist = None
+        sums = {name: value.cpu().numpy() for name, value in self.sums.items()}
         if self.js:
-            js_div = _symmetric((self.js_div / self.rows).cpu().numpy())
-            js_dist = _symmetric((self.js_dist / self.rows).cpu().numpy())
-        return HeadStats(
-            **out,
-            js_divergence=js_div,
-            js_distance=js_dist,
-            uniform_entropy=self.log_n / self.rows,
-            num_examples=self.examples,
-            num_tokens=self.rows,
-        )
+            sums["js_divergence"] = self.js_div.cpu().numpy()
+            sums["js_distance"] = self.js_dist.cpu().numpy()
+        return sums, {"tokens": self.rows, "examples": self.examples, "log_n": self.log_n}
+
+    def result(self) -> HeadStats:
+        return stats_from_sums(*self.sums_and_counts())
+
+
+def stats_from_sums(sums: dict[str, np.ndarray], counts: dict[str, float]) -> HeadStats:
+    """:class:`HeadStats` from corpus sums and counts (one process's, or merged partials'): every sum
+    divided by the number of query tokens; the Jensen-Shannon upper triangles mirrored."""
+    rows = counts["tokens"]
+    if rows == 0:
+        raise ValueError("no tokens to average over")
+    js_div = js_dist = None
+    if "js_divergence" in sums:
+        js_div = _symmetric(sums["js_divergence"] / rows)
+        js_dist = _symmetric(sums["js_distance"] / rows)
+    return HeadStats(
+        **{name: sums[name] / rows for name in STATISTICS},
+        js_divergence=js_div,
+        js_distance=js_dist,
+        uniform_entropy=counts["log_n"] / rows,
+        num_examples=int(counts["examples"]),
+        num_tokens=int(rows),
+    )
+
+
+def stats_from_partial(partial: Partial) -> HeadStats:
+    """:class:`HeadStats` of a (merged) ``head_stats`` partial."""
+    if partial.kind != "head_stats":
+        raise ValueError(f"expected a head_stats partial, got {partial.kind}")
+    return stats_from_sums(partial.sums, partial.counts)
 
 
 def _symmetric(upper: np.ndarray) -> np.ndarray:
@@ -200,26 +228,47 @@ def _symmetric(upper: np.ndarray) -> np.ndarray:
 
 def head_stats(
     model_or_results: Any,
-    texts: Sequence[Any] | None = None,
-    *,
+    *args: Any,
     tokenizer: Any = None,
+    texts: Any = None,
     batch_size: int = 16,
     device: Any = None,
     progress: bool = True,
     js: bool = True,
+    engine: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    checkpoint: str | os.PathLike | None = None,
+    client: Any = None,
+    num_workers: int | None = None,
 ) -> HeadStats:
     """Clark et al.'s statistics of every head over a corpus.
 
     Either ``head_stats(results)`` with a list of :class:`~albert_widget.AttentionResult` (from
     :func:`~albert_widget.capture`; [CLS]/[SEP] are special tokens named ``[CLS]``/``<s>`` and
-    ``[SEP]``/``</s>``), or ``head_stats(model, texts, tokenizer=tokenizer)`` with ``texts`` a list of
-    strings or ``(text, text_pair)`` tuples: the model then runs in padded batches of ``batch_size``
-    texts of similar length (eager attention and eval mode, both restored; no gradients) on ``device``
-    (default: the GPU when available, the model is moved back afterwards). Padding rows and columns never
-    count, so batched statistics equal one-at-a-time statistics. A tqdm bar shows progress when
-    ``progress``. ``js=False`` skips the ``[L·H, L·H]`` Jensen-Shannon matrices, which cost
-    ``O(B·(L·H)²·N²)`` per batch (about as much as the model itself for MiniLM on short sentences).
-    Memory: a batch holds its attention twice, ``2·B·L·H·N²`` floats; lower ``batch_size`` for long texts.
+    ``[SEP]``/``</s>``), or ``head_stats(model, tokenizer, texts)`` (the order of every analysis; the
+    older ``head_stats(model, texts, tokenizer=tokenizer)`` still works) with ``texts`` a list or
+    iterable of strings or ``(text, text_pair)`` tuples, or files the workers read
+    (:func:`~albert_widget.analysis.corpus_files`: Parquet, JSON lines).
+
+    The corpus is cut into shards of ``shard_size`` texts; each shard gives float64 sums and counts
+    (a :class:`~albert_widget.analysis.partial.Partial`), merged exactly at the end, so every
+    ``engine`` gives the same answer:
+
+    * ``None``: this process. The model runs in padded batches of ``batch_size`` texts of similar length
+      (inside a shard; eager attention and eval mode, both restored; no gradients) on ``device``
+      (default: the GPU when available; the model is moved back afterwards). A tqdm bar when ``progress``.
+    * ``"ray"``: Ray Data over the shards, one model replica per worker (``num_workers`` actors; one
+      GPU each when the cluster has GPUs). ``"dask"``: ``dask.distributed``, the ``client`` given or a
+      local cluster of ``num_workers`` processes. Extras: ``pip install "albert_widget[ray]"`` /
+      ``"albert_widget[dask]"``.
+
+    ``checkpoint``: a folder (every worker must be able to write to it) where each finished shard is
+    saved; a rerun with the same corpus and settings loads those and computes only the rest.
+
+    Padding rows and columns never count, so batched statistics equal one-at-a-time statistics.
+    ``js=False`` skips the ``[L·H, L·H]`` Jensen-Shannon matrices, which cost ``O(B·(L·H)²·N²)`` per
+    batch (about as much as the model itself for MiniLM on short sentences). Memory: a batch holds its
+    attention twice, ``2·B·L·H·N²`` floats; lower ``batch_size`` for long texts.
 
     Measured (all-MiniLM-L6-v2, 1,000 template sentences of ~17 tokens, Jensen-Shannon included): about
     4-5 s on 2 CPU cores of an otherwise idle machine, 2.4 s on 16 cores, 2.1 s on an H200 GPU with
@@ -230,24 +279,63 @@ def head_stats(
     HeadStats
         float64 ``[L, H]`` arrays per statistic (see :class:`HeadStats`), ``.to_dataframe()``.
     """
-    import torch
-
-    if texts is None:
+    tokenizer, texts = _tokenizer_and_texts(args, tokenizer, texts)
+    if texts is None and tokenizer is None:
         results = model_or_results
         if isinstance(results, AttentionResult):
             results = [results]
         results = list(results) if isinstance(results, (list, tuple)) else None
         if not results or not all(isinstance(r, AttentionResult) for r in results):
             raise TypeError(
-                "head_stats() takes a list of AttentionResult, or a model with texts and tokenizer=: "
-                "head_stats(model, texts, tokenizer=tokenizer)"
+                "head_stats() takes a list of AttentionResult, or a model, its tokenizer and texts: "
+                "head_stats(model, tokenizer, texts)"
             )
         return _from_results(results, device, progress, js)
-
     if tokenizer is None:
-        raise TypeError("head_stats(model, texts, tokenizer=...) needs the model's tokenizer")
+        raise TypeError("head_stats(model, tokenizer, texts) needs the model's tokenizer")
+    if texts is None:
+        raise TypeError("head_stats(model, tokenizer, texts) needs texts")
     model = model_or_results
     check_model(model, tokenizer)
+    check_engine(engine)
+    check_batch_size(batch_size)
+    options = {"batch_size": batch_size, "js": bool(js)}
+    task = ShardTask("head_stats", stats_of_texts, model, tokenizer, options, task_config(model, **options), device)
+    partial = run_shards(task, plan_shards(texts, shard_size), engine=engine, checkpoint=checkpoint,
+                         progress=progress, client=client, num_workers=num_workers)
+    return stats_from_partial(partial)
+
+
+def _tokenizer_and_texts(args: tuple, tokenizer: Any, texts: Any) -> tuple[Any, Any]:
+    """``(tokenizer, texts)`` from ``head_stats(model, tokenizer, texts)``, ``head_stats(model, texts,
+    tokenizer=...)`` (the older order) or keywords. A tokenizer is callable; texts are not."""
+    if len(args) > 2:
+        raise TypeError(f"head_stats() takes (model, tokenizer, texts), got {1 + len(args)} positional arguments")
+    if len(args) == 2:
+        if tokenizer is not None or texts is not None:
+            raise TypeError("head_stats(model, tokenizer, texts): tokenizer and texts given twice")
+        return args[0], args[1]
+    if len(args) == 1:
+        (arg,) = args
+        if tokenizer is not None and texts is not None:
+            raise TypeError("head_stats(model, tokenizer, texts): tokenizer and texts given twice")
+        if tokenizer is not None:
+            return tokenizer, arg  # head_stats(model, texts, tokenizer=tokenizer)
+        if texts is not None or callable(arg):
+            return arg, texts
+        return None, arg
+    return tokenizer, texts
+
+
+def stats_of_texts(model: Any, tokenizer: Any, texts: list, labels: Any, first: int, device: Any,
+                   on_batch: Any = None, *, batch_size: int, js: bool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The shard computation of :func:`head_stats` (every engine runs this): ``texts`` (strings or
+    pairs) through ``model`` (already on ``device``) in padded length-sorted batches -> ``(sums,
+    counts)``: float64 ``[L, H]`` sums per statistic over query tokens, ``[L·H, L·H]`` Jensen-Shannon
+    sums (upper triangles), and ``tokens``, ``examples``, ``log_n`` (``Σ n log n`` over texts).
+    ``labels`` and ``first`` are unused (the statistics need neither)."""
+    import torch
+
     firsts, seconds = split_texts(texts)
     items = tokenize_each(model, tokenizer, firsts, seconds)
     batches = length_batches([len(it["input_ids"]) for it in items], batch_size)
@@ -255,32 +343,28 @@ def head_stats(
     cls_id = getattr(tokenizer, "cls_token_id", None)
     sep_id = getattr(tokenizer, "sep_token_id", None)
     punct_ids = sorted({int(i) for t, i in tokenizer.get_vocab().items() if is_punct(t)})
-    dev = pick_device(model, device)
     acc = None
-    bar = progress_bar(len(firsts), progress, "head stats")
-    try:
-        with on_device(model, dev), eager_eval(model), torch.no_grad():
-            punct_tensor = torch.tensor(punct_ids, dtype=torch.long, device=dev)
-            for rows in batches:
-                enc = collate([items[i] for i in rows], pad_id)
-                outputs = model(**forward_kwargs(model, enc, dev), output_attentions=True, return_dict=True)
-                attentions = tuple(getattr(outputs, "attentions", None) or ())
-                if not attentions:
-                    raise ValueError("the model returned no attention; it needs eager attention (output_attentions=True)")
-                att = torch.stack(attentions, dim=1)  # [B, L, H, N, N]
-                del outputs, attentions
-                ids = enc["input_ids"].to(dev)
-                valid = enc["attention_mask"].to(dev).bool()
-                cls = (ids == cls_id) & valid if cls_id is not None else torch.zeros_like(valid)
-                sep = (ids == sep_id) & valid if sep_id is not None else torch.zeros_like(valid)
-                punct = torch.isin(ids, punct_tensor) & valid
-                if acc is None:
-                    acc = _Accumulator(int(att.shape[1]), int(att.shape[2]), js)
-                acc.add(att, valid, cls, sep, punct)
-                bar.update(len(rows))
-    finally:
-        bar.close()
-    return acc.result()
+    with eager_eval(model), torch.no_grad():
+        punct_tensor = torch.tensor(punct_ids, dtype=torch.long, device=device)
+        for rows in batches:
+            enc = collate([items[i] for i in rows], pad_id)
+            outputs = model(**forward_kwargs(model, enc, device), output_attentions=True, return_dict=True)
+            attentions = tuple(getattr(outputs, "attentions", None) or ())
+            if not attentions:
+                raise ValueError("the model returned no attention; it needs eager attention (output_attentions=True)")
+            att = torch.stack(attentions, dim=1)  # [B, L, H, N, N]
+            del outputs, attentions
+            ids = enc["input_ids"].to(device)
+            valid = enc["attention_mask"].to(device).bool()
+            cls = (ids == cls_id) & valid if cls_id is not None else torch.zeros_like(valid)
+            sep = (ids == sep_id) & valid if sep_id is not None else torch.zeros_like(valid)
+            punct = torch.isin(ids, punct_tensor) & valid
+            if acc is None:
+                acc = _Accumulator(int(att.shape[1]), int(att.shape[2]), js)
+            acc.add(att, valid, cls, sep, punct)
+            if on_batch is not None:
+                on_batch(len(rows))
+    return acc.sums_and_counts()
 
 
 def _from_results(results: list[AttentionResult], device: Any, progress: bool, js: bool) -> HeadStats:
