@@ -168,7 +168,12 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @classmethod
     def demo(cls, text: str = DEFAULT_TEXT, text_pair: str | None = None, **kwargs: Any) -> "AttentionWidget":
-        """The packaged pretrained all-MiniLM-L6-v2 (6 layers x 12 heads), offline."""
+        """The packaged pretrained all-MiniLM-L6-v2 (6 layers x 12 heads), offline, on ``text``.
+
+        ``text`` must have a visible word: ``demo("")``, ``demo(None)`` and ``demo("   ")`` raise (before
+        the model loads), as the typed-text box refuses them."""
+        validate_text(text, "text")
+        validate_text(text_pair, "text_pair", allow_none=True)
         model, tokenizer = load_default_model()
         return cls(model, tokenizer, text, text_pair, **kwargs)
 
