@@ -227,6 +227,8 @@ class AttentionWidget(anywidget.AnyWidget):
         view["heads"] = list(view["heads"])
         state = page_state.page_state(self._result, view, editable=False)
         state["notice"] = self.notice
+        # head_view/model_view's include_layers/include_heads: the model's own numbers travel too
+        state["info"].update({k: v for k, v in self.info.items() if k in ("layer_numbers", "head_numbers")})
         return state
 
     def set_input(self, text: str, text_pair: str | None = None) -> None:

@@ -68,6 +68,9 @@ ESCAPED = bytes([0x00, 0x0D, 0x3C, 0x81, 0x8D, 0x8F, 0x90, 0x9D, ESCAPE])
 _WIDTH = {"float16": 2, "float32": 4, "uint8": 1}
 _STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 _FLOAT16_MAX = 65504.0
+#: ``info`` entries a page keeps from the state it is given: the model's own number of each layer and
+#: head shown, when only some were included (bertviz's ``include_layers``/``include_heads``).
+NUMBERING = ("layer_numbers", "head_numbers")
 
 _ERROR_TEXT = {
     "float16": "float16: |error| <= 2^-11 x |value| (<= 4.9e-4 for weights in [0, 1]; <= 2^-25 below 2^-14)",
@@ -229,6 +232,9 @@ def _state(result: AttentionResult, state: dict[str, Any] | None, overrides: dic
     out["heads"] = sorted({_index(h, out["num_heads"], "heads entry") for h in (out["heads"] or ())})
     # no model in the page: the text boxes are disabled and views that need Python are hidden
     out["info"] = _public_info(out["info"])
+    given_info = (state or {}).get("info")
+    if isinstance(given_info, dict):  # the model's own layer/head numbers (bertviz's include_layers/heads)
+        out["info"].update({k: given_info[k] for k in NUMBERING if isinstance(given_info.get(k), list)})
     out["info"].update(static=True, unavailable_views=[v for v in VIEWS if v not in STATIC_VIEWS])
     return out
 
