@@ -14,7 +14,7 @@ from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
 from .importance import head_gates, head_importance
 from .norms import norm_attention, value_norms
-from .relevancy import Relevancy, relevancy, relevancy_matrix
+from .relevancy import Relevancy, pooled_norm, relevancy, relevancy_matrix
 from .rollout import reduce_heads, residual_attention, rollout
 from .stats import STATISTICS, HeadStats, head_stats
 from .transitions import LayerTransitions, layer_transitions
@@ -32,6 +32,7 @@ __all__ = [
     "layer_transitions",
     "make_corpus",
     "norm_attention",
+    "pooled_norm",
     "reduce_heads",
     "relevancy",
     "relevancy_matrix",
