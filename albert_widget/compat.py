@@ -33,7 +33,7 @@ import numpy as np
 
 from .result import AttentionResult, ModelInfo, _to_numpy, as_attention_array, check_real, validate_tokens
 
-__all__ = ["head_view", "model_view", "EMPTY_ATTENTION"]
+__all__ = ["EMPTY_ATTENTION", "head_view", "model_view"]
 
 #: What an empty attention tuple most likely means, said when one is passed.
 EMPTY_ATTENTION = (

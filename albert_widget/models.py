@@ -6,16 +6,16 @@ import os
 from typing import Any
 
 __all__ = [
-    "default_model_path",
-    "load_default_model",
-    "load_pretrained",
-    "ModelLoadError",
+    "DEFAULT_MODEL_NAME",
     "OFFLINE_HELP",
+    "ModelLoadError",
+    "default_model_path",
     "hub_offline",
     "hub_unreachable",
-    "DEFAULT_MODEL_NAME",
-    "model_label",
     "is_local_path",
+    "load_default_model",
+    "load_pretrained",
+    "model_label",
 ]
 
 DEFAULT_TEXT = "The cat sat on the mat because it was tired."
@@ -88,7 +88,7 @@ def cache_folder() -> str:
         from huggingface_hub import constants
 
         return str(constants.HF_HUB_CACHE)
-    except Exception:  # noqa: BLE001 - only used in a message
+    except Exception:
         return "~/.cache/huggingface/hub"
 
 
@@ -138,7 +138,7 @@ def _load(name: str, trust_remote_code: bool, local_only: bool, kwargs: dict[str
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    options = dict(trust_remote_code=trust_remote_code, local_files_only=local_only)
+    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
     # transformers prints a "Loading weights" progress bar under every load; a widget cell should
     # show the widget, not that.
     bars_were_on = hf_logging.is_progress_bar_enabled()

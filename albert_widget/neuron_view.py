@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["show", "STATIC_NEURON_NOTICE"]
+__all__ = ["STATIC_NEURON_NOTICE", "show"]
 
 #: Why a returned page starts on the head view: the neuron view needs the model.
 STATIC_NEURON_NOTICE = (
@@ -61,8 +61,7 @@ def show(
         raise ValueError("the neuron view shows one self-attention: encoder-decoder models (BART, T5) are not supported")
     if sentence_b is not None and getattr(tokenizer, "sep_token", None) is None:
         raise ValueError(
-            f"{type(model).__name__} does not take sentence pairs (its tokenizer has no separator token): "
-            "pass one sentence as sentence_a"
+            f"{type(model).__name__} does not take sentence pairs (its tokenizer has no separator token): pass one sentence as sentence_a"
         )
     if not query_key_modules(model):
         raise ValueError(
@@ -77,8 +76,7 @@ def show(
     if html_action == "return":
         from .compat import _html
 
-        state = {"view": "head", "layer": layer, "head": head, "heads": [head], "display_mode": mode,
-                 "notice": STATIC_NEURON_NOTICE}
+        state = {"view": "head", "layer": layer, "head": head, "heads": [head], "display_mode": mode, "notice": STATIC_NEURON_NOTICE}
         return _html(result, state)
     from IPython.display import display
 

@@ -25,7 +25,8 @@ def gpt2_lm(bpe_tokenizer):
 def test_is_causal_lm(gpt2_lm, tiny_albert):
     lm, base, _ = gpt2_lm
     assert is_causal_lm(lm)
-    assert not is_causal_lm(base) and not is_causal_lm(tiny_albert[0])
+    assert not is_causal_lm(base)
+    assert not is_causal_lm(tiny_albert[0])
 
 
 def test_loss_per_example_equals_the_models_own_loss(gpt2_lm):
@@ -50,15 +51,17 @@ def test_head_importance_of_a_causal_lm_by_hand(gpt2_lm):
     with head_gates(lm, gates):
         loss = causal_lm_per_example_loss(lm(ids).logits, ids)
     (grad,) = torch.autograd.grad(loss.sum(), gates)
-    assert grad.shape == (1, 2, 4) and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    assert grad.shape == (1, 2, 4)
+    assert torch.isfinite(grad).all()
+    assert grad.abs().sum() > 0
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="importance.py must use analysis.causal_lm for *LMHeadModel / *ForCausalLM (see its _kind); "
-    "remove this marker when it does",
+    reason="importance.py must use analysis.causal_lm for *LMHeadModel / *ForCausalLM (see its _kind); remove this marker when it does",
 )
 def test_head_importance_works_for_gpt2_with_its_lm_head(gpt2_lm):
     lm, _, tok = gpt2_lm
     importance = head_importance(lm, tok, TEXTS)
-    assert importance.shape == (2, 4) and np.isfinite(importance).all()
+    assert importance.shape == (2, 4)
+    assert np.isfinite(importance).all()

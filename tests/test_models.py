@@ -52,9 +52,12 @@ def test_hub_name_without_network_fails_fast_and_says_how_to_work_offline(tmp_pa
     seconds, message = load_without_network(tmp_path)
     assert seconds < 10, message
     assert "'albert-base-v2'" in message
-    assert "not in the Hugging Face cache" in message and "the hub cannot be reached" in message
+    assert "not in the Hugging Face cache" in message
+    assert "the hub cannot be reached" in message
     assert "127.0.0.1:9" in message
-    assert "HF_HUB_OFFLINE=1" in message and "local folder" in message and "AttentionWidget.demo()" in message
+    assert "HF_HUB_OFFLINE=1" in message
+    assert "local folder" in message
+    assert "AttentionWidget.demo()" in message
 
 
 def test_hub_name_with_hf_hub_offline_fails_fast_without_a_connection(tmp_path):
@@ -81,5 +84,8 @@ def test_model_label_is_a_short_name_never_a_path(name, label):
 
 def test_packaged_model_label_and_local_paths():
     assert model_label(default_model_path()) == "all-MiniLM-L6-v2"
-    assert is_local_path(default_model_path()) and is_local_path("./m") and is_local_path("~/m")
-    assert not is_local_path("albert-base-v2") and not is_local_path("sentence-transformers/all-MiniLM-L6-v2")
+    assert is_local_path(default_model_path())
+    assert is_local_path("./m")
+    assert is_local_path("~/m")
+    assert not is_local_path("albert-base-v2")
+    assert not is_local_path("sentence-transformers/all-MiniLM-L6-v2")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["is_causal_lm", "causal_lm_per_example_loss"]
+__all__ = ["causal_lm_per_example_loss", "is_causal_lm"]
 
 
 def is_causal_lm(model: Any) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._common import accepted_inputs, eager_eval, encode_one, model_device
 
-__all__ = ["relevancy", "Relevancy", "relevancy_matrix", "pooled_norm", "relevancy_note", "STAND_IN"]
+__all__ = ["STAND_IN", "Relevancy", "pooled_norm", "relevancy", "relevancy_matrix", "relevancy_note"]
 
 #: ``Relevancy.kind`` of the stand-in a model without a prediction head explains (see :func:`pooled_norm`).
 STAND_IN = "pooled-norm"
@@ -26,7 +26,7 @@ def pooled_norm(outputs: Any) -> Any:
     return hidden.mean(dim=0).norm()
 
 
-def relevancy_note(rel: "Relevancy") -> str:
+def relevancy_note(rel: Relevancy) -> str:
     """One line saying what ``rel`` explains (the widget shows it under the map)."""
     if rel.kind == STAND_IN:
         return ("this model has no head: relevancy of the stand-in ‖mean-pooled embedding‖, "
