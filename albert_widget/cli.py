@@ -168,7 +168,7 @@ def _check_output(path: str) -> None:
 def _load(name: str) -> tuple[Any, Any, str]:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from .models import default_model_path, load_pretrained
+    from .models import ModelLoadError, default_model_path, load_pretrained
 
     try:
         from transformers.utils import logging as hf_logging
@@ -194,6 +194,10 @@ def _load(name: str) -> tuple[Any, Any, str]:
     try:
         model, tokenizer = load_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit 3 with its reason
+        if isinstance(exc, ModelLoadError) and exc.__cause__ is None:
+            # our own whole message (not a folder, not cached, hub unreachable; how to work offline)
+            reason = str(exc).removeprefix(f"could not load {path!r}: ")
+            raise ModelError(f"cannot load model {name!r}: {_one_line(reason, 700)}") from exc
         reason = exc.__cause__ if exc.__cause__ is not None else exc
         raise ModelError(f"cannot load model {name!r}: {_one_line(reason, 300)}") from exc
     return model, tokenizer, path

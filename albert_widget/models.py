@@ -56,7 +56,7 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
             raise ModelLoadError(
                 f"could not load {name_or_path!r}: it is not a local folder and not in the Hugging Face cache "
                 f"({cache_folder()}), and HF_HUB_OFFLINE (or local_files_only) forbids downloading it. {OFFLINE_HELP}"
-            ) from cached_error.__cause__
+            ) from None  # the cache miss itself says nothing more
         reason = hub_unreachable()
         if reason is not None:
             raise ModelLoadError(

@@ -218,3 +218,18 @@ def test_layer_out_of_range_of_a_local_folder_is_checked_from_its_config(tmp_pat
         layers = json.load(f)["num_hidden_layers"]
     assert main(["html", "--model", albert_folder, "--layer", str(layers), "-o", str(tmp_path / "p.html")]) == EXIT_USAGE
     assert f"this model has {layers} layers" in one_error_line(capsys.readouterr().err)
+
+
+def test_hub_name_offline_fails_fast_with_how_to_work_offline(capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", os.devnull + "-no-cache")
+    from transformers import AutoModel, AutoTokenizer  # noqa: F401 - imported first: the timing is the lookup
+
+    start = time.perf_counter()
+    assert main(["info", "--model", "albert-base-v2"]) == EXIT_MODEL
+    assert time.perf_counter() - start < 10
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("albert-widget: error: cannot load model 'albert-base-v2': it is not a local folder")
+    assert "HF_HUB_OFFLINE=1" in line and "local folder" in line
