@@ -51,7 +51,7 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
         raise ModelLoadError(f"could not load {name_or_path!r}: no such folder. {OFFLINE_HELP}")
     try:
         return _load(name_or_path, trust_remote_code, True, kwargs, where="the local Hugging Face cache")
-    except ModelLoadError as cached_error:
+    except ModelLoadError:
         if local_files_only or hub_offline():
             raise ModelLoadError(
                 f"could not load {name_or_path!r}: it is not a local folder and not in the Hugging Face cache "
