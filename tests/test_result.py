@@ -236,7 +236,7 @@ def test_npz_round_trip_of_from_attention(tmp_path):
 
 def test_repr():
     assert repr(AttentionResult.from_attention(softmax_attention(), TOKENS)) == (
-        "AttentionResult(model='unknown', layers=3, heads=2, tokens=5, truncated=0)"
+        "AttentionResult(model='', layers=3, heads=2, tokens=5, truncated=0)"
     )
 
 
