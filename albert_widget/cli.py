@@ -168,7 +168,7 @@ def _check_output(path: str) -> None:
 def _load(name: str) -> tuple[Any, Any, str]:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from .models import default_model_path, load_pretrained
+    from .models import ModelLoadError, default_model_path, load_pretrained
 
     try:
         from transformers.utils import logging as hf_logging
@@ -194,9 +194,51 @@ def _load(name: str) -> tuple[Any, Any, str]:
     try:
         model, tokenizer = load_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit 3 with its reason
+        if isinstance(exc, ModelLoadError) and exc.__cause__ is None:
+            # our own whole message (not a folder, not cached, hub unreachable; how to work offline)
+            reason = str(exc).removeprefix(f"could not load {path!r}: ")
+            raise ModelError(f"cannot load model {name!r}: {_one_line(reason, 700)}") from exc
         reason = exc.__cause__ if exc.__cause__ is not None else exc
         raise ModelError(f"cannot load model {name!r}: {_one_line(reason, 300)}") from exc
     return model, tokenizer, path
+
+
+def _config_shape(name: str) -> tuple[int, int] | None:
+    """``(layers, heads)`` from the ``config.json`` of a local model folder (``'default'``: the packaged
+    model), read without loading the model; ``None`` for a hub name or a config without them."""
+    import json
+
+    from .models import default_model_path
+
+    folder = default_model_path() if name in ("default", "") else os.path.expanduser(name)
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    # BERT/ALBERT/RoBERTa name them num_hidden_layers/num_attention_heads; GPT-2 n_layer/n_head.
+    layers = config.get("num_hidden_layers", config.get("n_layer"))
+    heads = config.get("num_attention_heads", config.get("n_head"))
+    if isinstance(layers, int) and isinstance(heads, int) and layers > 0 and heads > 0:
+        return layers, heads
+    return None
+
+
+def _precheck(args: argparse.Namespace, heads: list[int] | None) -> None:
+    """What can be checked before the model loads (seconds): the text and pair, and the layer and
+    head against the local folder's config.json. The same checks run again on the capture."""
+    from .forward import validate_text
+
+    try:
+        validate_text(args.text, "--text")
+        validate_text(args.pair, "--pair", allow_none=True)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(_one_line(exc)) from exc
+    shape = _config_shape(args.model)
+    if shape is not None:
+        _check_range_of(shape[0], shape[1], args.layer, args.head, heads)
 
 
 def _capture(args: argparse.Namespace):
@@ -212,7 +254,10 @@ def _capture(args: argparse.Namespace):
 
 
 def _check_range(result: Any, layer: int | None, head: int | None, heads: list[int] | None) -> None:
-    L, H = result.num_layers, result.num_heads
+    _check_range_of(result.num_layers, result.num_heads, layer, head, heads)
+
+
+def _check_range_of(L: int, H: int, layer: int | None, head: int | None, heads: list[int] | None) -> None:
     if layer is not None and not 0 <= layer < L:
         raise UsageError(f"--layer {layer} is out of range: this model has {L} layers (valid: 0 to {L - 1})")
     named = ([("--head", head)] if head is not None else []) + [("--heads", h) for h in heads or []]
@@ -252,6 +297,7 @@ def _figure(args: argparse.Namespace) -> int:
     heads = _parse_heads(args.heads)
     _check_output(args.output)
 
+    _precheck(args, heads)
     result = _capture(args)
     layer = args.layer if args.layer is not None else 0
     head = args.head if args.head is not None else 0
@@ -269,17 +315,13 @@ def _figure(args: argparse.Namespace) -> int:
 
 
 def _html(args: argparse.Namespace) -> int:
-    try:
-        from .export.html import write_html
-    except ImportError as exc:
-        raise UsageError(
-            "the HTML export is not available in this installation (albert_widget.export.html could not be "
-            f"imported: {_one_line(exc, 160)}); 'figure' works"
-        ) from exc
+    from .export.html import write_html
+
     if not args.output.lower().endswith((".html", ".htm")):
         raise UsageError(f"--output must end in .html, got {args.output!r}")
     heads = _parse_heads(args.heads)
     _check_output(args.output)
+    _precheck(args, heads)
     result = _capture(args)
     _check_range(result, args.layer, args.head, heads)
     state = {k: v for k, v in (("view", args.view), ("layer", args.layer), ("head", args.head), ("heads", heads))

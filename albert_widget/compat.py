@@ -1,10 +1,13 @@
 """bertviz-shaped entry points: switch by changing one import line.
 
 ``from bertviz import head_view, model_view`` -> ``from albert_widget import head_view, model_view``.
-Both take bertviz 1.4.1's arguments (same names, order and defaults), torch tensors or numpy arrays,
-and return a live :class:`~albert_widget.AttentionWidget` (its traits stay synced with Python) in
-place of bertviz's script output. ``html_action='return'`` returns an ``IPython.display.HTML`` of a
-self-contained page (no CDN), from :mod:`albert_widget.export.html`.
+Both take bertviz 1.4.1's arguments (same names, order and defaults), torch tensors or numpy arrays.
+As bertviz, ``html_action='view'`` displays the result itself (``IPython.display.display``: a live
+:class:`~albert_widget.AttentionWidget`, whose traits stay synced with Python) and returns ``None``, so
+a call inside a function, in a loop or not on a cell's last line shows it too; ``html_action='return'``
+returns an ``IPython.display.HTML`` of a self-contained page (no CDN), from
+:mod:`albert_widget.export.html`. Its twin for bertviz's third entry point is
+:func:`albert_widget.neuron_view.show`.
 
 What maps to what:
 
@@ -12,9 +15,12 @@ What maps to what:
   (segments, the All / A→A / A→B / B→A / B→B selector);
 - ``encoder_attention`` / ``decoder_attention`` / ``cross_attention`` with ``encoder_tokens`` /
   ``decoder_tokens``: the widget's attention kinds (the Encoder / Decoder / Cross selector);
-- ``include_layers`` / ``include_heads``: only those layers / heads travel to the widget (numbered
-  from 0 there, in the order given); ``layer``: the selected layer (an index of the model, as in
-  bertviz); ``heads``: the heads overlaid (default, as bertviz: all of them);
+- ``include_layers`` / ``include_heads``: only those layers / heads travel to the widget, in the order
+  given; the widget's ``info["layer_numbers"]`` / ``info["head_numbers"]`` hold the model's own number
+  of each (the page labels its sliders with them); ``layer``: the selected layer (an index of the
+  model, as in bertviz); ``heads``: the heads overlaid (default, as bertviz: all of them);
+- cross attention alone (``cross_attention`` without ``encoder_attention``) is shown on the Cross
+  selector; the Encoder selector then has nothing to show (zeros) and the widget's notice says so;
 - ``prettify_tokens``: ``False`` shows the raw pieces (``Ġthe``, ``##ing``);
 - ``display_mode``: ``"dark"`` / ``"light"`` colours for the widget (bertviz's model view default is dark).
 """
@@ -25,9 +31,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .result import AttentionResult, ModelInfo, _to_numpy, as_attention_array, validate_tokens
+from .result import AttentionResult, ModelInfo, _to_numpy, as_attention_array, check_real, validate_tokens
 
-__all__ = ["head_view", "model_view"]
+__all__ = ["EMPTY_ATTENTION", "head_view", "model_view"]
+
+#: What an empty attention tuple most likely means, said when one is passed.
+EMPTY_ATTENTION = (
+    "the attention is empty (a tuple of no layers). In transformers 5, outputs[-1] is the empty "
+    "cross_attentions of an encoder-only model, not the attention: pass outputs.attentions. If that is "
+    "empty too, run the model with output_attentions=True and load it with attn_implementation='eager'."
+)
 
 _ENC_DEC_MIXED = (
     "If you specify 'attention' you may not specify any encoder-decoder arguments. This argument is only for "
@@ -41,7 +54,9 @@ def _layer_list(attention: Any) -> list[np.ndarray]:
     if isinstance(attention, (tuple, list)):
         layers = []
         for index, layer in enumerate(attention):
-            a = np.asarray(_to_numpy(layer), dtype=np.float32)
+            raw = _to_numpy(layer)
+            check_real(raw, f"layer {index} of the attention")
+            a = np.asarray(raw, dtype=np.float32)
             if a.ndim == 4:
                 if a.shape[0] != 1:
                     raise ValueError(f"layer {index} has batch size {a.shape[0]}; pass one example (batch size 1)")
@@ -53,9 +68,11 @@ def _layer_list(attention: Any) -> list[np.ndarray]:
                 )
             layers.append(a)
         if not layers:
-            raise ValueError("the attention is empty (load the model with attn_implementation='eager')")
+            raise ValueError(EMPTY_ATTENTION)
         return layers
-    a = np.asarray(_to_numpy(attention), dtype=np.float32)
+    raw = _to_numpy(attention)
+    check_real(raw)
+    a = np.asarray(raw, dtype=np.float32)
     if a.ndim == 5 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim != 4:
@@ -152,18 +169,20 @@ def _build(
         _check_tokens(arrays["cross"], dec_toks, enc_toks)
     layers = list(include_layers or [])
 
-    if "encoder" not in arrays:
-        if "cross" in arrays:
-            raise ValueError(
-                "albert_widget shows cross attention together with the encoder's: pass encoder_attention too "
-                "(or use AttentionWidget.from_attention for one self-attention)"
-            )
+    if "encoder" not in arrays and "cross" not in arrays:
         # Only the decoder: a (causal) self-attention of the decoder tokens.
         decoder = arrays["decoder"]
         info = ModelInfo(num_layers=decoder.shape[0], num_heads=decoder.shape[1], is_causal=True)
         return AttentionResult.from_attention(decoder, dec_toks, info=info), layers
 
-    encoder = as_attention_array(arrays["encoder"])
+    if "encoder" in arrays:
+        encoder = as_attention_array(arrays["encoder"])
+    else:
+        # Cross attention alone: AttentionResult always holds an encoder self-attention, so the
+        # encoder kind is zeros (nothing drawn) and the widget starts on the cross attention.
+        cross = arrays["cross"]
+        n = len(enc_toks)
+        encoder = np.zeros((cross.shape[0], cross.shape[1], n, n), dtype=np.float32)
     info = ModelInfo(num_layers=encoder.shape[0], num_heads=encoder.shape[1], is_encoder_decoder=len(arrays) > 1)
     base = AttentionResult.from_attention(encoder, enc_toks, info=info)
     dec_special = np.array([_looks(t) for t in dec_toks], dtype=bool) if dec_toks is not None else None
@@ -192,33 +211,62 @@ def _check_action(html_action: str) -> None:
         raise ValueError("'html_action' parameter must be 'view' or 'return")
 
 
-def _widget_or_html(result: AttentionResult, state: dict[str, Any], html_action: str) -> Any:
+CROSS_ONLY_NOTICE = (
+    "Only cross attention was given: the Encoder selector shows nothing (no encoder self-attention was "
+    "passed); choose Cross."
+)
+
+
+def _numbering(result: AttentionResult, layers: Sequence[int], heads: Sequence[int] | None) -> dict[str, Any]:
+    """The ``info`` entries that give the model's own number of each layer and head shown
+    (``layer_numbers``/``head_numbers``), when ``include_layers``/``include_heads`` picked some."""
+    extra: dict[str, Any] = {}
+    if layers and list(layers) != list(range(result.num_layers)):
+        extra["layer_numbers"] = [int(i) for i in layers]
+    if heads and list(heads) != list(range(result.num_heads)):
+        extra["head_numbers"] = [int(h) for h in heads]
+    return extra
+
+
+def _widget_or_html(result: AttentionResult, state: dict[str, Any], html_action: str, numbering: dict[str, Any]) -> Any:
+    """``html_action='return'``: the page as an ``IPython.display.HTML``. ``'view'``: the widget,
+    displayed here (as bertviz displays its page) and ``None`` returned."""
+    if result.cross_attention is not None and not result.attention.any():
+        state = {**state, "attention_kind": "cross", "notice": CROSS_ONLY_NOTICE}
+    if html_action == "return":
+        return _html(result, state, numbering)
+    from IPython.display import display
+
+    display(make_widget(result, state, numbering))
+    return None
+
+
+def make_widget(result: AttentionResult, state: dict[str, Any], numbering: dict[str, Any] | None = None) -> Any:
+    """The :class:`~albert_widget.AttentionWidget` that ``head_view``/``model_view`` display: ``state``
+    holds its traits (``heads``, ``notice`` and ``attention_kind`` set after the capture is installed)."""
     from .widget import AttentionWidget
 
-    if html_action == "return":
-        return _html(result, state)
-    heads = state.pop("heads")
+    state = dict(state)
+    late = {k: state.pop(k) for k in ("heads", "notice", "attention_kind") if k in state}
     widget = AttentionWidget(result=result, **state)
-    widget.heads = heads
+    for name, value in late.items():
+        setattr(widget, name, value)
+    if numbering:
+        widget.set_trait("info", {**widget.info, **numbering})
     return widget
 
 
-def _html(result: AttentionResult, state: dict[str, Any]) -> Any:
+def _html(result: AttentionResult, state: dict[str, Any], numbering: dict[str, Any] | None = None) -> Any:
     """The self-contained page of the standalone exporter, as an IPython HTML object."""
-    try:
-        from .export.html import to_html
-    except ImportError as exc:
-        if exc.name not in (None, "albert_widget.export.html", f"{__package__}.export.html"):
-            raise
-        raise NotImplementedError(
-            "html_action='return' needs the standalone HTML export (albert_widget.export.html.to_html), which "
-            "this version of albert_widget does not have yet; use html_action='view' for a live widget"
-        ) from exc
     from IPython.display import HTML
+
+    from .export.html import to_html
 
     options = {k: state[k] for k in ("view", "layer", "head", "heads") if k in state}
     # Traits the exporter does not know by name travel as the page's other widget traits.
     traits = {k: v for k, v in state.items() if k not in options}
+    if numbering:
+        traits["info"] = dict(numbering)
     return HTML(to_html(result, **options, traits=traits))
 
 
@@ -243,8 +291,9 @@ def head_view(
     include_layers=None,
     html_action="view",
 ):
-    """bertviz's ``head_view`` (same arguments), as a live :class:`~albert_widget.AttentionWidget` on
-    its head view (``html_action='return'``: an ``IPython.display.HTML`` self-contained page).
+    """bertviz's ``head_view`` (same arguments): displays a live :class:`~albert_widget.AttentionWidget`
+    on its head view and returns ``None`` (``html_action='return'``: returns an ``IPython.display.HTML``
+    self-contained page instead).
 
     ``attention``: per-layer ``[1, heads, N, N]`` tensors/arrays (``outputs.attentions``) or one
     ``[layers, heads, N, N]`` array; ``layer``: the model layer shown first (must be in
@@ -273,7 +322,7 @@ def head_view(
         "heads": chosen,
         "prettify_tokens": bool(prettify_tokens),
     }
-    return _widget_or_html(result, state, html_action)
+    return _widget_or_html(result, state, html_action, _numbering(result, layers, None))
 
 
 def model_view(
@@ -291,13 +340,13 @@ def model_view(
     include_heads=None,
     html_action="view",
 ):
-    """bertviz's ``model_view`` (same arguments), as a live :class:`~albert_widget.AttentionWidget` on
-    its model view: every included layer x head (``html_action='return'``: an ``IPython.display.HTML``
-    self-contained page). ``display_mode``: ``"dark"`` (bertviz's default) or ``"light"``.
+    """bertviz's ``model_view`` (same arguments): displays a live :class:`~albert_widget.AttentionWidget`
+    on its model view, every included layer x head, and returns ``None`` (``html_action='return'``:
+    returns an ``IPython.display.HTML`` self-contained page instead). ``display_mode``: ``"dark"`` (bertviz's default) or ``"light"``.
     """
     _check_action(html_action)
     mode = _display_mode(display_mode)
-    result, _layers = _build(
+    result, layers = _build(
         attention=attention, tokens=tokens, sentence_b_start=sentence_b_start, encoder_attention=encoder_attention,
         decoder_attention=decoder_attention, cross_attention=cross_attention, encoder_tokens=encoder_tokens,
         decoder_tokens=decoder_tokens, include_layers=include_layers, include_heads=include_heads,
@@ -310,4 +359,4 @@ def model_view(
         "prettify_tokens": bool(prettify_tokens),
         "display_mode": mode,
     }
-    return _widget_or_html(result, state, html_action)
+    return _widget_or_html(result, state, html_action, _numbering(result, layers, include_heads))

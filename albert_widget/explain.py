@@ -22,9 +22,11 @@ Methods (all on the encoder attention of the capture):
 * ``relevancy``: :func:`~albert_widget.analysis.relevancy` scores, ``[N]``. Needs the model. A model
   with a classification head explains its predicted class at ``[CLS]``; a masked-LM head the top
   prediction at the first ``[MASK]`` (or, with no ``[MASK]`` in the text, at the last non-special
-  token); a base model without a head (the packaged MiniLM, ``AlbertModel``) explains a documented
-  proxy, :func:`pooled_norm`: the L2 norm of the mean-pooled last hidden state, i.e. how the sentence
-  embedding is built, explained row = the mean of the relevancy rows (mean pooling).
+  token); a causal LM (GPT-2) its top next-token prediction at the last token; a base model without a
+  head (the packaged MiniLM, ``AlbertModel``) explains the documented stand-in,
+  :func:`~albert_widget.analysis.relevancy.pooled_norm`: the L2 norm of the mean-pooled last hidden
+  state, i.e. how the sentence embedding is built, explained row = the mean of the relevancy rows
+  (mean pooling). :func:`albert_widget.analysis.relevancy` does the same with ``target=None``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.relevancy import pooled_norm, relevancy_note
 from .names import EXPLAIN_METHODS, REDUCTIONS
 from .result import AttentionResult
 
@@ -49,17 +52,11 @@ __all__ = [
 NEEDS_MODEL = ("relevancy", "norm")
 
 
-def pooled_norm(outputs: Any) -> Any:
-    """Relevancy's proxy target for a base model without a head: ``‖mean_i h_i‖`` of the last
-    hidden state (the mean-pooled sentence embedding MiniLM/sentence-transformers use)."""
-    hidden = outputs.last_hidden_state[0]
-    return hidden.mean(dim=0).norm()
-
-
-def _has_head(model: Any) -> bool:
-    """Whether the model's outputs carry logits (a classification or LM head): by class name."""
+def _per_token_head(model: Any) -> bool:
+    """Whether the model predicts at every token by a masked-LM or token-classification head (by class
+    name): the widget then explains the first [MASK] or, without one, the last ordinary token."""
     name = type(model).__name__
-    return any(part in name for part in ("ForSequenceClassification", "ForMaskedLM", "ForTokenClassification"))
+    return any(part in name for part in ("ForMaskedLM", "ForTokenClassification"))
 
 
 def _mlm_position(result: AttentionResult, tokenizer: Any) -> int | None:
@@ -97,16 +94,11 @@ def explain_array(method: str, result: AttentionResult, model: Any = None, token
         if arr.shape != result.attention.shape:
             raise ValueError(f"norm-based attention has shape {arr.shape}, the capture {result.attention.shape}")
         return arr.astype(np.float32), "‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
-    # relevancy
-    if _has_head(model):
-        per_token = any(part in type(model).__name__ for part in ("ForMaskedLM", "ForTokenClassification"))
-        position = _mlm_position(result, tokenizer) if per_token else None
-        rel = analysis.relevancy(model, tokenizer, result.text, text_pair=result.text_pair, position=position)
-        note = f"relevancy of {rel.kind} target {rel.target} at token {rel.position} (Chefer et al. 2021)"
-    else:
-        rel = analysis.relevancy(model, tokenizer, result.text, pooled_norm, text_pair=result.text_pair)
-        note = ("this model has no head: relevancy of the proxy ‖mean-pooled embedding‖, "
-                "mean of the relevancy rows (Chefer et al. 2021)")
+    # relevancy: the model's own prediction, or for a model without a head the documented stand-in
+    # (pooled_norm), decided by analysis.relevancy itself so Python and the widget explain the same thing
+    position = _mlm_position(result, tokenizer) if _per_token_head(model) else None
+    rel = analysis.relevancy(model, tokenizer, result.text, text_pair=result.text_pair, position=position)
+    note = relevancy_note(rel)
     scores = np.asarray(rel.scores, dtype=np.float32)
     if scores.shape != (result.num_tokens,):
         raise ValueError(f"relevancy has {scores.shape[0]} tokens, the capture {result.num_tokens}")

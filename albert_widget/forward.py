@@ -38,14 +38,34 @@ class AttentionTooLargeError(ValueError):
 
 
 def validate_text(text: Any, name: str = "text", *, allow_none: bool = False) -> str | None:
-    """Return ``text`` if it is a non-empty string; raise ``TypeError``/``ValueError`` otherwise."""
+    """Return ``text`` if it is a string with at least one visible character; raise ``TypeError``
+    (not a string) or ``ValueError`` (empty, or only whitespace, zero-width or control characters:
+    a tokenizer turns those into nothing or a lone unknown token) otherwise."""
     if text is None and allow_none:
         return None
     if not isinstance(text, str):
         raise TypeError(f"{name} must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError(f"{name} is empty; give a sentence with at least one word")
+    if not any(_visible(ch) for ch in text):
+        raise ValueError(
+            f"{name} has no visible characters (only zero-width, control or whitespace characters such as "
+            f"{_first_invisible(text)}); give a sentence with at least one word"
+        )
     return text
+
+
+def _visible(ch: str) -> bool:
+    """Not whitespace, and not a control (Cc), format (Cf: zero-width space, joiners, BOM, bidi
+    marks), separator or unassigned character."""
+    import unicodedata
+
+    return not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp")
+
+
+def _first_invisible(text: str) -> str:
+    ch = next((c for c in text if not c.isspace()), text[0])
+    return f"U+{ord(ch):04X}"
 
 
 def model_max_length(model: Any, tokenizer: Any) -> int | None:

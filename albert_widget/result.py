@@ -28,7 +28,7 @@ class ModelInfo:
     For models without sharing they are ``None``.
     """
 
-    model_type: str = "unknown"
+    model_type: str = ""  # "" when no model made the attention (from_attention): no label to show
     name_or_path: str = ""
     num_layers: int = 0
     num_heads: int = 0
@@ -56,6 +56,16 @@ def _to_numpy(x: Any) -> np.ndarray:
             x = x.float()
         return x.cpu().numpy()
     return np.asarray(x)
+
+
+def check_real(array: np.ndarray, what: str = "attention") -> None:
+    """Raise ``TypeError`` when ``array`` holds complex numbers: attention weights are real, and a
+    silent cast to float32 would drop the imaginary part."""
+    if np.iscomplexobj(array):
+        raise TypeError(
+            f"{what} has complex dtype {array.dtype}; attention weights must be real numbers "
+            "(pass array.real or abs(array) if that is what you mean)"
+        )
 
 
 def as_attention_array(attention: Any) -> np.ndarray:
@@ -86,6 +96,7 @@ def as_attention_array(attention: Any) -> np.ndarray:
             a = _to_numpy(layer)
             if a.dtype == object or not np.issubdtype(a.dtype, np.number):
                 raise TypeError(f"layer {index} of the attention has dtype {a.dtype}: {expected}")
+            check_real(a, f"layer {index} of the attention")
             if a.ndim == 4:
                 if a.shape[0] != 1:
                     raise ValueError(
@@ -106,6 +117,7 @@ def as_attention_array(attention: Any) -> np.ndarray:
             raise TypeError(f"cannot read attention of type {type(attention).__name__}: {expected}") from exc
         if array.dtype == object or not np.issubdtype(array.dtype, np.number):
             raise TypeError(f"attention has dtype {array.dtype}: {expected}")
+        check_real(array, "attention")
         if array.ndim == 5 and array.shape[1] == 1:
             array = array[:, 0]
         if array.ndim != 4:

@@ -168,7 +168,12 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @classmethod
     def demo(cls, text: str = DEFAULT_TEXT, text_pair: str | None = None, **kwargs: Any) -> "AttentionWidget":
-        """The packaged pretrained all-MiniLM-L6-v2 (6 layers x 12 heads), offline."""
+        """The packaged pretrained all-MiniLM-L6-v2 (6 layers x 12 heads), offline, on ``text``.
+
+        ``text`` must have a visible word: ``demo("")``, ``demo(None)`` and ``demo("   ")`` raise (before
+        the model loads), as the typed-text box refuses them."""
+        validate_text(text, "text")
+        validate_text(text_pair, "text_pair", allow_none=True)
         model, tokenizer = load_default_model()
         return cls(model, tokenizer, text, text_pair, **kwargs)
 
@@ -222,6 +227,8 @@ class AttentionWidget(anywidget.AnyWidget):
         view["heads"] = list(view["heads"])
         state = page_state.page_state(self._result, view, editable=False)
         state["notice"] = self.notice
+        # head_view/model_view's include_layers/include_heads: the model's own numbers travel too
+        state["info"].update({k: v for k, v in self.info.items() if k in ("layer_numbers", "head_numbers")})
         return state
 
     def set_input(self, text: str, text_pair: str | None = None) -> None:

@@ -102,8 +102,11 @@ CELLS = [
     new_code_cell(
         "import json\n"
         "\n"
+        "from albert_widget.models import model_label\n"
+        "\n"
         "summary = {\n"
-        "    \"model\": w.info.get(\"model_type\"),\n"
+        "    \"model\": model_label(w.info.get(\"name_or_path\")),  # all-MiniLM-L6-v2, not its folder\n"
+        "    \"model_type\": w.info.get(\"model_type\"),\n"
         "    \"model_path\": w.info.get(\"name_or_path\"),\n"
         "    \"text\": w.text,\n"
         "    \"tokens\": w.tokens,\n"

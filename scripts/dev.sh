@@ -133,7 +133,7 @@ for cell in nb.cells:
 if summary is None:
     sys.exit("the quickstart printed no SUMMARY line")
 print(f"quickstart ran in {time.time() - t0:.1f} s, offline")
-print(f"  model:   {summary['model']} ({summary.get('model_path', '')})")
+print(f"  model:   {summary['model']} ({summary.get('model_type', '')}: {summary.get('model_path', '')})")
 print(f"  text:    {summary['text']!r}")
 print(f"  tokens:  {summary['num_tokens']}  {' '.join(summary['tokens'])}")
 print(f"  shape:   {summary['num_layers']} layers x {summary['num_heads']} heads x {summary['num_tokens']} x {summary['num_tokens']}")

@@ -142,8 +142,13 @@ def test_relevancy_callable_target_on_a_base_model(tiny_albert, probe):
     assert got.kind == "callable" and got.position == "mean" and got.target is None
     np.testing.assert_allclose(got.matrix, expected, rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(got.scores, expected.mean(0), rtol=1e-4, atol=1e-7)
+    # Without a target, a model without a head explains the documented stand-in: the same quantity.
+    stand_in = relevancy(model, tokenizer, TEXT)
+    assert stand_in.kind == "pooled-norm" and stand_in.position == "mean" and stand_in.target is None
+    np.testing.assert_array_equal(stand_in.matrix, got.matrix)
+    # A class or token asked of a model without a head has nothing to explain.
     with pytest.raises(ValueError, match="no prediction head"):
-        relevancy(model, tokenizer, TEXT)
+        relevancy(model, tokenizer, TEXT, 1)
 
 
 def test_relevancy_restores_the_model(albert_tokenizer):
@@ -208,3 +213,63 @@ def test_relevancy_ignores_layers_the_target_does_not_use(tiny_albert, probe):
         model.config.output_hidden_states = False
     assert len(probs) == 4 and not np.abs(grads[2]).any() and not np.abs(grads[3]).any()
     np.testing.assert_allclose(got.matrix, _step_by_step(probs[:2], grads[:2]), rtol=1e-4, atol=1e-7)
+
+
+def test_python_and_the_widget_explain_the_same_stand_in_for_a_model_without_a_head(minilm):
+    """The packaged MiniLM has no head: analysis.relevancy (target=None) and the widget's explain view
+    give the same scores, and both say it is the stand-in."""
+    from albert_widget import AttentionWidget
+    from albert_widget.analysis import pooled_norm
+    from albert_widget.analysis.relevancy import relevancy_note
+    from albert_widget.explain import explain_array
+
+    model, tokenizer = minilm
+    rel = relevancy(model, tokenizer, TEXT)
+    assert rel.kind == "pooled-norm"
+    np.testing.assert_array_equal(rel.scores, relevancy(model, tokenizer, TEXT, pooled_norm).scores)
+    w = AttentionWidget(model, tokenizer, TEXT)
+    scores, note = explain_array("relevancy", w.result, model, tokenizer)
+    np.testing.assert_array_equal(scores, rel.scores.astype(np.float32))
+    assert note == relevancy_note(rel) and "stand-in" in note and "no head" in note
+
+
+def test_relevancy_of_a_causal_lm_explains_the_next_token_at_the_last_position(bpe_tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(bpe_tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=4)
+    model = GPT2LMHeadModel(config).eval()
+    rel = relevancy(model, bpe_tokenizer, "the cat sat on the mat")
+    n = len(rel.tokens)
+    assert rel.kind == "token" and rel.position == n - 1
+    with torch.no_grad():
+        ids = bpe_tokenizer("the cat sat on the mat", return_tensors="pt")["input_ids"]
+        top = int(model(ids).logits[0, -1].argmax())
+    assert rel.target == top
+    assert np.all(rel.scores[:] >= 0) and rel.scores.shape == (n,)
+
+
+@pytest.mark.parametrize("name", ["norm_attention", "value_norms", "relevancy", "layer_transitions", "head_importance"])
+def test_analysis_functions_take_model_tokenizer_then_text(name):
+    """One order everywhere, as relevancy(model, tokenizer, text): the model, its tokenizer, then the
+    text(s); keywords work too. rollout / attention_flow / reduce_heads take attention arrays."""
+    import inspect
+
+    from albert_widget import analysis
+
+    params = list(inspect.signature(getattr(analysis, name)).parameters)
+    assert params[:2] == ["model", "tokenizer"]
+    assert params[2] in ("text", "texts")
+    for array_fn in ("rollout", "attention_flow", "reduce_heads"):
+        assert list(inspect.signature(getattr(analysis, array_fn)).parameters)[0] == "attention"
+
+
+def test_analysis_keywords_are_accepted(tiny_albert):
+    from albert_widget import analysis
+
+    model, tokenizer = tiny_albert
+    by_position = analysis.norm_attention(model, tokenizer, TEXT)
+    by_keyword = analysis.norm_attention(text=TEXT, tokenizer=tokenizer, model=model)
+    np.testing.assert_array_equal(by_position, by_keyword)
+    rel = analysis.relevancy(tokenizer=tokenizer, model=model, text=TEXT)
+    assert rel.kind == "pooled-norm"

@@ -172,3 +172,65 @@ def test_html_subcommand(tmp_path, capsys, albert_folder):
         assert code == EXIT_OK, capsys.readouterr().err
         assert f"({out.stat().st_size} bytes)" in capsys.readouterr().out
     assert main(["html", "--model", albert_folder, "-o", str(tmp_path / "page.txt")]) == EXIT_USAGE
+
+
+# --- checks before the model loads -----------------------------------------------------------------
+
+PRECHECK = (
+    "import sys, time; from albert_widget.cli import main; start = time.perf_counter(); "
+    "code = main(sys.argv[1:]); print(code, round(time.perf_counter() - start, 3), "
+    "'torch' in sys.modules, 'transformers' in sys.modules)"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text", ""], "--text is empty; give a sentence with at least one word"),
+        (["--text", "\u200b\u200d"], "--text has no visible characters"),
+        (["--pair", "  "], "--pair is empty"),
+        (["--layer", "6"], "--layer 6 is out of range: this model has 6 layers (valid: 0 to 5)"),
+        (["--head", "12"], "--head: head 12 is out of range: this model has 12 heads per layer (valid: 0 to 11)"),
+        (["--heads", "1,40"], "--heads: head 40 is out of range"),
+    ],
+)
+def test_text_and_range_are_checked_before_the_model_loads(tmp_path, args, message):
+    """A fresh process (as a user runs it): main() exits 2 in under 2 s (the package import before it
+    is not counted: seconds on a loaded machine), and torch and transformers are never imported (the
+    packaged model's layers and heads come from its config.json)."""
+    out = tmp_path / "f.pdf"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", PRECHECK, "figure", "--model", "default", *args, "-o", str(out)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    code, seconds, torch_loaded, transformers_loaded = proc.stdout.split()
+    assert int(code) == EXIT_USAGE
+    assert message in one_error_line(proc.stderr)
+    assert float(seconds) < 2.0
+    assert (torch_loaded, transformers_loaded) == ("False", "False")
+    assert not out.exists()
+
+
+def test_layer_out_of_range_of_a_local_folder_is_checked_from_its_config(tmp_path, capsys, albert_folder):
+    import json
+
+    with open(os.path.join(albert_folder, "config.json"), encoding="utf-8") as f:
+        layers = json.load(f)["num_hidden_layers"]
+    assert main(["html", "--model", albert_folder, "--layer", str(layers), "-o", str(tmp_path / "p.html")]) == EXIT_USAGE
+    assert f"this model has {layers} layers" in one_error_line(capsys.readouterr().err)
+
+
+def test_hub_name_offline_fails_fast_with_how_to_work_offline(capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", os.devnull + "-no-cache")
+    from transformers import AutoModel, AutoTokenizer  # noqa: F401 - imported first: the timing is the lookup
+
+    start = time.perf_counter()
+    assert main(["info", "--model", "albert-base-v2"]) == EXIT_MODEL
+    assert time.perf_counter() - start < 10
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("albert-widget: error: cannot load model 'albert-base-v2': it is not a local folder")
+    assert "HF_HUB_OFFLINE=1" in line and "local folder" in line

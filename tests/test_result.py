@@ -236,5 +236,37 @@ def test_npz_round_trip_of_from_attention(tmp_path):
 
 def test_repr():
     assert repr(AttentionResult.from_attention(softmax_attention(), TOKENS)) == (
-        "AttentionResult(model='unknown', layers=3, heads=2, tokens=5, truncated=0)"
+        "AttentionResult(model='', layers=3, heads=2, tokens=5, truncated=0)"
     )
+
+
+@pytest.mark.parametrize(
+    "attention",
+    [
+        np.full((1, 1, 2, 2), 0.5 + 0.1j),
+        (np.full((1, 1, 2, 2), 0.5 + 0j, dtype=np.complex64),),
+        torch.full((1, 1, 2, 2), 0.5 + 0.1j),
+    ],
+)
+def test_complex_attention_is_refused_with_a_clear_message(attention):
+    from albert_widget import AttentionWidget
+
+    with pytest.raises(TypeError, match="complex dtype .*attention weights must be real numbers"):
+        AttentionResult.from_attention(attention, ["a", "b"])
+    with pytest.raises(TypeError, match="complex dtype"):
+        AttentionWidget.from_attention(attention, ["a", "b"])
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u200b \u200d\u2060", "\x00\x01\n", "\ufeff\u202e", "\t \u00a0"])
+def test_validate_text_refuses_invisible_text(text):
+    from albert_widget.forward import validate_text
+
+    with pytest.raises(ValueError, match="text (is empty|has no visible characters)"):
+        validate_text(text)
+
+
+@pytest.mark.parametrize("text", ["a", "\u200bcat\u200b", "猫", "\U0001f431", "?"])
+def test_validate_text_keeps_text_with_a_visible_character(text):
+    from albert_widget.forward import validate_text
+
+    assert validate_text(text) == text

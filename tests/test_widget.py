@@ -464,3 +464,28 @@ def test_every_synced_trait_documents_itself():
     assert missing == []
     read_only = {n for n, tr in AttentionWidget.class_traits(sync=True).items() if tr.read_only}
     assert {"tokens", "segments", "special", "num_layers", "num_heads", "kinds", "revision", "info"} <= read_only
+
+
+@pytest.mark.parametrize(("text", "error"), [("", ValueError), ("   ", ValueError), (None, TypeError),
+                                             ("\u200b\u200c\ufeff", ValueError), ("\x00\x07", ValueError)])
+def test_demo_refuses_text_without_a_word_before_loading(text, error, monkeypatch):
+    import albert_widget.widget as widget_module
+
+    def no_load():  # the check comes first: the model is never loaded for such text
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(widget_module, "load_default_model", no_load)
+    with pytest.raises(error, match="text"):
+        AttentionWidget.demo(text)
+
+
+def test_shape_traits_are_read_only_and_the_page_still_exports(tmp_path):
+    import traitlets
+
+    w = AttentionWidget.from_attention(np.full((2, 3, 4, 4), 0.25, dtype=np.float32), ["a", "b", "c", "d"])
+    for name, value in (("num_layers", 99), ("num_heads", 1), ("tokens", ["x"])):
+        with pytest.raises(traitlets.TraitError, match="read-only"):
+            setattr(w, name, value)
+    assert (w.num_layers, w.num_heads) == (2, 3)
+    html = w.to_html()
+    assert "<title>" in (html if isinstance(html, str) else html.decode("cp1252"))

@@ -20,7 +20,7 @@ from .importance import head_gates, head_importance, importance_from_partial
 from .partial import Partial, merge_partials
 from .shards import corpus_files
 from .norms import norm_attention, value_norms
-from .relevancy import Relevancy, relevancy, relevancy_matrix
+from .relevancy import Relevancy, pooled_norm, relevancy, relevancy_matrix
 from .rollout import reduce_heads, residual_attention, rollout
 from .stats import STATISTICS, HeadStats, head_stats, stats_from_partial
 from .transitions import LayerTransitions, layer_transitions
@@ -42,6 +42,7 @@ __all__ = [
     "make_corpus",
     "merge_partials",
     "norm_attention",
+    "pooled_norm",
     "reduce_heads",
     "relevancy",
     "relevancy_matrix",

@@ -237,6 +237,9 @@ class AttentionBlock:
     output: Any
     num_heads: int
     head_dim: int
+    #: GPT-2: ``value`` is the fused query/key/value projection ``c_attn`` (a Conv1D, weight ``[in, out]``)
+    #: and ``output`` is ``c_proj``; methods that need the value projection alone refuse such blocks.
+    fused_qkv: bool = False
 
 
 def base_model(model: Any) -> Any:
@@ -250,7 +253,8 @@ def attention_blocks(model: Any) -> list[AttentionBlock]:
     ALBERT: ``encoder.albert_layer_groups[g].albert_layers[k].attention`` (``query``, ``key``, ``value``,
     ``dense``) run once per layer; with the released configs (one group, one inner layer) that is ONE
     module called ``num_hidden_layers`` times. BERT family (BERT, RoBERTa, ELECTRA, MiniLM, ...):
-    ``encoder.layer[l].attention.self.value`` and ``encoder.layer[l].attention.output.dense``.
+    ``encoder.layer[l].attention.self.value`` and ``encoder.layer[l].attention.output.dense``. GPT-2:
+    ``h[l].attn.c_attn`` (fused q/k/v, ``fused_qkv=True``) and ``h[l].attn.c_proj``.
     """
     config = getattr(model, "config", None)
     base = base_model(model)
@@ -282,6 +286,16 @@ def attention_blocks(model: Any) -> list[AttentionBlock]:
                     )
                 )
             return blocks
+    gpt2_layers = getattr(base, "h", None)
+    if gpt2_layers is not None and len(gpt2_layers) and hasattr(gpt2_layers[0], "attn"):
+        first = gpt2_layers[0].attn
+        if hasattr(first, "c_attn") and hasattr(first, "c_proj") and not getattr(first, "is_cross_attention", False):
+            # GPT-2: h[l].attn.c_proj's input is the merged per-head context [B, N, H·d], as BERT's
+            # attention.output.dense: head gates work on it unchanged.
+            return [
+                AttentionBlock(layer.attn.c_attn, layer.attn.c_proj, int(layer.attn.num_heads), int(layer.attn.head_dim), True)
+                for layer in gpt2_layers
+            ]
     raise NotImplementedError(
         f"{type(model).__name__} is not supported here: this method hooks the attention modules of ALBERT "
         "(encoder.albert_layer_groups[...].albert_layers[...].attention) and of the BERT family "

@@ -43,6 +43,11 @@ def _run(model: Any, tokenizer: Any, text: str, text_pair: str | None):
     import torch
 
     blocks = attention_blocks(model)
+    if any(b.fused_qkv for b in blocks):
+        raise NotImplementedError(
+            f"norm_attention does not support {type(model).__name__} (its value projection is fused with the "
+            "query and key ones): it supports ALBERT and the BERT family"
+        )
     encoding = encode_one(model, tokenizer, text, text_pair)
     records: list[tuple[int, Any]] = []
 

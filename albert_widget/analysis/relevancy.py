@@ -11,7 +11,29 @@ import numpy as np
 
 from ._common import accepted_inputs, eager_eval, encode_one, model_device
 
-__all__ = ["relevancy", "Relevancy", "relevancy_matrix"]
+__all__ = ["STAND_IN", "Relevancy", "pooled_norm", "relevancy", "relevancy_matrix", "relevancy_note"]
+
+#: ``Relevancy.kind`` of the stand-in a model without a prediction head explains (see :func:`pooled_norm`).
+STAND_IN = "pooled-norm"
+
+
+def pooled_norm(outputs: Any) -> Any:
+    """The stand-in quantity relevancy explains for a model without a prediction head (``AlbertModel``,
+    ``BertModel``, the packaged MiniLM): ``‖mean_i h_i‖``, the L2 norm of the mean-pooled last hidden
+    state, i.e. how the sentence embedding (mean pooling, as sentence-transformers) is built.
+    In: the model's outputs. Out: a scalar tensor."""
+    hidden = outputs.last_hidden_state[0]
+    return hidden.mean(dim=0).norm()
+
+
+def relevancy_note(rel: Relevancy) -> str:
+    """One line saying what ``rel`` explains (the widget shows it under the map)."""
+    if rel.kind == STAND_IN:
+        return ("this model has no head: relevancy of the stand-in ‖mean-pooled embedding‖, "
+                "mean of the relevancy rows (Chefer et al. 2021)")
+    if rel.kind == "callable":
+        return f"relevancy of the given target at {rel.position} (Chefer et al. 2021)"
+    return f"relevancy of {rel.kind} target {rel.target} at token {rel.position} (Chefer et al. 2021)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,7 +43,8 @@ class Relevancy:
     ``scores`` (float64 ``[N]``) is the explanation: row ``position`` of ``matrix`` (or the mean of
     its rows when ``position == "mean"``); ``matrix`` (float64 ``[N, N]``) is the whole relevancy map
     ``R``; ``target`` the class / token id explained (``None`` for a callable target); ``kind``
-    ``"sequence-classification"``, ``"token"`` (masked LM / token classification) or ``"callable"``;
+    ``"sequence-classification"``, ``"token"`` (masked LM, causal LM, token classification),
+    ``"callable"`` or ``"pooled-norm"`` (:data:`STAND_IN`, a model without a head);
     ``value`` the explained scalar (logit or the callable's value). ``np.asarray(r)`` gives ``scores``.
     """
 
@@ -87,13 +110,18 @@ def relevancy(
     * sequence classification (``logits`` ``[1, C]``, e.g. ``AlbertForSequenceClassification``):
       ``target`` = class index (default: the predicted class); explained row ``position`` = 0,
       the ``[CLS]`` token.
-    * masked LM / token classification (``logits`` ``[1, N, V]``, e.g. ``AlbertForMaskedLM``):
-      ``position`` = the token explained (default: the first ``[MASK]``); ``target`` = a token id or
-      token string (default: the top prediction at ``position``).
-    * anything else (base models such as ``AlbertModel`` or the packaged MiniLM): give ``target`` as a
-      callable ``f(outputs) -> scalar tensor``, e.g. the cosine similarity of the mean-pooled
-      embedding with a reference embedding; the explained row defaults to ``"mean"`` (the mean of the
-      rows of ``R``, matching mean pooling); pass ``position=0`` for a [CLS]-based quantity.
+    * masked LM / causal LM / token classification (``logits`` ``[1, N, V]``, e.g. ``AlbertForMaskedLM``,
+      ``GPT2LMHeadModel``): ``position`` = the token explained (default: the first ``[MASK]``; for a
+      causal LM the last token, whose logits predict the next one); ``target`` = a token id or token
+      string (default: the top prediction at ``position``).
+    * a callable ``target`` ``f(outputs) -> scalar tensor`` (any model), e.g. the cosine similarity of
+      the mean-pooled embedding with a reference embedding; the explained row defaults to ``"mean"``
+      (the mean of the rows of ``R``, matching mean pooling); pass ``position=0`` for a [CLS]-based
+      quantity.
+    * a model without a prediction head (``AlbertModel``, the packaged MiniLM) and ``target=None``: the
+      documented stand-in :func:`pooled_norm` (the norm of the mean-pooled embedding), explained row
+      ``"mean"``, ``kind`` ``"pooled-norm"``, exactly what the widget's explain view shows for such a
+      model. An int or str ``target`` on such a model raises ``ValueError`` (there is no class or token).
 
     The forward pass runs in eval mode with eager attention (restored afterwards); gradients are taken
     with ``torch.autograd.grad`` on ``outputs.attentions`` (in transformers 5 these are the tensors of
@@ -127,6 +155,10 @@ def relevancy(
                 raise TypeError("a callable target must return a scalar torch tensor computed from the outputs")
             value = value.reshape(())
             row = "mean" if position is None else position
+        elif getattr(outputs, "logits", None) is None and target is None and _has_hidden(outputs):
+            kind, explained_target = STAND_IN, None
+            value = pooled_norm(outputs).reshape(())
+            row = "mean" if position is None else position
         else:
             logits = getattr(outputs, "logits", None)
             if logits is None:
@@ -144,7 +176,7 @@ def relevancy(
                 row = 0 if position is None else position
             elif logits.ndim == 3:
                 kind = "token"
-                row = _default_position(tokenizer, ids, position)
+                row = n - 1 if position is None and _is_causal(model) else _default_position(tokenizer, ids, position)
                 vocab = int(logits.shape[-1])
                 if isinstance(target, str):
                     token = target
@@ -198,6 +230,17 @@ def _embeddings_require_grad(model: Any) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def _has_hidden(outputs: Any) -> bool:
+    return getattr(outputs, "last_hidden_state", None) is not None
+
+
+def _is_causal(model: Any) -> bool:
+    """A decoder-only LM (GPT-2 and ``*ForCausalLM``): its logits at token i predict token i + 1."""
+    config = getattr(model, "config", None)
+    name = type(model).__name__
+    return name.endswith(("LMHeadModel", "ForCausalLM")) or bool(getattr(config, "is_decoder", False))
 
 
 def _check_index(value: Any, size: int, name: str) -> int:

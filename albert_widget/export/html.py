@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import state as page_state
+from ..models import is_local_path, model_label
 from ..names import REDUCTIONS, STATIC_VIEWS, VIEWS
 from ..result import AttentionResult
 from ..version import __version__
@@ -67,12 +68,40 @@ ESCAPED = bytes([0x00, 0x0D, 0x3C, 0x81, 0x8D, 0x8F, 0x90, 0x9D, ESCAPE])
 _WIDTH = {"float16": 2, "float32": 4, "uint8": 1}
 _STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 _FLOAT16_MAX = 65504.0
+#: ``info`` entries a page keeps from the state it is given: the model's own number of each layer and
+#: head shown, when only some were included (bertviz's ``include_layers``/``include_heads``).
+NUMBERING = ("layer_numbers", "head_numbers")
 
 _ERROR_TEXT = {
     "float16": "float16: |error| <= 2^-11 x |value| (<= 4.9e-4 for weights in [0, 1]; <= 2^-25 below 2^-14)",
     "float32": "float32: exact",
     "uint8": "uint8 per row: |error| <= row maximum / 510",
 }
+
+
+#: The page's one plain sentence on how exact its numbers are (error_bound() gives the formula).
+_PRECISION_NOTE = {
+    "float16": "Attention weights are stored as float16, each within 0.05% of its exact value (within 3e-8 below 6e-5).",
+    "float32": "Attention weights are stored exactly (float32).",
+    "uint8": "Attention weights are stored as uint8, each within 1/510 of the largest weight in its row.",
+}
+
+
+def default_title(result: AttentionResult) -> str:
+    """``"<model>: attention of N tokens"`` with the model's short name (never a local path; see
+    :func:`~albert_widget.models.model_label`), or ``"Attention of N tokens"`` when no model is known."""
+    name = model_label(result.info.name_or_path) or result.info.model_type
+    n = result.num_tokens
+    return f"{name}: attention of {n} tokens" if name else f"Attention of {n} tokens"
+
+
+def _public_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The ``info`` state without this machine's paths: a local folder becomes the model's short name
+    (a hub id stays whole), so a shared page does not reveal where the model lives."""
+    name = info.get("name_or_path")
+    if isinstance(name, str) and is_local_path(name):
+        info = {**info, "name_or_path": model_label(name)}
+    return info
 
 
 def error_bound(precision: str = "float16") -> str:
@@ -202,6 +231,10 @@ def _state(result: AttentionResult, state: dict[str, Any] | None, overrides: dic
     out["head"] = _index(out["head"], out["num_heads"], "head")
     out["heads"] = sorted({_index(h, out["num_heads"], "heads entry") for h in (out["heads"] or ())})
     # no model in the page: the text boxes are disabled and views that need Python are hidden
+    out["info"] = _public_info(out["info"])
+    given_info = (state or {}).get("info")
+    if isinstance(given_info, dict):  # the model's own layer/head numbers (bertviz's include_layers/heads)
+        out["info"].update({k: given_info[k] for k in NUMBERING if isinstance(given_info.get(k), list)})
     out["info"].update(static=True, unavailable_views=[v for v in VIEWS if v not in STATIC_VIEWS])
     return out
 
@@ -317,14 +350,12 @@ def html_bytes(
         f"default-src 'none'; script-src 'sha256-{boot_hash}' blob:; style-src 'unsafe-inline'; "
         "img-src blob: data:; base-uri 'none'; form-action 'none'"
     )
-    info = result.info
-    model_name = info.name_or_path or (info.model_type if info.model_type != "unknown" else "")
-    page_title = title if title is not None else f"{model_name + ': a' if model_name else 'A'}ttention of {N} tokens"
+    page_title = title if title is not None else default_title(result)
     data_bytes = sum(len(b) for texts, _ in encoded.values() for b in texts)
     summary = (
         f"{L} layers x {H} heads x {N} tokens. Static page: sliders, heads, views and hover work offline; "
-        f"the model cannot run on new text here. Data: {error_bound(precision)}; "
-        f"{data_bytes:,} bytes. Made by albert_widget {__version__}."
+        f"the model cannot run on new text here. {_PRECISION_NOTE[precision]} "
+        f"Data: {data_bytes:,} bytes, made by albert_widget {__version__}."
     )
 
     head_part = (
