@@ -21,6 +21,7 @@ from .forward import (
     eval_mode,
     format_bytes,
     input_limit,
+    is_causal_lm,
     model_device,
     model_max_length,
     tokenize,
@@ -49,17 +50,10 @@ def _model_info(model: Any, previous_impl: str | None, max_length: int | None, n
         num_hidden_groups=int(config.num_hidden_groups) if is_albert else None,
         inner_group_num=int(config.inner_group_num) if is_albert else None,
         max_length=max_length,
-        is_causal=bool(getattr(config, "is_decoder", False)) or _is_causal_lm(model),
+        is_causal=bool(getattr(config, "is_decoder", False)) or is_causal_lm(model),
         attn_implementation=previous_impl,
     )
 
-
-def _is_causal_lm(model: Any) -> bool:
-    config = getattr(model, "config", None)
-    if getattr(config, "is_encoder_decoder", False):
-        return False
-    names = [type(model).__name__] + list(getattr(config, "architectures", None) or [])
-    return any(n.endswith("ForCausalLM") or n.endswith("LMHeadModel") for n in names)
 
 
 def _segments(encoding: Any, n: int, has_pair: bool) -> tuple[np.ndarray, int | None]:
@@ -145,7 +139,7 @@ def capture(
     config = getattr(model, "config", None)
     layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
-    if layers and heads and _is_causal_lm(model):
+    if layers and heads and is_causal_lm(model):
         from .longcontext import budget
 
         try:
@@ -236,12 +230,3 @@ def capture(
         text_pair=text_pair,
     )
 
-
-def _is_causal_lm(model: Any) -> bool:
-    """A decoder-only language model (``...ForCausalLM`` / ``...LMHeadModel``): long inputs of these
-    get the compact capture (:mod:`albert_widget.longcontext`)."""
-    config = getattr(model, "config", None)
-    if getattr(config, "is_encoder_decoder", False):
-        return False
-    names = [type(model).__name__, *list(getattr(config, "architectures", None) or [])]
-    return any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names)

@@ -213,3 +213,14 @@ def eval_mode(model: Any) -> Iterator[Any]:
     finally:
         for module, training in flags:
             module.training = training
+
+
+def is_causal_lm(model: Any) -> bool:
+    """A decoder-only language model with its head (``GPT2LMHeadModel``, ``...ForCausalLM``), by class
+    name or the config's ``architectures``; encoder-decoders are not. (A base ``GPT2Model`` has no
+    head, hence no next-token loss.)"""
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    names = [type(model).__name__, *list(getattr(config, "architectures", None) or [])]
+    return any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names)

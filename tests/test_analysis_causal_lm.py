@@ -56,10 +56,6 @@ def test_head_importance_of_a_causal_lm_by_hand(gpt2_lm):
     assert grad.abs().sum() > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="importance.py must use analysis.causal_lm for *LMHeadModel / *ForCausalLM (see its _kind); remove this marker when it does",
-)
 def test_head_importance_works_for_gpt2_with_its_lm_head(gpt2_lm):
     lm, _, tok = gpt2_lm
     importance = head_importance(lm, tok, TEXTS)

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..forward import is_causal_lm
+
 __all__ = ["causal_lm_per_example_loss", "is_causal_lm"]
-
-
-def is_causal_lm(model: Any) -> bool:
-    """Whether ``model`` is a decoder-only LM with a head (``GPT2LMHeadModel``, ``*ForCausalLM``), by
-    class name: a base ``GPT2Model`` has no head, hence no loss."""
-    return type(model).__name__.endswith(("LMHeadModel", "ForCausalLM"))
 
 
 def causal_lm_per_example_loss(logits: Any, input_ids: Any, attention_mask: Any = None) -> Any:

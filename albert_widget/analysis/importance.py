@@ -19,6 +19,7 @@ from ._common import (
     split_texts,
     tokenize_each,
 )
+from .causal_lm import causal_lm_per_example_loss, is_causal_lm
 from .engines import check_engine, run_shards
 from .partial import Partial
 from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
@@ -88,6 +89,10 @@ def _kind(model: Any, labels: Any) -> str:
         return "mlm"
     if name.endswith("ForSequenceClassification"):
         return "classification"
+    if is_causal_lm(model):
+        if labels is not None:
+            raise ValueError("labels are not used with a causal LM: head_importance uses its next-token loss on each text")
+        return "causal"
     raise ValueError(
         f"head_importance needs a loss and {name} has no head to compute one: use a *ForSequenceClassification "
         "model (with labels=, or without: its own predictions serve as labels) or a *ForMaskedLM model (MLM loss "
@@ -170,6 +175,8 @@ def head_importance(
       of each text's ``n`` non-special tokens, replaced by the mask token; positions drawn with
       ``numpy.random.default_rng([seed, k])`` for the corpus's ``k``-th text, so the result is
       deterministic and the same however the corpus is sharded.
+    * causal LMs (``GPT2LMHeadModel``, ``*ForCausalLM``; ``labels`` must be ``None``): the mean
+      next-token loss over each text's real tokens.
     * base models without a head (``AlbertModel``, the packaged MiniLM): ``ValueError``, since they
       have no loss.
 
@@ -251,13 +258,17 @@ def importance_of_texts(model: Any, tokenizer: Any, texts: list, labels: list | 
             with head_gates(model, gates):
                 outputs = model(**kwargs, return_dict=True)
             logits = outputs.logits
-            if kind == "mlm":
-                target = batch["labels"].to(device)
-            elif labels is not None:
-                target = torch.as_tensor([labels[i] for i in rows], device=device)
+            if kind == "causal":
+                mask = batch.get("attention_mask")
+                loss = causal_lm_per_example_loss(logits, batch["input_ids"].to(device), None if mask is None else mask.to(device))
             else:
-                target = logits.detach().argmax(-1)
-            loss = _per_example_loss(kind, logits, target, problem_type)
+                if kind == "mlm":
+                    target = batch["labels"].to(device)
+                elif labels is not None:
+                    target = torch.as_tensor([labels[i] for i in rows], device=device)
+                else:
+                    target = logits.detach().argmax(-1)
+                loss = _per_example_loss(kind, logits, target, problem_type)
             (grad,) = torch.autograd.grad(loss.sum(), gates)
             total += grad.detach().abs().sum(0).to("cpu", torch.float64)
             if on_batch is not None:
