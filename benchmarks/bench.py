@@ -212,7 +212,7 @@ def accounting(attention, n: int) -> dict[str, Any]:
     (prefetch.js / encodings.py): the default view (layer 0, head 0) and every head of every layer."""
     from albert_widget.encodings import drawing_encoding, per_head
     from albert_widget.protocol import message_bytes
-from albert_widget.transport import reply_to_request
+    from albert_widget.transport import reply_to_request
 
     layers, heads = attention.shape[:2]
     dtype = drawing_encoding(n)
