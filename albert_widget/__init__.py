@@ -1,6 +1,7 @@
 """albert_widget: explore what ALBERT (and any Hugging Face transformer) attends to, in Jupyter."""
 
 from .capture import AttentionTooLargeError, capture
+from .compare import CompareWidget
 from .compat import head_view, model_view
 from .export import figure, save_figure
 from .models import ModelLoadError, default_model_path, load_default_model
@@ -13,6 +14,7 @@ __all__ = [
     "AttentionResult",
     "AttentionTooLargeError",
     "AttentionWidget",
+    "CompareWidget",
     "ModelInfo",
     "ModelLoadError",
     "capture",

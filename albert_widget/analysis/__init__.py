@@ -7,9 +7,12 @@
 * :func:`head_stats` (Clark et al. 2019): per-head attention to [CLS]/[SEP]/punctuation/neighbours,
   entropy, distance and Jensen-Shannon distances between heads over a corpus.
 * :func:`layer_transitions` (Lan et al. 2020, Fig. 2): L2 / cosine between layer inputs and outputs.
+* :func:`head_divergence`: Jensen-Shannon divergence between every head of two captures, on their
+  aligned tokens or words (:mod:`albert_widget.compare.align`).
 * :func:`make_corpus`: a deterministic template corpus for the statistics.
 """
 
+from .compare import head_divergence
 from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
 from .importance import head_gates, head_importance
@@ -27,6 +30,7 @@ __all__ = [
     "STATISTICS",
     "attention_flow",
     "head_gates",
+    "head_divergence",
     "head_importance",
     "head_stats",
     "layer_transitions",

@@ -46,11 +46,12 @@ export function cellAt(x, y, size, n, height = size, rows = n) {
 }
 
 /**
- * @param {{ doc?: Document, onDraw?: () => void }} options
+ * @param {{ doc?: Document, onDraw?: () => void, onHover?: (cell: { i: number, j: number } | null) => void }} options
  * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
  * props: { tokens, special, segments, data, shape, series, theme }
+ * onHover hears the cell under the pointer (or null); highlight(cell) shows one from outside.
  */
-export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
+export function createMatrixView({ doc = document, onDraw = () => {}, onHover = () => {} } = {}) {
   const title = h(doc, "div", { cls: "aw-matrix-title" });
   const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
   const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
@@ -192,21 +193,36 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   function onMove(event) {
     const rect = canvas.getBoundingClientRect();
     const hit = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, nc, rect.height, n);
-    if (!hit) return hideTooltip();
+    if (!hit) {
+      hideTooltip();
+      return onHover(null);
+    }
     const host = el.getBoundingClientRect();
     showCell(hit.i, hit.j, event.clientX - host.left, event.clientY - host.top);
+    onHover(hit);
+  }
+
+  function onLeave() {
+    hideTooltip();
+    onHover(null);
+  }
+
+  /** Show cell { i, j } (its labels and tooltip) as if hovered, or nothing (null). */
+  function highlight(target) {
+    if (!target) return hideTooltip();
+    showCell(target.i, target.j, (target.j + 0.5) * cell, (target.i + 0.5) * cell);
   }
 
   canvas.addEventListener("mousemove", onMove);
-  canvas.addEventListener("mouseleave", hideTooltip);
+  canvas.addEventListener("mouseleave", onLeave);
 
   function destroy() {
     canvas.removeEventListener("mousemove", onMove);
-    canvas.removeEventListener("mouseleave", hideTooltip);
+    canvas.removeEventListener("mouseleave", onLeave);
     el.remove();
   }
 
-  return { el, update, redraw: () => props && draw(), destroy };
+  return { el, update, redraw: () => props && draw(), destroy, highlight };
 }
 
 function formatRangeLabel(v) {
