@@ -7,6 +7,7 @@ nothing else: alignment is :mod:`albert_widget.compare.align`, divergences
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -35,6 +36,8 @@ SIDE_VIEWS = ("matrix", "head")
 
 def _label(result: AttentionResult) -> str:
     name = result.info.name_or_path or result.info.model_type or "attention"
+    if os.path.isabs(name):  # a local folder: its last two parts say which model
+        name = "/".join(pathlib.PurePath(name).parts[-2:])
     text = result.text if result.text is not None else " ".join(result.tokens)
     return f"{name}: {text}"
 
@@ -241,7 +244,9 @@ class CompareWidget(anywidget.AnyWidget):
             buffers = [encode_array(d)[1]]
             for array in (left_best, right_best):
                 buffers.append(memoryview(np.ascontiguousarray(array, dtype="<i4").reshape(-1).view(np.uint8)))
-            return {"shape": list(d.shape), "dtype": "float32", "max": float(np.log(2)),
+            la, ha, lb, hb = d.shape
+            same = np.einsum("ijij->ij", d).ravel().tolist() if (la, ha) == (lb, hb) else None
+            return {"shape": list(d.shape), "dtype": "float32", "max": float(np.log(2)), "same_head": same,
                     "left_value": left_value.ravel().tolist(), "right_value": right_value.ravel().tolist()}, buffers
 
         return {"side": side, "difference": difference, "matching": matching}

@@ -2,7 +2,18 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { counterpart, deltaText, divergingTicks, formatSigned, matchCells, oneSidedMask, slotInfos, syncAllowed } from "../src/compare/logic.js";
+import {
+  counterpart,
+  deltaText,
+  divergingTicks,
+  formatSigned,
+  matchCells,
+  mostChanged,
+  oneSidedMask,
+  similarityRange,
+  slotInfos,
+  syncAllowed,
+} from "../src/compare/logic.js";
 import { buildLut, colourise, DIVERGING_STOPS, divergingLut, divergingRange, hexToRgb, lutIndex } from "../src/draw/colour.js";
 
 test("the diverging scale is symmetric around 0 and 0 is its middle colour", () => {
@@ -69,4 +80,15 @@ test("matching cells: closest head and similarity 1 - JSD / ln 2", () => {
   assert.deepEqual(cells[0], { layer: 0, head: 0, matchLayer: 3, matchHead: 4, divergence: 0, similarity: 1 });
   assert.equal(cells[1].matchHead, 1);
   assert.ok(Math.abs(cells[1].similarity - 0.5) < 1e-12);
+});
+
+test("similarity colours span the shown range; the heads that changed most come first", () => {
+  assert.deepEqual(similarityRange([{ similarity: 0.9 }, { similarity: 0.97 }, { similarity: 1 }]), [0.9, 1]);
+  assert.deepEqual(similarityRange([{ similarity: 1 }]), [0, 1]);
+  const top = mostChanged([0.1, 0.5, 0.2, 0.5, 0], 2, 3);
+  assert.deepEqual(top, [
+    { layer: 0, head: 1, divergence: 0.5 },
+    { layer: 1, head: 1, divergence: 0.5 },
+    { layer: 1, head: 0, divergence: 0.2 },
+  ]);
 });

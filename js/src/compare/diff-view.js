@@ -28,7 +28,9 @@ export function createDiffView({ doc = document, onDraw = () => {} } = {}) {
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
   const ramp = h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${DIVERGING_STOPS.join(", ")})` } });
   const caption = h(doc, "span", { cls: "aw-colourbar-caption", text: "Δ = right − left (blue: less on the right, red: more)" });
-  const colourbar = h(doc, "div", { cls: "aw-colourbar aw-diff-colourbar" }, [barMin, ramp, barMid, barMax, caption]);
+  // 0 sits under the middle of the ramp: the scale is symmetric, [-m, 0, +m].
+  const rampBox = h(doc, "span", { cls: "aw-diff-ramp" }, [ramp, barMid]);
+  const colourbar = h(doc, "div", { cls: "aw-colourbar aw-diff-colourbar" }, [barMin, rampBox, barMax, caption]);
   const tooltip = h(doc, "div", { cls: "aw-tooltip", attrs: { role: "tooltip" } });
   tooltip.hidden = true;
   const el = h(doc, "div", { cls: "aw-view-matrix aw-view-diff" }, [title, note, grid, colourbar, tooltip]);

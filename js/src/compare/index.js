@@ -220,6 +220,7 @@ export function mountCompare({ model, el, source }) {
       rightBest: int32s(buffers[2]),
       leftValue: content.left_value,
       rightValue: content.right_value,
+      sameHead: content.same_head,
       onPick: (side, cell) => {
         const other = side === "left" ? "right" : "left";
         if (get("sync") && (cell.layer !== cell.matchLayer || cell.head !== cell.matchHead)) model.set("sync", false);

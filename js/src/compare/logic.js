@@ -82,3 +82,19 @@ export function matchCells(layers, heads, best, values) {
   }
   return cells;
 }
+
+/** The colour range of the similarities shown: [lowest, 1] (so that near-identical heads still
+ * differ in colour), [0, 1] when every one is 1. */
+export function similarityRange(cells) {
+  let lo = 1;
+  for (const c of cells) if (Number.isFinite(c.similarity) && c.similarity < lo) lo = c.similarity;
+  return lo < 1 ? [lo, 1] : [0, 1];
+}
+
+/** The `count` heads whose attention changed most between the sides (same layer and head), from
+ * the per-head divergences `sameHead` ([L * H], layer-major): [{ layer, head, divergence }]. */
+export function mostChanged(sameHead, heads, count = 5) {
+  return Array.from(sameHead, (divergence, k) => ({ layer: Math.floor(k / heads), head: k % heads, divergence }))
+    .sort((a, b) => b.divergence - a.divergence || a.layer - b.layer || a.head - b.head)
+    .slice(0, count);
+}
