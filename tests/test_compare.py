@@ -267,3 +267,20 @@ def test_save_writes_the_difference_and_the_matching_grid(tmp_path):
         c.save(str(again), view=view)
         assert again.read_bytes() == path.read_bytes()  # deterministic
     assert c.save(str(tmp_path / "d.pdf")) > 0
+
+
+def test_to_html_is_one_offline_page_with_the_figures_and_no_script(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>"
+    left = _result(["[CLS]", "the", hostile, "sat", "[SEP]"], layers=1, heads=2)
+    right = _result(["[CLS]", "the", "dog", "sat", "[SEP]"], layers=1, heads=2)
+    c = CompareWidget(left, right)
+    page = c.to_html(title="cat & dog")
+    assert page.count("<svg") == 3
+    assert "<script" not in page
+    assert hostile not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "default-src 'none'" in page
+    assert "<title>cat &amp; dog</title>" in page
+    assert "renormalised over the aligned keys" in page
+    path = tmp_path / "compare.html"
+    assert c.to_html(path) == path.stat().st_size

@@ -258,15 +258,19 @@ def aligned_attention(attention: Any, units: Sequence[int], num_units: int) -> n
     starts = np.flatnonzero(np.r_[True, sorted_units[1:] != sorted_units[:-1]])
     if not np.array_equal(sorted_units[starts], np.arange(num_units)):
         raise ValueError(f"units must number 0..{num_units - 1}, each with at least one token")
-    if num_units == n:  # token by token: nothing to merge
+    if num_units == n and np.array_equal(order, np.arange(n)):  # token by token: nothing to merge
+        merged = a.astype(np.float64)
+    elif num_units == n:
         merged = a[..., order[:, None], order].astype(np.float64)
     else:
         counts = np.diff(np.r_[starts, len(order)])
         cols = np.add.reduceat(a[..., order].astype(np.float64), starts, axis=-1)  # sum over a unit's keys
         merged = np.add.reduceat(cols[..., order, :], starts, axis=-2) / counts[:, None]  # mean over its queries
     sums = merged.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(sums > 0, merged / sums, 1.0 / num_units)
+    empty = sums[..., 0] <= 0
+    merged /= np.where(sums > 0, sums, 1.0)
+    merged[empty] = 1.0 / num_units
+    return merged
 
 
 def slot_matrix(matrix: np.ndarray, slot_units: Sequence[int]) -> np.ndarray:

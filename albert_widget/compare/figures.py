@@ -29,7 +29,7 @@ from ..export.figures import (
 if TYPE_CHECKING:
     from .widget import CompareWidget
 
-__all__ = ["COMPARE_FIGURES", "compare_figure", "save_compare_figure"]
+__all__ = ["COMPARE_FIGURES", "compare_figure", "compare_html", "save_compare_figure"]
 
 COMPARE_FIGURES = ("difference", "match")
 ONE_SIDED_COLOUR = "#969696"  # cells of a word on one side only (as the page's mask grey)
@@ -54,7 +54,8 @@ def _difference_figure(widget: CompareWidget, width: float, dpi: float, font_siz
     m = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     labels = _slot_labels(widget)
     n = len(labels)
-    margin = min(0.45 * width, (max(len(s) for s in labels) * 0.55 * font_size + 12) * _PT)
+    # tick labels (about 0.55 em a character) + the axis label and pads
+    margin = min(0.45 * width, (max(len(s) for s in labels) * 0.55 * font_size + font_size * 1.25 + 10) * _PT)
     bar = 0.9
     side = width - margin - bar
     note_h = 3 * font_size * _PT
@@ -71,7 +72,7 @@ def _difference_figure(widget: CompareWidget, width: float, dpi: float, font_siz
     ax.set_ylabel("query", fontsize=font_size, color=AXIS_TEXT_COLOUR)
     cax = fig.add_axes(((margin + side + 0.08) / width, (margin + note_h) / height, 0.09 / width, side / height), label="colorbar")
     cb = fig.colorbar(image, cax=cax)
-    cb.set_ticks([-m, 0.0, m], labels=[f"{-m:+.3g}", "0", f"{m:+.3g}"])
+    cb.set_ticks([-m, 0.0, m], labels=[f"\u2212{m:.3g}", "0", f"+{m:.3g}"])
     cb.ax.tick_params(labelsize=font_size - 1)
     cb.set_label("Δ = right − left", fontsize=font_size)
     w = widget
@@ -89,16 +90,17 @@ def _match_figure(widget: CompareWidget, width: float, dpi: float, font_size: fl
     best, value = best_matches(d)
     layers, heads = value.shape
     similarity = 1.0 - value / math.log(2)
+    low = float(similarity.min()) if similarity.min() < 1 else 0.0  # as the page: the shown range, up to 1
     margin = 0.45
     cell = (width - margin - 0.9) / heads
     height = 0.4 + layers * cell + margin
     fig = _new_figure(width, height, dpi)
     ax = fig.add_axes((margin / width, margin / height, heads * cell / width, layers * cell / height), label="match")
-    image = ax.imshow(similarity, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="none", aspect="auto")
+    image = ax.imshow(similarity, cmap="viridis", vmin=low, vmax=1.0, interpolation="none", aspect="auto")
     text_size = max(3.5, min(font_size - 1, cell / _PT / 4.2))
     for la in range(layers):
         for ha in range(heads):
-            colour = "black" if similarity[la, ha] > 0.6 else "white"
+            colour = "black" if (similarity[la, ha] - low) / (1 - low or 1) > 0.55 else "white"
             ax.text(ha, la, f"{best[la, ha, 0]}·{best[la, ha, 1]}", ha="center", va="center", fontsize=text_size, color=colour)
     ax.set_xticks(range(heads), [str(h) for h in range(heads)], fontsize=font_size - 1)
     ax.set_yticks(range(layers), [str(la) for la in range(layers)], fontsize=font_size - 1)
@@ -143,3 +145,37 @@ def save_compare_figure(widget: CompareWidget, path: str | PathLike, *, view: st
     with open(path, "wb") as f:
         f.write(data)
     return len(data)
+
+
+def _svg_text(widget: CompareWidget, **options: Any) -> str:
+    """One compare figure as SVG text, without the XML prologue (for inlining in HTML)."""
+    with _style(options.get("font_size", DEFAULT_FONT_SIZE), None):
+        data = _render(compare_figure(widget, **options), "svg", options.get("dpi", 300)).decode("utf-8")
+    return data[data.index("<svg"):]
+
+
+def compare_html(widget: CompareWidget, *, title: str | None = None) -> str:
+    """One offline HTML page: the two sides' labels, the alignment note, the difference figure of the
+    heads shown and both head-matching grids, as inline vector SVG (text stays text). No script runs in
+    it (its Content-Security-Policy allows none) and nothing loads from anywhere; token text is escaped
+    by the SVG writer, labels by :func:`html.escape`."""
+    import html
+
+    esc = html.escape
+    heading = title if title is not None else "Attention comparison"
+    figures = [
+        ("Difference", _svg_text(widget, view="difference", width="double")),
+        ("Head matching: left heads", _svg_text(widget, view="match", side="left", width="double")),
+        ("Head matching: right heads", _svg_text(widget, view="match", side="right", width="double")),
+    ]
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    body = "\n".join(f"<section><h2>{esc(name)}</h2>\n{svg}</section>" for name, svg in figures)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        f"<title>{esc(heading)}</title>\n"
+        "<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1000px}svg{max-width:100%;height:auto}"
+        "p{color:#555}</style>\n</head>\n<body>\n"
+        f"<h1>{esc(heading)}</h1>\n<p>left: {esc(widget.left_label)}<br>right: {esc(widget.right_label)}</p>\n"
+        f"<p>{esc(widget.aligned.note())}</p>\n{body}\n</body>\n</html>\n"
+    )

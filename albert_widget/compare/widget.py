@@ -171,6 +171,19 @@ class CompareWidget(anywidget.AnyWidget):
         chosen = view or ("match" if self.view == "match" else "difference")
         return save_compare_figure(self, path, view=chosen, **kwargs)
 
+    def to_html(self, path: str | pathlib.Path | None = None, *, title: str | None = None) -> str | int:
+        """One offline HTML page with the difference (of the heads shown) and both head-matching grids
+        as vector SVG (:func:`albert_widget.compare.figures.compare_html`). ``path=None`` returns the
+        page; otherwise it is written there (UTF-8) and the number of bytes is returned."""
+        from .figures import compare_html
+
+        page = compare_html(self, title=title)
+        if path is None:
+            return page
+        data = page.encode("utf-8")
+        pathlib.Path(path).write_bytes(data)
+        return len(data)
+
     # -- keeping up with the sides --------------------------------------------------------------------
     def _on_source(self, _change: Any) -> None:
         self._refresh()

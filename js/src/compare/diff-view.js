@@ -7,7 +7,7 @@ import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, DIVERGING_STOPS, divergingLut, divergingRange } from "../draw/colour.js";
 import { tokenElement } from "../views/labels.js";
 import { hatchMask, paintMask } from "../views/mask.js";
-import { cellAt, cellSize, LABEL_BOX_PX, labelStep } from "../views/matrix.js";
+import { cellAt, matrixGrid, sizeGrid } from "../views/matrix.js";
 import { deltaText, divergingTicks, oneSidedMask, slotInfos } from "./logic.js";
 
 /**
@@ -17,12 +17,7 @@ import { deltaText, divergingTicks, oneSidedMask, slotInfos } from "./logic.js";
 export function createDiffView({ doc = document, onDraw = () => {} } = {}) {
   const title = h(doc, "div", { cls: "aw-matrix-title" });
   const note = h(doc, "div", { cls: "aw-compare-note", attrs: { role: "note" } });
-  const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
-  const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
-  const rows = h(doc, "div", { cls: "aw-matrix-rows", attrs: { "aria-label": "queries" } });
-  const canvas = h(doc, "canvas", { cls: "aw-matrix-canvas aw-diff-canvas" });
-  const plot = h(doc, "div", { cls: "aw-matrix-plot" }, [canvas]);
-  const grid = h(doc, "div", { cls: "aw-matrix-grid" }, [corner, cols, rows, plot]);
+  const { cols, rows, canvas, grid } = matrixGrid(doc, "aw-matrix-canvas aw-diff-canvas");
   const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
   const barMid = h(doc, "span", { cls: "aw-colourbar-mid" });
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
@@ -50,20 +45,9 @@ export function createDiffView({ doc = document, onDraw = () => {} } = {}) {
     clearChildren(cols);
     infos = slotInfos(props.slots);
     n = infos.length;
-    cell = cellSize(n);
-    const step = labelStep(cell);
-    const box = Math.max(cell, LABEL_BOX_PX);
-    const shift = (cell - box) / 2;
-    for (const [name, value] of [
-      ["--aw-cell", cell],
-      ["--aw-plot", n * cell],
-      ["--aw-plot-w", n * cell],
-      ["--aw-plot-h", n * cell],
-      ["--aw-label-box", box],
-    ]) {
-      el.style.setProperty(name, `${value}px`);
-    }
-    el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+    const sized = sizeGrid(el, n, n);
+    cell = sized.cell;
+    const { step, shift } = sized;
     const label = (info, i, cls, pos) => {
       const t = tokenElement(doc, info, i, `${cls} aw-slot-${info.side}`);
       t.dataset.side = info.side;

@@ -46,6 +46,38 @@ export function cellAt(x, y, size, n, height = size, rows = n) {
 }
 
 /**
+ * The heatmap's DOM skeleton, shared with the compare page's difference view: corner, rotated key
+ * labels on top, query labels on the left, the canvas in its plot.
+ */
+export function matrixGrid(doc, canvasClass = "aw-matrix-canvas") {
+  const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
+  const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
+  const rows = h(doc, "div", { cls: "aw-matrix-rows", attrs: { "aria-label": "queries" } });
+  const canvas = h(doc, "canvas", { cls: canvasClass });
+  const plot = h(doc, "div", { cls: "aw-matrix-plot" }, [canvas]);
+  const grid = h(doc, "div", { cls: "aw-matrix-grid" }, [corner, cols, rows, plot]);
+  return { cols, rows, canvas, grid };
+}
+
+/**
+ * Size a heatmap of n rows and nc columns: sets the CSS variables of `el` and returns the cell size,
+ * the label step and the shift of a label box (at least LABEL_BOX_PX thick, centred on its cell, so
+ * that text stays legible on small cells; only every step-th label is shown then, so boxes never overlap).
+ */
+export function sizeGrid(el, n, nc) {
+  const cell = cellSize(Math.max(n, nc));
+  const step = labelStep(cell);
+  el.style.setProperty("--aw-cell", `${cell}px`);
+  el.style.setProperty("--aw-plot", `${n * cell}px`);
+  el.style.setProperty("--aw-plot-w", `${nc * cell}px`);
+  el.style.setProperty("--aw-plot-h", `${n * cell}px`);
+  const box = Math.max(cell, LABEL_BOX_PX);
+  el.style.setProperty("--aw-label-box", `${box}px`);
+  el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+  return { cell, step, shift: (cell - box) / 2 };
+}
+
+/**
  * @param {{ doc?: Document, onDraw?: () => void, onHover?: (cell: { i: number, j: number } | null) => void }} options
  * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
  * props: { tokens, special, segments, data, shape, series, theme }
@@ -53,12 +85,7 @@ export function cellAt(x, y, size, n, height = size, rows = n) {
  */
 export function createMatrixView({ doc = document, onDraw = () => {}, onHover = () => {} } = {}) {
   const title = h(doc, "div", { cls: "aw-matrix-title" });
-  const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
-  const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
-  const rows = h(doc, "div", { cls: "aw-matrix-rows", attrs: { "aria-label": "queries" } });
-  const canvas = h(doc, "canvas", { cls: "aw-matrix-canvas" });
-  const plot = h(doc, "div", { cls: "aw-matrix-plot" }, [canvas]);
-  const grid = h(doc, "div", { cls: "aw-matrix-grid" }, [corner, cols, rows, plot]);
+  const { cols, rows, canvas, grid } = matrixGrid(doc);
   const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
   const bar = h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } });
@@ -90,18 +117,9 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     colInfos = next.cols;
     n = infos.length;
     nc = colInfos.length;
-    cell = cellSize(Math.max(n, nc));
-    const step = labelStep(cell);
-    el.style.setProperty("--aw-cell", `${cell}px`);
-    el.style.setProperty("--aw-plot", `${n * cell}px`);
-    el.style.setProperty("--aw-plot-w", `${nc * cell}px`);
-    el.style.setProperty("--aw-plot-h", `${n * cell}px`);
-    // A label box is at least LABEL_BOX_PX thick, centred on its cell, so that text stays legible
-    // on small cells (only every step-th label is shown then, so boxes never overlap).
-    const box = Math.max(cell, LABEL_BOX_PX);
-    const shift = (cell - box) / 2;
-    el.style.setProperty("--aw-label-box", `${box}px`);
-    el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+    const sized = sizeGrid(el, n, nc);
+    cell = sized.cell;
+    const { step, shift } = sized;
     rowEls = infos.map((info, i) => {
       const t = tokenElement(doc, info, i, "aw-row-label aw-query");
       t.style.top = `${i * cell + shift}px`;
