@@ -210,6 +210,9 @@ def test_one_model_on_a_sentence_and_its_perturbation(minilm):
     w.text = "A cat sat."
     assert c.revision == revision + 1
     assert c.left_tokens == list(w.result.tokens)
+    c.close()  # no longer follows the widget
+    w.text = "The cat sat."
+    assert c.revision == revision + 1
 
 
 def test_two_tokenizers_compare_by_words_and_choose_layers_independently(tiny_albert, minilm):

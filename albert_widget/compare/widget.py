@@ -270,5 +270,13 @@ class CompareWidget(anywidget.AnyWidget):
     def _on_failure(self, _kind: str | None, message: str) -> None:
         self.error = message
 
+    def close(self) -> None:
+        """Close the widget and stop following the AttentionWidgets it compares."""
+        for source in getattr(self, "_sources", ()):  # () when __init__ refused its arguments
+            if isinstance(source, AttentionWidget):
+                source.unobserve(self._on_source, "revision")
+        self._divergence = None
+        super().close()
+
     def __repr__(self) -> str:
         return f"CompareWidget({self.left_label!r}, {self.right_label!r}, view={self.view!r}, level={self.aligned.level!r})"
