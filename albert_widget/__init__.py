@@ -1,6 +1,7 @@
 """albert_widget: explore what ALBERT (and any Hugging Face transformer) attends to, in Jupyter."""
 
 from .capture import AttentionTooLargeError, capture
+from .compare import CompareWidget
 from .compat import head_view, model_view
 from .export import figure, save_figure
 from .longcontext import CompactAttention, CompactTooLargeError, capture_compact, capture_generate
@@ -16,6 +17,7 @@ __all__ = [
     "AttentionWidget",
     "CompactAttention",
     "CompactTooLargeError",
+    "CompareWidget",
     "ModelInfo",
     "ModelLoadError",
     "capture",

@@ -77,17 +77,21 @@ def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
 
 
-def parse_request(content: Any) -> Request:
-    """Check a page message against the contract. Raises :class:`BadRequest` with the reason."""
+Contract = Mapping[str, Mapping[str, "tuple[tuple[type, ...], bool]"]]
+
+
+def parse_request(content: Any, contract: Contract = REQUESTS) -> Request:
+    """Check a page message against the contract (:data:`REQUESTS`, or another widget's table of the
+    same form). Raises :class:`BadRequest` with the reason."""
     if not isinstance(content, Mapping):
         raise BadRequest(f"a request must be a JSON object, got {type(content).__name__}")
     rid = content.get("id")
     if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_LENGTH:
         raise BadRequest(f"a request needs an id (a string of 1..{MAX_ID_LENGTH} characters), got {rid!r}")
     kind = content.get("type")
-    if not isinstance(kind, str) or kind not in REQUESTS:
-        raise BadRequest(f"unknown request type {kind!r}; expected one of {', '.join(REQUESTS)}")
-    spec = REQUESTS[kind]
+    if not isinstance(kind, str) or kind not in contract:
+        raise BadRequest(f"unknown request type {kind!r}; expected one of {', '.join(contract)}")
+    spec = contract[kind]
     fields: dict[str, Any] = {}
     for name, (types, required) in spec.items():
         if name not in content or content[name] is None and type(None) not in types:
@@ -117,6 +121,7 @@ class RequestQueue:
     request, which then gets ``{"id", "type", "error"}``. ``revision()`` gives the widget's current
     revision: a request for another one fails as stale without running. ``send(content, buffers)``
     puts a message on the wire; ``on_failure(type, message)`` hears of every failed request.
+    ``contract``: the request table (default :data:`REQUESTS`; CompareWidget has its own).
 
     Inside a running event loop (a kernel) each request runs on its own loop turn, so cancels read
     in between take effect; without one (plain Python, tests) requests run at once.
@@ -128,8 +133,10 @@ class RequestQueue:
         send: Callable[[dict[str, Any], list[Any]], None],
         revision: Callable[[], int],
         on_failure: Callable[[str | None, str], None] | None = None,
+        contract: Contract = REQUESTS,
     ) -> None:
-        unknown = set(handlers) - set(REQUESTS)
+        self._contract = contract
+        unknown = set(handlers) - set(contract)
         if unknown:
             raise ValueError(f"handlers for types the contract does not know: {sorted(unknown)}")
         self._handlers = dict(handlers)
@@ -153,7 +160,7 @@ class RequestQueue:
                 self.cancelled += 1
             return
         try:
-            request = parse_request(content)
+            request = parse_request(content, self._contract)
         except BadRequest as exc:
             rid = content.get("id") if isinstance(content, Mapping) else None
             kind = content.get("type") if isinstance(content, Mapping) else None

@@ -186,6 +186,18 @@ class AttentionWidget(anywidget.AnyWidget):
         result = AttentionResult.from_attention(attention, tokens, sentence_b_start)
         return cls(result=result, **kwargs)
 
+    def compare(self, other: Any = None, *, text_b: str | None = None, **kwargs: Any) -> Any:
+        """A :class:`~albert_widget.CompareWidget` of this widget (left) against ``other`` (an
+        AttentionWidget or AttentionResult) or against this widget's model on ``text_b``."""
+        from .compare import CompareWidget
+
+        if (other is None) == (text_b is None):
+            raise TypeError("compare() needs either another widget/result or text_b")
+        if other is None:
+            self._require_model()
+            other = self._capture(text_b, None)
+        return CompareWidget(self, other, **kwargs)
+
     # -- public read-only views of the data ------------------------------------------------------
     @property
     def result(self) -> AttentionResult | None:

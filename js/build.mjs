@@ -10,7 +10,12 @@ const watch = process.argv.includes("--watch");
 
 const options = {
   // standalone: the same widget plus an in-page stand-in model, inlined by the HTML export.
-  entryPoints: { widget: path.join(here, "src", "index.js"), standalone: path.join(here, "src", "standalone.js") },
+  // compare: CompareWidget's page (its own entry; it reuses the views and colour maps).
+  entryPoints: {
+    widget: path.join(here, "src", "index.js"),
+    standalone: path.join(here, "src", "standalone.js"),
+    compare: path.join(here, "src", "compare", "index.js"),
+  },
   bundle: true,
   format: "esm",
   target: ["es2020"],

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from albert_widget import names
+from albert_widget.compare.contract import COMPARE_REQUESTS
 from albert_widget.protocol import REQUESTS
 
 JS = pathlib.Path(__file__).resolve().parents[1] / "js" / "src"
@@ -29,13 +30,21 @@ def test_figure_and_static_views_are_views():
     assert set(names.STATIC_VIEWS) <= set(names.VIEWS)
 
 
-def test_the_page_contract_lists_every_request_type():
-    """contract.d.ts (checked by tsc against the page's code) names the same request types as Python."""
-    text = (JS / "contract.d.ts").read_text(encoding="utf-8")
-    body = text[text.index("export interface Requests {") : text.index("export type RequestType")]
+@pytest.mark.parametrize(
+    ("path", "interface", "end", "contract"),
+    [
+        ("contract.d.ts", "Requests", "RequestType", REQUESTS),
+        ("compare/contract.d.ts", "CompareRequests", "CompareRequestType", COMPARE_REQUESTS),
+    ],
+)
+def test_the_page_contract_lists_every_request_type(path, interface, end, contract):
+    """contract.d.ts (checked by tsc against the page's code) names the same request types as Python;
+    so does CompareWidget's own contract."""
+    text = (JS / path).read_text(encoding="utf-8")
+    body = text[text.index(f"export interface {interface} {{") : text.index(f"export type {end}")]
     types = re.findall(r"^\s+(\w+): \{", body, re.M)
-    assert types == list(REQUESTS)
-    for kind, fields in REQUESTS.items():
+    assert types == list(contract)
+    for kind, fields in contract.items():
         line = re.search(rf"^\s+{kind}: \{{([^}}]*)\}};", body, re.M).group(1)
         declared = {m.group(1): m.group(2) == "?" for m in re.finditer(r"(\w+)(\??):", line)}
         assert declared == {f: not required for f, (_, required) in fields.items()}, kind

@@ -7,6 +7,8 @@
 * :func:`head_stats` (Clark et al. 2019): per-head attention to [CLS]/[SEP]/punctuation/neighbours,
   entropy, distance and Jensen-Shannon distances between heads over a corpus.
 * :func:`layer_transitions` (Lan et al. 2020, Fig. 2): L2 / cosine between layer inputs and outputs.
+* :func:`head_divergence`: Jensen-Shannon divergence between every head of two captures, on their
+  aligned tokens or words (:mod:`albert_widget.compare.align`).
 * :func:`make_corpus`: a deterministic template corpus for the statistics.
 
 The corpus analyses (:func:`head_stats`, :func:`head_importance`) run over shards of the corpus as
@@ -14,6 +16,7 @@ mergeable float64 sums (:class:`Partial`), in this process or on Ray / Dask (``e
 checkpoints to resume from; :func:`corpus_files` names a corpus kept in Parquet / JSON-lines files.
 """
 
+from .compare import head_divergence
 from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
 from .importance import head_gates, head_importance, importance_from_partial
@@ -35,6 +38,7 @@ __all__ = [
     "attention_flow",
     "corpus_files",
     "head_gates",
+    "head_divergence",
     "head_importance",
     "head_stats",
     "importance_from_partial",

@@ -1,7 +1,11 @@
-// Colour maps: viridis lookup table, a categorical palette for heads, theme colours.
+// Colour maps: viridis lookup table, a diverging map centred on 0, a categorical palette for heads,
+// theme colours.
 
 // matplotlib viridis sampled at i/9, i = 0..9; the table interpolates linearly between them.
 export const VIRIDIS_STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+
+// ColorBrewer RdBu (reversed): negative = blue, 0 = light grey, positive = red.
+export const DIVERGING_STOPS = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"];
 
 // Okabe-Ito (black swapped for grey so it shows on dark themes) followed by Tableau 10.
 export const HEAD_PALETTE = [
@@ -63,6 +67,24 @@ let VIRIDIS = null;
 export function viridisLut() {
   if (VIRIDIS === null) VIRIDIS = buildLut(VIRIDIS_STOPS, 256);
   return VIRIDIS;
+}
+
+let DIVERGING = null;
+
+/** The diverging LUT (built once): index 0 = -m, 127.5 = 0, 255 = +m. */
+export function divergingLut() {
+  if (DIVERGING === null) DIVERGING = buildLut(DIVERGING_STOPS, 256);
+  return DIVERGING;
+}
+
+/** The symmetric range [-m, m] of a diverging scale: m = largest finite |v| (1 when there is none). */
+export function divergingRange(values) {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = Math.abs(values[i]);
+    if (Number.isFinite(v) && v > m) m = v;
+  }
+  return m > 0 ? [-m, m] : [-1, 1];
 }
 
 /** LUT index (0..255) of a value in [lo, hi]; NaN maps to 0. */

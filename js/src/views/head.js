@@ -29,11 +29,13 @@ export function withAlpha(colour, alpha) {
 }
 
 /**
- * @param {{ doc?: Document, onDraw?: () => void }} options
+ * @param {{ doc?: Document, onDraw?: () => void, onFocus?: (focus: object | null) => void }} options
  * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
  * props: { tokens, special, segments, data, shape, series, threshold, theme }
+ * onFocus hears the user's hover and lock ({ side, index, locked } or null); setFocus(focus) sets
+ * them from outside (another view kept in step) without calling onFocus.
  */
-export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
+export function createHeadView({ doc = document, onDraw = () => {}, onFocus = () => {} } = {}) {
   const left = h(doc, "div", { cls: "aw-head-col aw-head-left", attrs: { "aria-label": "queries" } });
   const right = h(doc, "div", { cls: "aw-head-col aw-head-right", attrs: { "aria-label": "keys" } });
   const canvas = h(doc, "canvas", { cls: "aw-head-canvas", attrs: { "aria-hidden": "true" } });
@@ -178,12 +180,14 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     if (hover && hover.side === t.side && hover.index === t.index) return;
     hover = t;
     draw();
+    onFocus(focusState());
   }
 
   function onLeave() {
     if (!hover) return;
     hover = null;
     if (!locked) draw();
+    onFocus(focusState());
   }
 
   function onClick(event) {
@@ -196,6 +200,13 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
       locked = t;
     }
     draw();
+    onFocus(focusState());
+  }
+
+  function setFocus(f) {
+    hover = f && !f.locked ? { side: f.side, index: f.index } : null;
+    locked = f && f.locked ? { side: f.side, index: f.index } : null;
+    if (props) draw();
   }
 
   for (const col of [left, right]) {
@@ -215,5 +226,5 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
 
   // focus(): the hovered or locked token ({ side, index, locked }) for the SVG export, or null.
   const focusState = () => (focus() ? { ...focus(), locked: Boolean(locked) } : null);
-  return { el, update, redraw: draw, destroy, focus: focusState };
+  return { el, update, redraw: draw, destroy, focus: focusState, setFocus };
 }

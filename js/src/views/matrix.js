@@ -46,18 +46,46 @@ export function cellAt(x, y, size, n, height = size, rows = n) {
 }
 
 /**
- * @param {{ doc?: Document, onDraw?: () => void }} options
- * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
- * props: { tokens, special, segments, data, shape, series, theme }
+ * The heatmap's DOM skeleton, shared with the compare page's difference view: corner, rotated key
+ * labels on top, query labels on the left, the canvas in its plot.
  */
-export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
-  const title = h(doc, "div", { cls: "aw-matrix-title" });
+export function matrixGrid(doc, canvasClass = "aw-matrix-canvas") {
   const corner = h(doc, "div", { cls: "aw-matrix-corner", text: "query ↓  key →" });
   const cols = h(doc, "div", { cls: "aw-matrix-cols", attrs: { "aria-label": "keys" } });
   const rows = h(doc, "div", { cls: "aw-matrix-rows", attrs: { "aria-label": "queries" } });
-  const canvas = h(doc, "canvas", { cls: "aw-matrix-canvas" });
+  const canvas = h(doc, "canvas", { cls: canvasClass });
   const plot = h(doc, "div", { cls: "aw-matrix-plot" }, [canvas]);
   const grid = h(doc, "div", { cls: "aw-matrix-grid" }, [corner, cols, rows, plot]);
+  return { cols, rows, canvas, grid };
+}
+
+/**
+ * Size a heatmap of n rows and nc columns: sets the CSS variables of `el` and returns the cell size,
+ * the label step and the shift of a label box (at least LABEL_BOX_PX thick, centred on its cell, so
+ * that text stays legible on small cells; only every step-th label is shown then, so boxes never overlap).
+ */
+export function sizeGrid(el, n, nc) {
+  const cell = cellSize(Math.max(n, nc));
+  const step = labelStep(cell);
+  el.style.setProperty("--aw-cell", `${cell}px`);
+  el.style.setProperty("--aw-plot", `${n * cell}px`);
+  el.style.setProperty("--aw-plot-w", `${nc * cell}px`);
+  el.style.setProperty("--aw-plot-h", `${n * cell}px`);
+  const box = Math.max(cell, LABEL_BOX_PX);
+  el.style.setProperty("--aw-label-box", `${box}px`);
+  el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+  return { cell, step, shift: (cell - box) / 2 };
+}
+
+/**
+ * @param {{ doc?: Document, onDraw?: () => void, onHover?: (cell: { i: number, j: number } | null) => void }} options
+ * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
+ * props: { tokens, special, segments, data, shape, series, theme }
+ * onHover hears the cell under the pointer (or null); highlight(cell) shows one from outside.
+ */
+export function createMatrixView({ doc = document, onDraw = () => {}, onHover = () => {} } = {}) {
+  const title = h(doc, "div", { cls: "aw-matrix-title" });
+  const { cols, rows, canvas, grid } = matrixGrid(doc);
   const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
   const bar = h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } });
@@ -89,18 +117,9 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
     colInfos = next.cols;
     n = infos.length;
     nc = colInfos.length;
-    cell = cellSize(Math.max(n, nc));
-    const step = labelStep(cell);
-    el.style.setProperty("--aw-cell", `${cell}px`);
-    el.style.setProperty("--aw-plot", `${n * cell}px`);
-    el.style.setProperty("--aw-plot-w", `${nc * cell}px`);
-    el.style.setProperty("--aw-plot-h", `${n * cell}px`);
-    // A label box is at least LABEL_BOX_PX thick, centred on its cell, so that text stays legible
-    // on small cells (only every step-th label is shown then, so boxes never overlap).
-    const box = Math.max(cell, LABEL_BOX_PX);
-    const shift = (cell - box) / 2;
-    el.style.setProperty("--aw-label-box", `${box}px`);
-    el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
+    const sized = sizeGrid(el, n, nc);
+    cell = sized.cell;
+    const { step, shift } = sized;
     rowEls = infos.map((info, i) => {
       const t = tokenElement(doc, info, i, "aw-row-label aw-query");
       t.style.top = `${i * cell + shift}px`;
@@ -192,21 +211,36 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
   function onMove(event) {
     const rect = canvas.getBoundingClientRect();
     const hit = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, nc, rect.height, n);
-    if (!hit) return hideTooltip();
+    if (!hit) {
+      hideTooltip();
+      return onHover(null);
+    }
     const host = el.getBoundingClientRect();
     showCell(hit.i, hit.j, event.clientX - host.left, event.clientY - host.top);
+    onHover(hit);
+  }
+
+  function onLeave() {
+    hideTooltip();
+    onHover(null);
+  }
+
+  /** Show cell { i, j } (its labels and tooltip) as if hovered, or nothing (null). */
+  function highlight(target) {
+    if (!target) return hideTooltip();
+    showCell(target.i, target.j, (target.j + 0.5) * cell, (target.i + 0.5) * cell);
   }
 
   canvas.addEventListener("mousemove", onMove);
-  canvas.addEventListener("mouseleave", hideTooltip);
+  canvas.addEventListener("mouseleave", onLeave);
 
   function destroy() {
     canvas.removeEventListener("mousemove", onMove);
-    canvas.removeEventListener("mouseleave", hideTooltip);
+    canvas.removeEventListener("mouseleave", onLeave);
     el.remove();
   }
 
-  return { el, update, redraw: () => props && draw(), destroy };
+  return { el, update, redraw: () => props && draw(), destroy, highlight };
 }
 
 function formatRangeLabel(v) {

@@ -2,9 +2,10 @@
 // cells and the sizes of the drawing. No DOM here (node tests import it).
 
 import { decode } from "../codec.js";
+import { DIVERGING_STOPS } from "../draw/colour.js";
 
-// ColorBrewer RdBu (reversed): negative = blue, 0 = light grey, positive = red.
-export const DIVERGING_STOPS = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"];
+export { DIVERGING_STOPS };
+
 const DIVERGING_RGB = DIVERGING_STOPS.map((hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
 
 export const ROW_HEIGHT = 16;
