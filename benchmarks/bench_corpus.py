@@ -139,9 +139,10 @@ def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, objec
 NOTES = """\
 ## Notes: scaling on N GPU workers, and where the bottleneck moves
 
-On this machine the engines cannot be faster than one process: the 2 workers share the same 2 cores
-that the single process already uses with 2 torch threads, so the table measures what the engines
-cost, not what they gain. On a cluster the shards are independent and merge by addition, so the
+On this machine the engines cannot be faster than one process: 2 workers of one torch thread each
+share the same 2 cores with everything else, so the table measures what the engines cost, not what
+they gain. (On a busy machine a process with one torch thread per core is far slower per text than
+one thread: its threads wait on each other; hence the one-thread baseline.) On a cluster the shards are independent and merge by addition, so the
 model part scales with the number of workers N (one replica per worker, GPUs when there are):
 time ≈ fixed cost + corpus / (N × per-worker rate), as long as there are several shards per worker
 (with S shards, the last wave leaves workers idle: keep S ≥ 4N).
