@@ -269,19 +269,23 @@ class ShardTask:
         state["model"] = portable_model(self.model)
         return state
 
+    def __post_init__(self):
+        self._lock = threading.Lock()
+
     def __setstate__(self, state):
         state["model"] = rebuild_model(state["model"])
+        state["_lock"] = threading.Lock()  # made here, before any thread of the worker can use the task
         self.__dict__.update(state)
 
     def prepare(self) -> None:
         """On a worker, once: move the model to its device (the GPU when it has one) and keep it there."""
         from ._common import pick_device
 
-        if self._lock is None:
-            self._lock = threading.Lock()
-        if self._ready is None:
-            self._ready = pick_device(self.model, self.device)
-            self.model.to(self._ready)
+        with self._lock:
+            if self._ready is None:
+                device = pick_device(self.model, self.device)
+                self.model.to(device)
+                self._ready = device
 
     def run(self, shard: Shard, on_batch: Callable[[int], None] | None = None) -> Partial:
         """The partial of one shard, saved under ``checkpoint`` (when set) before it is returned."""
