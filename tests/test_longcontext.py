@@ -355,3 +355,34 @@ def test_bfloat16_models_keep_their_dtype():
     assert np.abs(result.head(0, 0).sum(-1) - 1).max() <= 1e-5
     with pytest.raises(ValueError, match="round"):
         compact_from_ids(_llama(), ids, store_dtype="bfloat16")
+
+
+@pytest.mark.parametrize("magnitude", [0.3, 30.0], ids=["moderate-logits", "huge-logits"])
+@pytest.mark.parametrize("window,softcap,sinks", [(None, None, None), (7, None, None), (None, 3.0, (0.5, -1.0, 2.0, 9.0))])
+def test_streaming_pass_equals_a_float64_softmax(magnitude, window, softcap, sinks):
+    """layer_pass on its own (huge logits take the shifted exp) against float64 arithmetic."""
+    from albert_widget.longcontext.hooks import LayerParams
+    from albert_widget.longcontext.summaries import layer_pass
+
+    g = torch.Generator().manual_seed(7)
+    n, d = 50, 8
+    q, k = torch.randn(4, n, d, generator=g) * magnitude, torch.randn(2, n, d, generator=g)
+    params = LayerParams(scaling=d ** -0.5, sliding_window=window, softcap=softcap, sinks=sinks)
+    out = layer_pass(q, k, params, top_k=3, chunk_elements=4 * 9 * n)
+    s = (q.double() @ k.double().repeat_interleave(2, 0).transpose(1, 2)) * params.scaling
+    if softcap:
+        s = torch.tanh(s / softcap) * softcap
+    i = torch.arange(n)
+    ok = i[None, :] <= i[:, None]
+    if window:
+        ok &= i[None, :] > i[:, None] - window
+    s = s.masked_fill(~ok, -torch.inf)
+    full = torch.cat([s, torch.tensor(sinks, dtype=torch.float64)[:, None, None].expand(4, n, 1)], -1) if sinks else s
+    lse = torch.logsumexp(full, -1)
+    w = torch.exp(s - lse[..., None])
+    assert torch.allclose(out["lse"].double(), lse, rtol=1e-6, atol=1e-5)
+    xlogx = torch.where(w > 0, w * torch.log(torch.where(w > 0, w, 1)), 0)
+    assert torch.allclose(out["entropy"].double(), -xlogx.sum(-1), atol=1e-5)
+    assert torch.allclose(out["sink"].double(), w[..., 0], atol=1e-6)
+    assert torch.allclose(out["distance"].double(), (w * (i[:, None] - i[None, :])).sum(-1), atol=1e-4)
+    assert torch.allclose(out["topk_weight"].double(), torch.topk(w, 3, -1).values, atol=1e-6)
