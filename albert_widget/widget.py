@@ -245,25 +245,22 @@ class AttentionWidget(anywidget.AnyWidget):
         head_reduce: str | None = None,
         **kwargs: Any,
     ) -> int:
-        """Write the figure of what the page shows now (or of the given view/layer/head) to ``path``
-        (``.svg``, ``.pdf``, ``.png``); other keywords go to :func:`albert_widget.export.save_figure`
-        (``cmap``, ``width``, ``dpi``, ``threshold``...). Returns the bytes written."""
+        """Write the figure of what the page shows now to ``path`` (``.svg``, ``.pdf``, ``.png``): the
+        view with everything that shapes it (:meth:`widget_state`: attention kind, filters, layer
+        reduction, heads in their colours, threshold, prettified tokens, the causal mask). ``view``,
+        ``layer``, ``head``, ``heads``, ``head_reduce`` and any other state name (``threshold``,
+        ``word_level``...) given here replace the widget's value for this file only; other keywords go
+        to :func:`albert_widget.export.save_figure` (``cmap``, ``width``, ``dpi``...). A view without a
+        figure (neuron, explain) raises ValueError saying so. Returns the bytes written."""
         from .export import save_figure
 
         if self._result is None:
             raise ValueError("there is nothing to save yet: give the widget a text first")
-        chosen_view = view or (self.view if self.view in ("head", "matrix", "model") else "matrix")
-        kwargs.setdefault("threshold", self.threshold)
-        return save_figure(
-            self._result,
-            path,
-            view=chosen_view,
-            layer=self.layer if layer is None else layer,
-            head=self.head if head is None else head,
-            heads=list(self.heads) or None if heads is None else list(heads),
-            head_reduce=self.head_reduce if head_reduce is None else head_reduce,
-            **kwargs,
-        )
+        state = self.widget_state()
+        chosen = dict(view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce)
+        state.update({k: v for k, v in chosen.items() if v is not None})
+        state.update({k: kwargs.pop(k) for k in list(kwargs) if k in page_state.VIEW_DEFAULTS})
+        return save_figure(self._result, path, state=state, **kwargs)
 
     def to_html(self, path: str | pathlib.Path | None = None, **options: Any) -> str | int:
         """One self-contained HTML page of what the widget shows now: it opens offline in any browser

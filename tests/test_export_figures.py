@@ -434,7 +434,8 @@ def test_rc_and_font_size_apply(result):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(view="neuron"), "unknown view 'neuron': expected one of 'matrix', 'head', 'model'"),
+        (dict(view="neuron"), "the neuron view has no figure"),
+            (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
         (dict(layer=3), r"layer 3 is out of range: the attention has 3 layers \(valid layer: 0 to 2\)"),
         (dict(layer=-1), "layer -1 is out of range"),
         (dict(head=4), r"head 4 is out of range: the attention has 4 heads \(valid head: 0 to 3\)"),
