@@ -41,6 +41,8 @@ from ..words import BPE_SPACE, SP_SPACE, strip_marker
 __all__ = [
     "FIGURE_FORMATS",
     "FIGURE_PALETTE",
+    "HEAD_PALETTE",
+    "HEAD_PALETTE_DARK",
     "HEAD_REDUCE",
     "VIEWS",
     "WIDTHS",
@@ -56,17 +58,14 @@ FIGURE_FORMATS = ("svg", "pdf", "png", "pgf")
 HEAD_REDUCE = REDUCTIONS
 #: Column widths in inches of a typical two-column paper (ACL, NeurIPS, IEEE are all within 0.1 in).
 WIDTHS = {"single": 3.3, "double": 6.9}
-#: Figures colour the overlaid heads in the order given (not by head index as the page does) so that
-#: two heads never get look-alike colours: Okabe-Ito without its yellow, then Paul Tol's muted set.
-FIGURE_PALETTE = (
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-    "#882255", "#117733", "#999933", "#44AA99", "#AA4499", "#DDCC77", "#332288", "#88CCEE",
-)
-#: The page's head colours, by head index (js/src/draw/colour.js HEAD_PALETTE; tests check they match).
-HEAD_PALETTE = (
-    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999", "#4E79A7",
-    "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#BAB0AC",
-)
+#: Head colours by head index, the page's (js/src/draw/colour.js HEAD_PALETTE, HEAD_PALETTE_DARK;
+#: tests/test_palette.py checks they are the same lists): each light colour at least 3:1 against white,
+#: each dark one at least 3:1 against a dark theme's background, all 12 apart (CIEDE2000) also under a
+#: protanopia or deuteranopia simulation. Figures are drawn on white: they use HEAD_PALETTE.
+HEAD_PALETTE = ("#0072B2", "#789600", "#871E3C", "#009687", "#874B0F", "#3C00E1", "#C35A78", "#783C78", "#A55A4B", "#7887E1", "#C30FA5", "#B4784B")
+HEAD_PALETTE_DARK = ("#5BA6EA", "#B0CC47", "#C1546B", "#58CDBC", "#C17C40", "#8B54FB", "#FE8FAC", "#AE6EAD", "#DF8D7C", "#BBBFF8", "#F667D6", "#EFAC7D")
+#: The former name of :data:`HEAD_PALETTE`.
+FIGURE_PALETTE = HEAD_PALETTE
 
 
 def head_colour(head: int) -> str:
@@ -888,8 +887,8 @@ def figure(
       over ``heads`` (all heads when empty).
     - ``"head"``: bertviz-style: tokens in two columns, a line from query ``i`` (left) to key ``j``
       (right) whose opacity is the weight; lines below ``threshold`` (and below 1/256, which would be
-      invisible) are left out. ``heads`` overlays several heads, each in its colour
-      (``FIGURE_PALETTE`` in the order given, or ``head_colors``) with a legend.
+      invisible) are left out. ``heads`` overlays several heads, each in the page's colour of its
+      index (``HEAD_PALETTE``, or ``head_colors`` in the order given) with a legend.
     - ``"model"``: a grid of small heatmaps, rows = layers, columns = heads (``layers``/``heads``
       restrict them), one shared colour scale, the head ``(layer, head)`` outlined; all in one image,
       each matrix block-averaged down to about the cell's size in pixels at ``dpi`` (at most 128).

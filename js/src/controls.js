@@ -174,7 +174,7 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
           text: String(k),
           dataset: { head: k },
           attrs: { type: "button", "aria-pressed": "false", title: `head ${k}` },
-          style: { "--aw-chip-colour": headColour(k) },
+          style: { "--aw-chip-light": headColour(k), "--aw-chip-dark": headColour(k, "#000000") },
         }),
       ),
     );

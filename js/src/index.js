@@ -3,7 +3,7 @@
 import "./styles.css";
 import { createControls, setTrait } from "./controls.js";
 import { h } from "./dom.js";
-import { themeColours } from "./draw/colour.js";
+import { isDarkColour, themeColours } from "./draw/colour.js";
 import { createExplorer } from "./explore.js";
 import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
@@ -253,6 +253,8 @@ export function mount({ model, el, store }) {
 
   function draw() {
     if (disposed) return;
+    // Head chips take the dark variant of their colours on a dark background (styles.css).
+    root.classList.toggle("aw-dark-bg", isDarkColour(themeColours(root).background));
     const tokens = model.get("tokens") || [];
     const n = tokens.length;
     const numLayers = Math.max(0, model.get("num_layers") | 0);

@@ -76,7 +76,8 @@ test("head view geometry and colours", () => {
   assert.equal(rowHeight(10), 20);
   assert.equal(rowHeight(3000), 10);
   assert.ok(rowHeight(100000) >= 6);
-  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#000" }), "#E69F00");
+  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#000", background: "#ffffff" }), "#0072B2");
+  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#fff", background: "#111111" }), "#5BA6EA");
   assert.equal(seriesColour({ colourIndex: -1 }, { foreground: "#123456" }), "#123456");
   assert.equal(withAlpha("#ff0000", 0.5), "color-mix(in srgb, #ff0000 50%, transparent)");
   assert.equal(withAlpha("red", 2), "color-mix(in srgb, red 100%, transparent)");

@@ -215,7 +215,7 @@ export function headViewSvg(props) {
 
   const matrices = series.map((s) => ({
     series: s,
-    colour: s.colourIndex >= 0 ? headColour(s.colourIndex) : theme.foreground,
+    colour: s.colourIndex >= 0 ? headColour(s.colourIndex, theme.background) : theme.foreground,
     matrix: seriesMatrix(data, shape, s),
   }));
 

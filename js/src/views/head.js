@@ -17,9 +17,9 @@ export function rowHeight(n) {
   return Math.max(6, Math.min(20, Math.floor(30000 / n)));
 }
 
-/** Colour of a series: its head's palette colour, or the theme foreground for a reduction. */
+/** Colour of a series: its head's palette colour (for the theme's background), or the theme foreground for a reduction. */
 export function seriesColour(series, theme) {
-  return series.colourIndex >= 0 ? headColour(series.colourIndex) : theme.foreground;
+  return series.colourIndex >= 0 ? headColour(series.colourIndex, theme.background) : theme.foreground;
 }
 
 /** A CSS colour at the given opacity (0..1), for any CSS colour syntax. */
