@@ -250,8 +250,10 @@ class AttentionWidget(anywidget.AnyWidget):
         reduction, heads in their colours, threshold, prettified tokens, the causal mask). ``view``,
         ``layer``, ``head``, ``heads``, ``head_reduce`` and any other state name (``threshold``,
         ``word_level``...) given here replace the widget's value for this file only; other keywords go
-        to :func:`albert_widget.export.save_figure` (``cmap``, ``width``, ``dpi``...). A view without a
-        figure (neuron, explain) raises ValueError saying so. Returns the bytes written."""
+        to :func:`albert_widget.export.save_figure` (``cmap``, ``width``, ``dpi``...). The neuron view
+        saves q, k, q⊙k, scores and softmax of the layer and head for ``query=`` (default: the token the
+        page opens on); the explain view has no figure and raises ValueError saying so. Returns the
+        bytes written."""
         from .export import save_figure
 
         if self._result is None:
@@ -260,7 +262,29 @@ class AttentionWidget(anywidget.AnyWidget):
         chosen = dict(view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce)
         state.update({k: v for k, v in chosen.items() if v is not None})
         state.update({k: kwargs.pop(k) for k in list(kwargs) if k in page_state.VIEW_DEFAULTS})
+        if state["view"] == "neuron":
+            return self._save_neuron(path, state, **kwargs)
         return save_figure(self._result, path, state=state, **kwargs)
+
+    def _save_neuron(self, path: str, state: dict[str, Any], *, query: int | None = None, dpi: float | None = None,
+                     rc: dict | None = None, format: str | None = None, **options: Any) -> int:
+        """The neuron view's figure of ``state``'s layer and head for query token ``query`` (default:
+        the page's, the first token that is not special); vectors from hooks on the model."""
+        from .export import save_figure
+        from .export.neuron_figure import default_query, neuron_figure
+        from .neuron import neuron_row
+
+        result = self._result
+        assert result is not None
+        if state.get("attention_kind", "encoder") != "encoder":
+            raise ValueError("the neuron view shows encoder (self-)attention only: set attention_kind='encoder'")
+        layer, head = int(state["layer"]), int(state["head"])
+        qk = self._neuron.vectors(self._model, self._tokenizer, result, self.revision, layer, max_length=self._max_length)
+        chosen = default_query(result.special_tokens_mask) if query is None else int(query)
+        row = neuron_row(qk, head, chosen)
+        fig = neuron_figure(row, result.tokens, [bool(s) for s in result.special_tokens_mask], layer=layer, head=head,
+                            query=chosen, scaling=qk.scaling, prettify_tokens=state.get("prettify_tokens", True), **options)
+        return save_figure(fig, path, dpi=dpi, rc=rc, format=format)
 
     def to_html(self, path: str | pathlib.Path | None = None, **options: Any) -> str | int:
         """One self-contained HTML page of what the widget shows now: it opens offline in any browser

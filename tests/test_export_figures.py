@@ -434,7 +434,7 @@ def test_rc_and_font_size_apply(result):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(view="neuron"), "the neuron view has no figure"),
+        (dict(view="neuron"), "the neuron view.s figure needs the model"),
             (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
         (dict(layer=3), r"layer 3 is out of range: the attention has 3 layers \(valid layer: 0 to 2\)"),
         (dict(layer=-1), "layer -1 is out of range"),

@@ -139,7 +139,7 @@ def test_raw_tokens_when_prettify_is_off(tiny_albert):
     assert rows == list(w.result.tokens)
 
 
-@pytest.mark.parametrize("view", ["neuron", "explain"])
+@pytest.mark.parametrize("view", ["explain"])
 def test_a_view_without_figure_says_so(tiny_albert, tmp_path, view):
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, "The cat sat.")
@@ -154,3 +154,37 @@ def test_state_and_keyword_twice_is_an_error(tiny_albert, tmp_path):
     w = AttentionWidget(model, tokenizer, "The cat sat.")
     with pytest.raises(TypeError, match="layer given both in state and as keywords"):
         figure(w.result, state=w.widget_state(), layer=1)
+
+
+def test_neuron_view_saves_its_own_figure(tiny_albert, tmp_path):
+    from albert_widget.export.neuron_figure import default_query, neuron_figure
+    from albert_widget.neuron import neuron_row, query_key_vectors
+
+    model, tokenizer = tiny_albert
+    w = AttentionWidget(model, tokenizer, "The cat sat on the mat.")
+    w.view, w.layer, w.head = "neuron", 2, 1
+    result = w.result
+    query = default_query(result.special_tokens_mask)
+    assert query == 1  # [CLS] is special: the page opens on the first word
+    n = w.save(tmp_path / "neuron.svg")
+    text = (tmp_path / "neuron.svg").read_text()
+    assert n == len(text.encode())
+    assert f"Layer 2, head 1, query {query}" in text
+    matrix = tmp_path / "matrix.svg"
+    save_figure(result, matrix, state={**w.widget_state(), "view": "matrix"})
+    assert matrix.read_bytes() != (tmp_path / "neuron.svg").read_bytes()  # not the matrix figure
+    qk = query_key_vectors(model, tokenizer, result.text, layer=2)
+    fig = neuron_figure(neuron_row(qk, 1, 3), result.tokens, result.special_tokens_mask, layer=2, head=1, query=3,
+                        scaling=qk.scaling)
+    panels = {ax.get_label(): ax.images[0].get_array() for ax in fig.axes}
+    np.testing.assert_allclose(np.ma.getdata(panels["softmax"])[:, 0], result.attention[2, 1, 3], atol=1e-6)
+    np.testing.assert_allclose(np.ma.getdata(panels["q*k"]), qk.k[1] * qk.q[1, 3][None, :], rtol=1e-6)
+    assert w.save(tmp_path / "neuron.pdf", query=3) > 0
+
+
+def test_neuron_view_of_cross_attention_says_why_not(tiny_bart, tmp_path):
+    model, tokenizer = tiny_bart
+    w = AttentionWidget(model, tokenizer, "The cat sat.", "She sees it.")
+    w.view, w.attention_kind = "neuron", "cross"
+    with pytest.raises(ValueError, match="encoder"):
+        w.save(tmp_path / "x.svg")

@@ -80,8 +80,8 @@ SEGMENT_COLOUR = "white"  # the line between sentence A and B in the matrix
 PAIR_TITLES = {"aa": "A \u2192 A", "ab": "A \u2192 B", "ba": "B \u2192 A", "bb": "B \u2192 B"}
 #: Views of the widget that have no figure (yet), with what to do instead.
 NO_FIGURE_VIEWS = {
-    "neuron": "the neuron view has no figure: save the matrix or head view of the same layer and head "
-              "(view='matrix' or view='head')",
+    "neuron": "the neuron view's figure needs the model's query and key vectors: save it from the widget "
+              "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
     "explain": "the explain view has no figure: save the matrix or head view (view='matrix' or view='head')",
 }
 OUTLINE_COLOUR = "#D55E00"  # the selected head in the model view (vermillion: shows on all of viridis)
@@ -447,6 +447,23 @@ def _view_title(o: _Options, shown: Shown, what: str) -> str:
     return first + ("\n" + "; ".join(notes) if notes else "")
 
 
+def _fit_title(title: str, width_in: float, size: float, measure: "_Measure") -> str:
+    """``title`` with its "; "-separated notes moved to lines of their own where a line would be wider
+    than the figure."""
+    lines: list[str] = []
+    for line in title.split("\n"):
+        parts = line.split("; ")
+        current = parts[0]
+        for part in parts[1:]:
+            if measure.width([f"{current}; {part}"], size) * _PT > width_in - 4 * _PT:
+                lines.append(current + ";")
+                current = part
+            else:
+                current = f"{current}; {part}"
+        lines.append(current)
+    return "\n".join(lines)
+
+
 def _shown(result: AttentionResult, o: _Options) -> Shown:
     """The filtered layer the head and matrix views draw (albert_widget.viewplan, the page's filters.js)."""
     return shown_view(result, {**o.filters, "layer": o.layer, "prettify_tokens": o.prettify_tokens})
@@ -548,9 +565,9 @@ def _matrix_figure(result: AttentionResult, o: _Options):
     matrix, what = _reduced(shown.attention, o)
     R, C = matrix.shape
     n = max(R, C, 1)
-    title = o.title if o.title is not None else _view_title(o, shown, what)
-    lo, hi = _colour_range(matrix if matrix.size else np.zeros(1), o.vmax)
     measure = _Measure()
+    title = o.title if o.title is not None else _fit_title(_view_title(o, shown, what), o.width, o.font_size + 1, measure)
+    lo, hi = _colour_range(matrix if matrix.size else np.zeros(1), o.vmax)
     W = o.width
     right = _colourbar_width(measure, o, lo, hi)
     axis_label = o.font_size * 1.25 + 3  # "query"/"key" + pad, points
@@ -603,7 +620,9 @@ def _matrix_figure(result: AttentionResult, o: _Options):
         _draw_mask(ax, shown.mask, pitch / _PT)
     _add_colourbar(fig, image, o, lo, hi, margin + plot_w, margin, plot_h)
     if title:
-        _add_title(fig, title, margin + plot_w / 2, 2 * _PT, o.font_size + 1, W, H)
+        # over the plot, or over the figure when it is wider than the plot
+        wide = measure.width(title.split("\n"), o.font_size + 1) * _PT > plot_w
+        _add_title(fig, title, W / 2 if wide else margin + plot_w / 2, 2 * _PT, o.font_size + 1, W, H)
     return fig
 
 
@@ -634,8 +653,8 @@ def _head_figure(result: AttentionResult, o: _Options):
     R, C = len(plan.row_raw), len(plan.col_raw)
     n = max(R, C, 1)
     series, what = _head_series(shown.attention, o)
-    title = o.title if o.title is not None else _view_title(o, shown, what)
     measure = _Measure()
+    title = o.title if o.title is not None else _fit_title(_view_title(o, shown, what), o.width, o.font_size + 1, measure)
     W = o.width
     size = o.font_size
     legend = len(series) > 1
