@@ -92,6 +92,8 @@ MAX_HEIGHT_IN = 9.0  # a page of text; taller figures shrink their rows
 MAX_LABEL_CHARS = 20
 #: Head view lines lighter than this are invisible (alpha rounds to 0 in 8 bits): never drawn.
 MIN_LINE_WEIGHT = 1 / 256
+#: The model view draws every cell as a vector quad up to this many cells, else one image.
+MAX_VECTOR_CELLS = 100_000
 _HASH_SALT = "albert_widget"
 _PT = 1 / 72  # inches per point
 
@@ -794,7 +796,15 @@ def _model_figure(result: AttentionResult, o: _Options):
     H = fig.get_size_inches()[1]
     ax = fig.add_axes((left / W, bottom / H, grid_w / W, grid_h / H), label="model")
     cmap = o.cmap.with_extremes(bad=(1.0, 1.0, 1.0, 0.0))
-    image = ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
+    rows_px, cols_px = mosaic.shape
+    if np.isfinite(mosaic).sum() <= MAX_VECTOR_CELLS:
+        # one vector quad per cell: sharp at any zoom in PDF/SVG (an image would be smoothed by viewers)
+        image = ax.pcolormesh(np.arange(cols_px + 1) - 0.5, np.arange(rows_px + 1) - 0.5, np.ma.masked_invalid(mosaic),
+                              cmap=cmap, vmin=lo, vmax=hi, shading="flat", edgecolors="face", linewidth=0.1)
+        ax.set_xlim(-0.5, cols_px - 0.5)
+        ax.set_ylim(rows_px - 0.5, -0.5)
+    else:  # long inputs: one image, each thumbnail at about its printed resolution (cell_px above)
+        image = ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
     ax.axis("off")
     if o.layer in layers and o.head in heads:
         y0, x0 = layers.index(o.layer) * (r + gap_px), heads.index(o.head) * (r + gap_px)
