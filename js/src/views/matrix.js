@@ -18,6 +18,18 @@ export function cellSize(n) {
   return Math.max(2, Math.min(28, Math.floor(TARGET_SIZE / n)));
 }
 
+/** The title's note when only every step-th token is labelled ("" when every token is). */
+export function labelNote(step) {
+  return step > 1 ? ` · labels: every ${step}${ordinalSuffix(step)} token` : "";
+}
+
+/** "st", "nd", "rd" or "th" for a positive integer. */
+export function ordinalSuffix(k) {
+  const mod100 = k % 100;
+  if (mod100 >= 11 && mod100 <= 13) return "th";
+  return { 1: "st", 2: "nd", 3: "rd" }[k % 10] || "th";
+}
+
 /** Show every step-th label so that labels never overlap. */
 export function labelStep(cell) {
   return Math.max(1, Math.ceil(MIN_LABEL_PX / cell));
@@ -147,7 +159,9 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
     buildLabels();
     matrix = seriesMatrix(next.data, next.shape, next.series);
     mask = next.mask || null;
-    title.textContent = `${next.series.label} · rows: queries · columns: keys${mask ? " · hatched: masked (future) keys" : ""}`;
+    const step = labelStep(cell);
+    title.textContent = `${next.series.label} · rows: queries · columns: keys${mask ? " · hatched: masked (future) keys" : ""}${labelNote(step)}`;
+    el.dataset.labelStep = String(step);
     draw();
     if (hot) showCell(hot.i, hot.j, hot.x, hot.y);
   }
