@@ -96,7 +96,7 @@ def explain_array(method: str, result: AttentionResult, model: Any = None, token
         arr = analysis.norm_attention(model, tokenizer, result.text, result.text_pair)
         if arr.shape != result.attention.shape:
             raise ValueError(f"norm-based attention has shape {arr.shape}, the capture {result.attention.shape}")
-        return arr.astype(np.float32), "‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
+        return arr.astype(np.float32), "norm-weighted attention: the size of each key's weighted value vector (Kobayashi et al. 2020)"
     # relevancy
     if _has_head(model):
         per_token = any(part in type(model).__name__ for part in ("ForMaskedLM", "ForTokenClassification"))
@@ -105,7 +105,7 @@ def explain_array(method: str, result: AttentionResult, model: Any = None, token
         note = f"relevancy of {rel.kind} target {rel.target} at token {rel.position} (Chefer et al. 2021)"
     else:
         rel = analysis.relevancy(model, tokenizer, result.text, pooled_norm, text_pair=result.text_pair)
-        note = ("this model has no head: relevancy of the proxy ‖mean-pooled embedding‖, "
+        note = ("this model has no head: relevancy of a proxy target, the length of the mean-pooled embedding; "
                 "mean of the relevancy rows (Chefer et al. 2021)")
     scores = np.asarray(rel.scores, dtype=np.float32)
     if scores.shape != (result.num_tokens,):

@@ -104,6 +104,7 @@ class AttentionWidget(anywidget.AnyWidget):
     layer_reduce = _synced(Choice(REDUCTIONS, _D["layer_reduce"]), "'mean' or 'max' over all layers, or 'none'.")
     hide_special = _synced(t.Bool(_D["hide_special"]), "Drop special-token rows and columns and renormalise every row over what stays.")
     token_search = _synced(t.Unicode(_D["token_search"]), "Tokens containing this text are highlighted.")
+    neuron_query = _synced(t.Int(_D["neuron_query"]), "The neuron view's query token (-1: the first that is not special).")
     attention_kind = _synced(Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention.")
     prettify_tokens = _synced(t.Bool(_D["prettify_tokens"]), "False shows raw pieces (Ġthe, ##ing), as bertviz's option.")
     display_mode = _synced(Choice(DISPLAY_MODES, _D["display_mode"]), "'auto' (JupyterLab's theme), 'light' or 'dark'.")
@@ -269,7 +270,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def _save_neuron(self, path: str, state: dict[str, Any], *, query: int | None = None, dpi: float | None = None,
                      rc: dict | None = None, format: str | None = None, **options: Any) -> int:
         """The neuron view's figure of ``state``'s layer and head for query token ``query`` (default:
-        the page's, the first token that is not special); vectors from hooks on the model."""
+        the page's ``neuron_query``, or the first token that is not special); vectors from hooks on the model."""
         from .export import save_figure
         from .export.neuron_figure import default_query, neuron_figure
         from .neuron import neuron_row
@@ -280,7 +281,9 @@ class AttentionWidget(anywidget.AnyWidget):
             raise ValueError("the neuron view shows encoder (self-)attention only: set attention_kind='encoder'")
         layer, head = int(state["layer"]), int(state["head"])
         qk = self._neuron.vectors(self._model, self._tokenizer, result, self.revision, layer, max_length=self._max_length)
-        chosen = default_query(result.special_tokens_mask) if query is None else int(query)
+        if query is None:
+            query = state.get("neuron_query", -1)
+        chosen = default_query(result.special_tokens_mask) if query is None or query < 0 else int(query)
         row = neuron_row(qk, head, chosen)
         fig = neuron_figure(row, result.tokens, [bool(s) for s in result.special_tokens_mask], layer=layer, head=head,
                             query=chosen, scaling=qk.scaling, prettify_tokens=state.get("prettify_tokens", True), **options)

@@ -7,6 +7,7 @@ import { sameArray } from "../src/dom.js";
 import { canvasRatio } from "../src/draw/canvas.js";
 import { isFormTarget, keyAction } from "../src/keys.js";
 import { rowHeight, seriesColour, withAlpha } from "../src/views/head.js";
+import { segmentStart } from "../src/views/labels.js";
 import { cellAt, cellSize, colourRange, formatValue, labelNote, labelStep, ordinalSuffix } from "../src/views/matrix.js";
 
 const S = { layer: 2, head: 0, numLayers: 4, numHeads: 12 };
@@ -121,4 +122,11 @@ test("controls that change nothing in a view are inactive there", () => {
   }
   assert.equal(activeControls("explain", "norm").layer, true);
   assert.deepEqual(activeControls("explain", "rollout"), { layer: false, head: false, chips: false, threshold: false, reduce: false });
+});
+
+test("the first token of sentence B is found for the A/B divider", () => {
+  const infos = [0, 0, 0, 1, 1].map((segment) => ({ segment }));
+  assert.equal(segmentStart(infos), 3);
+  assert.equal(segmentStart([{ segment: 1 }, { segment: 1 }]), -1); // B alone (pair filter B → B): no line
+  assert.equal(segmentStart([{ segment: 0 }]), -1);
 });

@@ -50,6 +50,9 @@ def report(widget, state, path):
     return out
 """
 
+#: The token locked in the head view before the neuron view opens.
+LOCKED = 4
+
 #: (widget, trait changes, data-* attributes the page shows once it has drawn them)
 STEPS = [
     ("w", {"view": "matrix", "layer": 1, "head": 2}, {"view": "matrix", "layer": "1", "head": "2"}),
@@ -70,6 +73,7 @@ STEPS = [
     ),
     ("w", {"view": "matrix", "heads": [], "prettify_tokens": False}, {"view": "matrix"}),
     ("w", {"view": "neuron", "layer": 1, "head": 2, "prettify_tokens": True}, {"view": "neuron"}),
+    ("w", {"view": "model"}, {"view": "model"}),
     ("bart", {"view": "matrix", "attention_kind": "cross", "layer": 2, "head": 1}, {"view": "matrix", "kind": "cross", "layer": "2"}),
     ("bart", {"attention_kind": "decoder"}, {"kind": "decoder"}),
     ("bart", {"view": "head", "attention_kind": "cross", "threshold": 0.01}, {"view": "head", "kind": "cross"}),
@@ -84,18 +88,6 @@ def _labels_settle(lab, root, scopes, expected, step, timeout=60.0):
         lab.page.wait_for_timeout(100)
         shown = [lab.token_texts(root, scope) for scope in scopes]
     assert shown == expected, (step, shown, expected)
-
-
-def _hover(lab, root, i, j, rows, cols):
-    canvas = root.locator(".aw-matrix-canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    lab.page.mouse.move(box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows)
-    tooltip = root.locator(".aw-tooltip")
-    tooltip.wait_for(state="visible")
-    lab.wait_attr(tooltip, "query", str(i))
-    lab.wait_attr(tooltip, "key", str(j))
-    return tooltip
 
 
 def _svg_to_png(lab, svg_path, png_path):
@@ -133,9 +125,29 @@ def test_saved_figure_is_the_view_on_the_page(lab, tmp_path):
         for attr, value in attrs.items():
             lab.wait_attr(root, attr, value)
         lab.wait_attr(root, "state", "ready")
-        if state.get("view") == "neuron":  # the query token and the softmax row in the file's numbers
+        if state.get("view") == "model":  # the outlined head; hovering a thumbnail names it
+            selected = root.locator(".aw-model-selected")
+            layer, head = selected.get_attribute("data-layer"), selected.get_attribute("data-head")
+            texts = [t.text or "" for t in ET.parse(svg).iter("{http://www.w3.org/2000/svg}text")]
+            assert any(f"outlined: layer {layer}, head {head}" in t for t in texts), (layer, head, texts[:2])
+            assert svg.read_text().count("<image") == 1  # vector cells; the one image is the colour bar
+            canvas = root.locator(".aw-model-canvas")
+            canvas.scroll_into_view_if_needed()
+            box = canvas.bounding_box()
+            view = root.locator(".aw-view-model")
+            thumb = int(view.get_attribute("data-thumb"))
+            pitch = thumb + (4 if thumb >= 24 else 2)
+            lab.page.mouse.move(box["x"] + 3 * pitch + thumb / 2, box["y"] + 1 * pitch + thumb / 2)
+            readout = root.locator(".aw-model-readout")
+            readout.wait_for(state="visible")
+            assert readout.text_content() == "layer 1, head 3"
+            lab.page.mouse.move(0, 0)
+        elif state.get("view") == "neuron":  # the query token and the softmax row in the file's numbers
             view = root.locator(".aw-view-neuron")
+            lab.wait_attr(view, "query", str(LOCKED))  # opens on the token locked in the head view
             lab.wait_attr(view, "softmax", lambda v: v.startswith("["))
+            spec.write_text(json.dumps({"widget": name, "state": {}, "path": str(svg)}))  # save again: the page chose the query
+            lab.run(2)
             query, softmax = int(view.get_attribute("data-query")), json.loads(view.get_attribute("data-softmax"))
             texts = [t.text or "" for t in ET.parse(svg).iter("{http://www.w3.org/2000/svg}text")]
             assert any(f"head 2, query {query} " in t for t in texts), (query, texts[:3])
@@ -147,7 +159,7 @@ def test_saved_figure_is_the_view_on_the_page(lab, tmp_path):
             assert int(view.get_attribute("data-masked") or 0) == saved["masked"], k
             R, C = len(saved["rows"]), len(saved["cols"])
             for i, j in [(R - 1, 0), (R // 2, C // 3)]:
-                tooltip = _hover(lab, root, i, j, R, C)
+                tooltip = lab.hover_cell(root, i, j, R, C)
                 if tooltip.get_attribute("data-masked") == "true":
                     continue
                 value = float(tooltip.get_attribute("data-value"))
@@ -163,6 +175,8 @@ def test_saved_figure_is_the_view_on_the_page(lab, tmp_path):
             for label, colour in saved["series"]:
                 r, g, b = (int(colour[p : p + 2], 16) for p in (1, 3, 5))
                 assert page_colours[label] == f"rgb({r}, {g}, {b})", (k, label, page_colours, colour)
+            if name == "w":  # lock a token: the neuron view opens on it later
+                root.locator(f'.aw-view-head .aw-query[data-index="{LOCKED}"]').click()
         root.screenshot(path=str(ARTIFACTS / f"save_{k}_{name}_page.png"))
         _svg_to_png(lab, svg, ARTIFACTS / f"save_{k}_{name}_file.png")
     lab.assert_clean()

@@ -8,7 +8,7 @@ const METHOD_LABELS = {
   rollout: "Rollout",
   flow: "Attention flow",
   relevancy: "Relevancy (gradient)",
-  norm: "Norm-weighted ‖αf(x)‖",
+  norm: "Norm-weighted attention",
 };
 /** [name, label] of each explain method, in the order of names.js. */
 export const EXPLAIN_METHODS = METHOD_NAMES.map((name) => [name, METHOD_LABELS[name]]);

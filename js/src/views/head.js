@@ -6,7 +6,7 @@ import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { headColour } from "../draw/colour.js";
 import { capNote, linePlan } from "../lineselect.js";
 import { seriesMatrix } from "../reduce.js";
-import { labelTracker, tokenElement } from "./labels.js";
+import { labelTracker, markSegmentStart, tokenElement } from "./labels.js";
 import { bucketLines } from "./lines.js";
 
 export const CANVAS_WIDTH = 180;
@@ -70,6 +70,8 @@ export function createHeadView({ doc = document, onDraw = () => {} } = {}) {
     rightEls = colInfos.map((info, i) => right.appendChild(tokenElement(doc, info, i, "aw-key")));
     for (const t of leftEls) t.dataset.side = "left";
     for (const t of rightEls) t.dataset.side = "right";
+    el.dataset.segStart = String(markSegmentStart(leftEls, infos));
+    markSegmentStart(rightEls, colInfos);
   }
 
   function buildLegend() {

@@ -5,7 +5,7 @@ import { clearChildren, h } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
 import { seriesMatrix, valueRange } from "../reduce.js";
-import { labelTracker, tokenElement } from "./labels.js";
+import { labelTracker, markSegmentStart, segmentStart, tokenElement } from "./labels.js";
 import { hatchMask, paintMask } from "./mask.js";
 
 export const TARGET_SIZE = 560;
@@ -125,6 +125,8 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
       if (j % step !== 0) t.classList.add("aw-label-skip");
       return cols.appendChild(t);
     });
+    markSegmentStart(rowEls, infos);
+    markSegmentStart(colEls, colInfos);
     hideTooltip();
   }
 
@@ -145,6 +147,22 @@ export function createMatrixView({ doc = document, onDraw = () => {} } = {}) {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(offscreen, 0, 0, width, height);
       if (mask) hatchMask(ctx, mask, n, nc, cell, props.theme);
+      // the line between sentence A and sentence B, on both axes
+      const rowStart = segmentStart(infos);
+      const colStart = segmentStart(colInfos);
+      ctx.strokeStyle = props.theme && props.theme.background ? props.theme.background : "#ffffff";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      if (rowStart > 0) {
+        ctx.moveTo(0, rowStart * cell);
+        ctx.lineTo(width, rowStart * cell);
+      }
+      if (colStart > 0) {
+        ctx.moveTo(colStart * cell, 0);
+        ctx.lineTo(colStart * cell, height);
+      }
+      ctx.stroke();
+      el.dataset.segStart = `${rowStart},${colStart}`;
     }
     el.dataset.masked = String(mask ? mask.reduce((a, b) => a + b, 0) : 0);
     barMin.textContent = formatRangeLabel(lo);

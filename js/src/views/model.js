@@ -18,8 +18,6 @@ const GROUP_WIDTH = 72;
  * @returns {{ el, update(props): {state, text?}, handleMessage(msg, buffers): boolean, destroy() }}
  * props: { tokens, layer, head, numLayers, numHeads, revision, info, theme }
  */
-const IDLE_READOUT = "Point at a thumbnail to see its layer and head; click it to open it.";
-
 export function createModelView({ doc = document, onDraw = () => {}, model = null, send = () => {}, requestDraw = () => {}, lastDetail = () => "head" } = {}) {
   const caption = h(doc, "div", { cls: "aw-model-caption" });
   const sharing = h(doc, "div", { cls: "aw-model-sharing" });
@@ -29,13 +27,13 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   const layers = h(doc, "div", { cls: "aw-model-layers" });
   const canvas = h(doc, "canvas", { cls: "aw-model-canvas", attrs: { role: "img" } });
   const selected = h(doc, "div", { cls: "aw-model-selected" });
-  const hover = h(doc, "div", { cls: "aw-model-hover" });
+  // Says which thumbnail the pointer is on, in words, in a tag above it (no layout moves).
+  const readout = h(doc, "span", { cls: "aw-model-readout", attrs: { "aria-live": "polite" } });
+  const hover = h(doc, "div", { cls: "aw-model-hover" }, [readout]);
   hover.hidden = true;
   const plot = h(doc, "div", { cls: "aw-model-plot" }, [canvas, selected, hover]);
   const grid = h(doc, "div", { cls: "aw-model-grid" }, [h(doc, "div", { cls: "aw-model-groups-head" }), corner, heads, groups, layers, plot]);
-  // Says which thumbnail the pointer is on (layer and head), in words, as soon as it moves there.
-  const readout = h(doc, "div", { cls: "aw-model-readout", attrs: { "aria-live": "polite" }, text: IDLE_READOUT });
-  const el = h(doc, "div", { cls: "aw-view-model" }, [sharing, caption, readout, grid]);
+  const el = h(doc, "div", { cls: "aw-view-model" }, [sharing, caption, grid]);
   const atlas = doc.createElement("canvas");
   el.hidden = true; // shown by the host once it has drawn
 
@@ -251,16 +249,11 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     hover.dataset.layer = String(t.layer);
     hover.dataset.head = String(t.head);
     canvas.title = `layer ${t.layer}, head ${t.head}: click to open it in the ${lastDetail()} view`;
-    readout.textContent = canvas.title;
-    readout.dataset.layer = String(t.layer);
-    readout.dataset.head = String(t.head);
+    readout.textContent = `layer ${t.layer}, head ${t.head}`;
   }
 
   function onLeave() {
     hover.hidden = true;
-    readout.textContent = IDLE_READOUT;
-    delete readout.dataset.layer;
-    delete readout.dataset.head;
   }
 
   const events = listenerSet();
