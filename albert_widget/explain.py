@@ -93,7 +93,7 @@ def explain_array(method: str, result: AttentionResult, model: Any = None, token
         arr = analysis.norm_attention(model, tokenizer, result.text, result.text_pair)
         if arr.shape != result.attention.shape:
             raise ValueError(f"norm-based attention has shape {arr.shape}, the capture {result.attention.shape}")
-        return arr.astype(np.float32), "‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
+        return arr.astype(np.float32), "norm-weighted attention: the size of each key's weighted value vector (Kobayashi et al. 2020)"
     # relevancy: the model's own prediction, or for a model without a head the documented stand-in
     # (pooled_norm), decided by analysis.relevancy itself so Python and the widget explain the same thing
     position = _mlm_position(result, tokenizer) if _per_token_head(model) else None

@@ -30,6 +30,7 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "prettify_tokens": True,
     "display_mode": "auto",
     "explain_method": "rollout",
+    "neuron_query": -1,
 }
 
 

@@ -104,6 +104,7 @@ class AttentionWidget(anywidget.AnyWidget):
     layer_reduce = _synced(Choice(REDUCTIONS, _D["layer_reduce"]), "'mean' or 'max' over all layers, or 'none'.")
     hide_special = _synced(t.Bool(_D["hide_special"]), "Drop special-token rows and columns and renormalise every row over what stays.")
     token_search = _synced(t.Unicode(_D["token_search"]), "Tokens containing this text are highlighted.")
+    neuron_query = _synced(t.Int(_D["neuron_query"]), "The neuron view's query token (-1: the first that is not special).")
     attention_kind = _synced(Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention.")
     prettify_tokens = _synced(t.Bool(_D["prettify_tokens"]), "False shows raw pieces (Ġthe, ##ing), as bertviz's option.")
     display_mode = _synced(Choice(DISPLAY_MODES, _D["display_mode"]), "'auto' (JupyterLab's theme), 'light' or 'dark'.")
@@ -264,25 +265,48 @@ class AttentionWidget(anywidget.AnyWidget):
         head_reduce: str | None = None,
         **kwargs: Any,
     ) -> int:
-        """Write the figure of what the page shows now (or of the given view/layer/head) to ``path``
-        (``.svg``, ``.pdf``, ``.png``); other keywords go to :func:`albert_widget.export.save_figure`
-        (``cmap``, ``width``, ``dpi``, ``threshold``...). Returns the bytes written."""
+        """Write the figure of what the page shows now to ``path`` (``.svg``, ``.pdf``, ``.png``): the
+        view with everything that shapes it (:meth:`widget_state`: attention kind, filters, layer
+        reduction, heads in their colours, threshold, prettified tokens, the causal mask). ``view``,
+        ``layer``, ``head``, ``heads``, ``head_reduce`` and any other state name (``threshold``,
+        ``word_level``...) given here replace the widget's value for this file only; other keywords go
+        to :func:`albert_widget.export.save_figure` (``cmap``, ``width``, ``dpi``...). The neuron view
+        saves q, k, q⊙k, scores and softmax of the layer and head for ``query=`` (default: the token the
+        page opens on); the explain view has no figure and raises ValueError saying so. Returns the
+        bytes written."""
         from .export import save_figure
 
         if self._result is None:
             raise ValueError("there is nothing to save yet: give the widget a text first")
-        chosen_view = view or (self.view if self.view in ("head", "matrix", "model") else "matrix")
-        kwargs.setdefault("threshold", self.threshold)
-        return save_figure(
-            self._result,
-            path,
-            view=chosen_view,
-            layer=self.layer if layer is None else layer,
-            head=self.head if head is None else head,
-            heads=list(self.heads) or None if heads is None else list(heads),
-            head_reduce=self.head_reduce if head_reduce is None else head_reduce,
-            **kwargs,
-        )
+        state = self.widget_state()
+        chosen = dict(view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce)
+        state.update({k: v for k, v in chosen.items() if v is not None})
+        state.update({k: kwargs.pop(k) for k in list(kwargs) if k in page_state.VIEW_DEFAULTS})
+        if state["view"] == "neuron":
+            return self._save_neuron(path, state, **kwargs)
+        return save_figure(self._result, path, state=state, **kwargs)
+
+    def _save_neuron(self, path: str, state: dict[str, Any], *, query: int | None = None, dpi: float | None = None,
+                     rc: dict | None = None, format: str | None = None, **options: Any) -> int:
+        """The neuron view's figure of ``state``'s layer and head for query token ``query`` (default:
+        the page's ``neuron_query``, or the first token that is not special); vectors from hooks on the model."""
+        from .export import save_figure
+        from .export.neuron_figure import default_query, neuron_figure
+        from .neuron import neuron_row
+
+        result = self._result
+        assert result is not None
+        if state.get("attention_kind", "encoder") != "encoder":
+            raise ValueError("the neuron view shows encoder (self-)attention only: set attention_kind='encoder'")
+        layer, head = int(state["layer"]), int(state["head"])
+        qk = self._neuron.vectors(self._model, self._tokenizer, result, self.revision, layer, max_length=self._max_length)
+        if query is None:
+            query = state.get("neuron_query", -1)
+        chosen = default_query(result.special_tokens_mask) if query is None or query < 0 else int(query)
+        row = neuron_row(qk, head, chosen)
+        fig = neuron_figure(row, result.tokens, [bool(s) for s in result.special_tokens_mask], layer=layer, head=head,
+                            query=chosen, scaling=qk.scaling, prettify_tokens=state.get("prettify_tokens", True), **options)
+        return save_figure(fig, path, dpi=dpi, rc=rc, format=format)
 
     def to_html(self, path: str | pathlib.Path | None = None, **options: Any) -> str | int:
         """One self-contained HTML page of what the widget shows now: it opens offline in any browser

@@ -8,6 +8,7 @@ import io
 import struct
 import xml.etree.ElementTree as ET
 
+from matplotlib.collections import QuadMesh
 import numpy as np
 import pytest
 
@@ -205,11 +206,18 @@ def test_head_view_draws_one_line_per_weight_above_threshold(result):
     assert len(everything.get_segments()) == int((result.attention[2, 1] >= F.MIN_LINE_WEIGHT).sum())
 
 
+def mosaic_of(ax):
+    """The model view's [rows, columns] grid, drawn as vector quads (short inputs) or as one image."""
+    drawn = ax.images[0] if ax.images else next(c for c in ax.collections if isinstance(c, QuadMesh))
+    return np.ma.filled(np.ma.asarray(drawn.get_array()).astype(float), np.nan)
+
+
 def test_model_view_grid_of_every_layer_and_head_with_outline(result):
     L, H, n = result.attention.shape[:3]
     fig = figure(result, view="model", layer=1, head=2)
     ax = next(a for a in fig.axes if a.get_label() == "model")
-    mosaic = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+    mosaic = mosaic_of(ax)
+    assert not ax.images  # vector quads, one per cell
     gap = (mosaic.shape[1] - H * n) // (H - 1)
     assert mosaic.shape == (L * n + (L - 1) * gap, H * n + (H - 1) * gap)
     blocks = 0
@@ -224,14 +232,14 @@ def test_model_view_grid_of_every_layer_and_head_with_outline(result):
     assert outline[0].get_xy() == (2 * (n + gap) - 0.5, 1 * (n + gap) - 0.5)
     # subsets of layers and heads
     sub = figure(result, view="model", layers=[0, 2], heads=[1, 3], layer=0, head=0)
-    grid = sub.axes[0].images[0].get_array()
+    grid = mosaic_of(sub.axes[0])
     assert grid.shape[0] == 2 * n + gap and not [p for p in sub.axes[0].patches if p.get_label() == "selected"]
 
 
 def test_model_view_block_averages_long_inputs():
     a = synthetic(layers=2, heads=2, n=300)
     fig = figure(a, tokens=[f"t{i}" for i in range(300)], view="model", dpi=100)
-    mosaic = fig.axes[0].images[0].get_array()
+    mosaic = mosaic_of(fig.axes[0])
     assert mosaic.shape[0] < 2 * 300  # downsampled
     block = F._downsample(a[0, 0], 100)
     assert block.shape == (100, 100)
@@ -434,7 +442,8 @@ def test_rc_and_font_size_apply(result):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(view="neuron"), "unknown view 'neuron': expected one of 'matrix', 'head', 'model'"),
+        (dict(view="neuron"), "the neuron view.s figure needs the model"),
+            (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
         (dict(layer=3), r"layer 3 is out of range: the attention has 3 layers \(valid layer: 0 to 2\)"),
         (dict(layer=-1), "layer -1 is out of range"),
         (dict(head=4), r"head 4 is out of range: the attention has 4 heads \(valid head: 0 to 3\)"),
@@ -476,3 +485,12 @@ def test_raw_attention_needs_tokens(tmp_path):
         figure(synthetic(n=8), tokens=["a", "b"])
     with pytest.raises(TypeError, match="unexpected keyword"):
         save_figure(synthetic(), tmp_path / "f.svg", tokens=TOKENS, colour="red")
+
+
+def test_model_view_is_vector_for_short_inputs(tmp_path, result):
+    save_figure(result, tmp_path / "model.svg", view="model")
+    save_figure(result, tmp_path / "model.pdf", view="model")
+    svg = (tmp_path / "model.svg").read_text()
+    # every cell a path: no bitmap stretched over the thumbnails; the one image is the colour bar's gradient
+    assert svg.count("<image") == 1
+    assert (tmp_path / "model.pdf").read_bytes().count(b"/Subtype /Image") == 1

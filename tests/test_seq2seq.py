@@ -19,20 +19,6 @@ TARGET = "She sees the small elephant."
 
 
 @pytest.fixture()
-def tiny_bart(bpe_tokenizer):
-    """BartModel from a config: encoder 2 layers x 4 heads, decoder 3 layers x 2 heads (sdpa default)."""
-    from transformers import BartConfig, BartModel
-
-    torch.manual_seed(0)
-    config = BartConfig(
-        vocab_size=len(bpe_tokenizer), d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
-        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
-        pad_token_id=0, bos_token_id=0, eos_token_id=0, decoder_start_token_id=0,
-    )
-    return BartModel(config).eval(), bpe_tokenizer
-
-
-@pytest.fixture()
 def tiny_t5(bpe_tokenizer):
     """T5Model from a config: 2 encoder and 3 decoder layers, 4 heads."""
     from transformers import T5Config, T5Model

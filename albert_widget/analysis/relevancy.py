@@ -29,7 +29,7 @@ def pooled_norm(outputs: Any) -> Any:
 def relevancy_note(rel: Relevancy) -> str:
     """One line saying what ``rel`` explains (the widget shows it under the map)."""
     if rel.kind == STAND_IN:
-        return ("this model has no head: relevancy of the stand-in ‖mean-pooled embedding‖, "
+        return ("this model has no head: relevancy of a stand-in, the length of the mean-pooled embedding; "
                 "mean of the relevancy rows (Chefer et al. 2021)")
     if rel.kind == "callable":
         return f"relevancy of the given target at {rel.position} (Chefer et al. 2021)"

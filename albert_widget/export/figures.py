@@ -27,19 +27,22 @@ import math
 import os
 import shutil
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ..names import FIGURE_VIEWS, REDUCTIONS
 from ..result import AttentionResult, as_attention_array, validate_tokens
+from ..viewplan import Shown, shown_view
 from ..words import BPE_SPACE, SP_SPACE, strip_marker
 
 __all__ = [
     "FIGURE_FORMATS",
     "FIGURE_PALETTE",
+    "HEAD_PALETTE",
+    "HEAD_PALETTE_DARK",
     "HEAD_REDUCE",
     "VIEWS",
     "WIDTHS",
@@ -55,13 +58,32 @@ FIGURE_FORMATS = ("svg", "pdf", "png", "pgf")
 HEAD_REDUCE = REDUCTIONS
 #: Column widths in inches of a typical two-column paper (ACL, NeurIPS, IEEE are all within 0.1 in).
 WIDTHS = {"single": 3.3, "double": 6.9}
-#: Figures colour the overlaid heads in the order given (not by head index as the page does) so that
-#: two heads never get look-alike colours: Okabe-Ito without its yellow, then Paul Tol's muted set.
-FIGURE_PALETTE = (
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-    "#882255", "#117733", "#999933", "#44AA99", "#AA4499", "#DDCC77", "#332288", "#88CCEE",
-)
+#: Head colours by head index, the page's (js/src/draw/colour.js HEAD_PALETTE, HEAD_PALETTE_DARK;
+#: tests/test_palette.py checks they are the same lists): each light colour at least 3:1 against white,
+#: each dark one at least 3:1 against a dark theme's background, all 12 apart (CIEDE2000) also under a
+#: protanopia or deuteranopia simulation. Figures are drawn on white: they use HEAD_PALETTE.
+HEAD_PALETTE = ("#0072B2", "#789600", "#871E3C", "#009687", "#874B0F", "#3C00E1", "#C35A78", "#783C78", "#A55A4B", "#7887E1", "#C30FA5", "#B4784B")
+HEAD_PALETTE_DARK = ("#5BA6EA", "#B0CC47", "#C1546B", "#58CDBC", "#C17C40", "#8B54FB", "#FE8FAC", "#AE6EAD", "#DF8D7C", "#BBBFF8", "#F667D6", "#EFAC7D")
+#: The former name of :data:`HEAD_PALETTE`.
+FIGURE_PALETTE = HEAD_PALETTE
+
+
+def head_colour(head: int) -> str:
+    """The colour of head ``head`` on the page and in figures (cycling through :data:`HEAD_PALETTE`)."""
+    return HEAD_PALETTE[head % len(HEAD_PALETTE)]
+
+
 REDUCED_COLOUR = "#333333"  # lines of a mean/max over heads
+MASK_COLOUR = "#969696"  # cells under the causal mask (js/src/views/mask.js MASK_RGB)
+SEGMENT_COLOUR = "white"  # the line between sentence A and B in the matrix
+#: Pair filters as the figure's title names them (js/src/filters.js PAIR_LABELS).
+PAIR_TITLES = {"aa": "A \u2192 A", "ab": "A \u2192 B", "ba": "B \u2192 A", "bb": "B \u2192 B"}
+#: Views of the widget that have no figure (yet), with what to do instead.
+NO_FIGURE_VIEWS = {
+    "neuron": "the neuron view's figure needs the model's query and key vectors: save it from the widget "
+              "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
+    "explain": "the explain view has no figure: save the matrix or head view (view='matrix' or view='head')",
+}
 OUTLINE_COLOUR = "#D55E00"  # the selected head in the model view (vermillion: shows on all of viridis)
 SPECIAL_COLOUR = "#6b6b6b"  # labels of [CLS], [SEP], <s> ...
 AXIS_TEXT_COLOUR = "#444444"
@@ -70,6 +92,8 @@ MAX_HEIGHT_IN = 9.0  # a page of text; taller figures shrink their rows
 MAX_LABEL_CHARS = 20
 #: Head view lines lighter than this are invisible (alpha rounds to 0 in 8 bits): never drawn.
 MIN_LINE_WEIGHT = 1 / 256
+#: The model view draws every cell as a vector quad up to this many cells, else one image.
+MAX_VECTOR_CELLS = 100_000
 _HASH_SALT = "albert_widget"
 _PT = 1 / 72  # inches per point
 
@@ -134,9 +158,9 @@ def _labels(tokens: Sequence[str], prettify: bool, max_chars: int, escape: Calla
     return out
 
 
-def _measured_labels(result: AttentionResult, o: "_Options", max_chars: int, measure: "_Measure", size: float) -> tuple[list[str], float]:
-    """The token labels (at most ``max_chars`` characters each) and the widest one's width in points."""
-    labels = _labels(result.tokens, o.prettify_tokens, max_chars, o.escape)
+def _measured_labels(tokens: Sequence[str], o: "_Options", max_chars: int, measure: "_Measure", size: float) -> tuple[list[str], float]:
+    """The labels of raw ``tokens`` (at most ``max_chars`` characters each) and the widest one's width in points."""
+    labels = _labels(tokens, o.prettify_tokens, max_chars, o.escape)
     return labels, measure.width(labels, size)
 
 
@@ -163,6 +187,8 @@ class _Options:
     head_colors: list[Any] | None
     max_label_chars: int = MAX_LABEL_CHARS
     escape: Callable[[str], str] | None = None
+    #: The page's filters (attention_kind, pair_filter, word_level, hide_special, layer_reduce).
+    filters: dict[str, Any] = field(default_factory=dict)
 
 
 def _is_int(value: Any) -> bool:
@@ -228,10 +254,16 @@ def resolve_width(width: Any) -> float:
 
 def _options(result: AttentionResult, **kw: Any) -> _Options:
     view = kw["view"]
+    if view in NO_FIGURE_VIEWS:
+        raise ValueError(NO_FIGURE_VIEWS[view])
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}: expected one of {', '.join(map(repr, VIEWS))}")
-    L, H = result.num_layers, result.num_heads
-    layer = _check_index("layer", kw["layer"], L, "layers")
+    filters = kw.get("filters") or {}
+    kind = filters.get("attention_kind", "encoder") if view != "model" else "encoder"
+    if kind not in result.kinds:
+        raise ValueError(f"attention_kind {kind!r} is not in this capture: it has {', '.join(map(repr, result.kinds))}")
+    L, H = result.attention_of(kind).shape[:2]
+    layer = _check_index("layer", kw["layer"], L, f"{kind} layers" if kind != "encoder" else "layers")
     head = _check_index("head", kw["head"], H, "heads")
     heads = _check_index_list("heads", kw["heads"], H, "heads")
     layers = _check_index_list("layers", kw["layers"], L, "layers") or None  # None or [] = all layers
@@ -274,7 +306,7 @@ def _options(result: AttentionResult, **kw: Any) -> _Options:
         width=resolve_width(kw["width"]), dpi=float(dpi), threshold=float(threshold), title=title,
         colorbar_label=label, prettify_tokens=bool(kw["prettify_tokens"]), font_size=float(font_size),
         vmax=None if vmax is None else float(vmax), layers=layers, head_colors=colors,
-        max_label_chars=int(max_chars),
+        max_label_chars=int(max_chars), filters=dict(filters),
     )
 
 
@@ -387,16 +419,56 @@ def _colour_range(values: np.ndarray, vmax: float | None) -> tuple[float, float]
     return lo, hi if hi > lo else lo + 1.0
 
 
-def _reduced(result: AttentionResult, o: _Options) -> tuple[np.ndarray, str]:
-    """The [N, N] matrix the matrix view shows and its description."""
-    a = result.attention[o.layer]
+def _reduced(a: np.ndarray, o: _Options) -> tuple[np.ndarray, str]:
+    """The [R, C] matrix the matrix view shows of a shown layer ``a`` [H, R, C], and its description
+    (``matrixSeries`` in js/src/reduce.js: the focused head, or the mean/max over ``heads``, sorted;
+    every head when none is chosen)."""
     if o.head_reduce == "none":
         return a[o.head], f"head {o.head}"
-    heads = o.heads or list(range(result.num_heads))
+    heads = sorted(o.heads) or list(range(a.shape[0]))
     stack = a[heads]
     matrix = stack.mean(axis=0) if o.head_reduce == "mean" else stack.max(axis=0)
     which = f"{len(heads)} heads" if not o.heads else ("heads " + ", ".join(map(str, heads)))
     return matrix.astype(np.float32), f"{o.head_reduce} over {which}"
+
+
+def _view_title(o: _Options, shown: Shown, what: str) -> str:
+    """"Layer 2, head 3" (or "Mean of 6 layers, head 3"), and a second line naming the page's filters
+    that shape the figure (attention kind, pair filter, words, hidden special tokens)."""
+    layer = shown.layer_label
+    first = f"{layer[0].upper()}{layer[1:]}, {what}"
+    notes = []
+    if shown.kind != "encoder":
+        notes.append(f"{shown.kind} attention")
+    if shown.plan.pair != "all":
+        notes.append(f"sentence {PAIR_TITLES[shown.plan.pair]}")
+    if o.filters.get("word_level"):
+        notes.append("words")
+    if o.filters.get("hide_special"):
+        notes.append("special tokens hidden, rows renormalised")
+    return first + ("\n" + "; ".join(notes) if notes else "")
+
+
+def _fit_title(title: str, width_in: float, size: float, measure: "_Measure") -> str:
+    """``title`` with its "; "-separated notes moved to lines of their own where a line would be wider
+    than the figure."""
+    lines: list[str] = []
+    for line in title.split("\n"):
+        parts = line.split("; ")
+        current = parts[0]
+        for part in parts[1:]:
+            if measure.width([f"{current}; {part}"], size) * _PT > width_in - 4 * _PT:
+                lines.append(current + ";")
+                current = part
+            else:
+                current = f"{current}; {part}"
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def _shown(result: AttentionResult, o: _Options) -> Shown:
+    """The filtered layer the head and matrix views draw (albert_widget.viewplan, the page's filters.js)."""
+    return shown_view(result, {**o.filters, "layer": o.layer, "prettify_tokens": o.prettify_tokens})
 
 
 def _add_title(fig, text: str, x_in: float, top_in: float, size: float, width_in: float, height_in: float) -> None:
@@ -458,14 +530,46 @@ def _add_colourbar(fig, image, o: _Options, lo: float, hi: float, right_in: floa
 # --- views -----------------------------------------------------------------------------------------
 
 
+def _segment_start(segments: Sequence[int]) -> int | None:
+    """Index of the first token of sentence B on an axis when both sentences are on it, else None."""
+    for i, s in enumerate(segments):
+        if s == 1:
+            return i if i > 0 else None
+    return None
+
+
+def _draw_mask(ax, mask: np.ndarray, cell_pt: float) -> None:
+    """The causal mask as on the page: masked cells grey (drawn by the image's "bad" colour) and, when
+    cells are large enough, a white diagonal hatch over each run of masked cells."""
+    from matplotlib.patches import Rectangle
+
+    if cell_pt < 4:
+        return
+    for i, row in enumerate(mask):
+        j = 0
+        while j < len(row):
+            if not row[j]:
+                j += 1
+                continue
+            k = j
+            while k < len(row) and row[k]:
+                k += 1
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), k - j, 1, fill=False, hatch="////", edgecolor="white",
+                                   linewidth=0, alpha=0.7, label="masked"))
+            j = k
+
+
 def _matrix_figure(result: AttentionResult, o: _Options):
     from matplotlib.ticker import FixedLocator
 
-    matrix, what = _reduced(result, o)
-    n = result.num_tokens
-    title = o.title if o.title is not None else f"Layer {o.layer}, {what}"
-    lo, hi = _colour_range(matrix, o.vmax)
+    shown = _shown(result, o)
+    plan = shown.plan
+    matrix, what = _reduced(shown.attention, o)
+    R, C = matrix.shape
+    n = max(R, C, 1)
     measure = _Measure()
+    title = o.title if o.title is not None else _fit_title(_view_title(o, shown, what), o.width, o.font_size + 1, measure)
+    lo, hi = _colour_range(matrix if matrix.size else np.zeros(1), o.vmax)
     W = o.width
     right = _colourbar_width(measure, o, lo, hi)
     axis_label = o.font_size * 1.25 + 3  # "query"/"key" + pad, points
@@ -473,7 +577,9 @@ def _matrix_figure(result: AttentionResult, o: _Options):
     size = o.font_size
     max_chars = o.max_label_chars
     for _ in range(6):
-        labels, label_w = _measured_labels(result, o, max_chars, measure, size)
+        row_labels, row_w = _measured_labels(plan.row_raw, o, max_chars, measure, size)
+        col_labels, col_w = _measured_labels(plan.col_raw, o, max_chars, measure, size)
+        label_w = max(row_w, col_w)
         margin = (2 + axis_label + label_w + 1.5 + 1.5) * _PT  # edge, axis label, tick labels, pad, tick
         side = W - margin - right - 2 * _PT
         if side < 0.45 * W and max_chars > min(8, o.max_label_chars):
@@ -484,43 +590,56 @@ def _matrix_figure(result: AttentionResult, o: _Options):
         if abs(fitted - size) < 0.05:
             break
         size = fitted
-    step = _label_step(side / _PT / n, size, 1.1)
-    height = top + side + margin
+    pitch = side / n  # inches per cell, the same on both axes
+    step = _label_step(pitch / _PT, size, 1.1)
+    plot_w, plot_h = C * pitch, R * pitch
+    height = top + plot_h + margin
     fig = _new_figure(W, height, o.dpi)
     H = fig.get_size_inches()[1]
-    ax = fig.add_axes((margin / W, margin / H, side / W, side / H), label="matrix")
-    image = ax.imshow(matrix, cmap=o.cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
-    shown = list(range(0, n, step))
-    ax.xaxis.set_major_locator(FixedLocator(shown))
-    ax.yaxis.set_major_locator(FixedLocator(shown))
-    ax.set_xticklabels([labels[i] for i in shown], rotation=90, fontsize=size)
-    ax.set_yticklabels([labels[i] for i in shown], fontsize=size)
-    for axis_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
-        for i, text in zip(shown, axis_labels):
-            if result.special_tokens_mask[i]:
+    ax = fig.add_axes((margin / W, margin / H, plot_w / W, plot_h / H), label="matrix")
+    cmap = o.cmap.with_extremes(bad=MASK_COLOUR)
+    shown_matrix = np.ma.masked_array(matrix, mask=shown.mask) if shown.mask is not None else matrix
+    image = ax.imshow(shown_matrix, cmap=cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
+    rows_shown, cols_shown = list(range(0, R, step)), list(range(0, C, step))
+    ax.xaxis.set_major_locator(FixedLocator(cols_shown))
+    ax.yaxis.set_major_locator(FixedLocator(rows_shown))
+    ax.set_xticklabels([col_labels[j] for j in cols_shown], rotation=90, fontsize=size)
+    ax.set_yticklabels([row_labels[i] for i in rows_shown], fontsize=size)
+    for shown_idx, axis_labels, special in ((cols_shown, ax.get_xticklabels(), plan.col_special),
+                                            (rows_shown, ax.get_yticklabels(), plan.row_special)):
+        for i, text in zip(shown_idx, axis_labels):
+            if special[i]:
                 text.set_color(SPECIAL_COLOUR)
-    ax.set_xlabel("key", fontsize=o.font_size, color=AXIS_TEXT_COLOUR, labelpad=3)
+    ax.set_xlabel("key" + (f" (every {step}th token labelled)" if step > 1 else ""), fontsize=o.font_size,
+                  color=AXIS_TEXT_COLOUR, labelpad=3)
     ax.set_ylabel("query", fontsize=o.font_size, color=AXIS_TEXT_COLOUR, labelpad=3)
-    b = result.sentence_b_start
-    if b is not None and 0 < b < n:
-        ax.axhline(b - 0.5, color="white", linewidth=0.6)
-        ax.axvline(b - 0.5, color="white", linewidth=0.6)
-    _add_colourbar(fig, image, o, lo, hi, margin + side, margin, side)
+    b_row, b_col = _segment_start(plan.row_segments), _segment_start(plan.col_segments)
+    if b_row is not None:
+        ax.axhline(b_row - 0.5, color=SEGMENT_COLOUR, linewidth=0.6)
+    if b_col is not None:
+        ax.axvline(b_col - 0.5, color=SEGMENT_COLOUR, linewidth=0.6)
+    if shown.mask is not None:
+        _draw_mask(ax, shown.mask, pitch / _PT)
+    _add_colourbar(fig, image, o, lo, hi, margin + plot_w, margin, plot_h)
     if title:
-        _add_title(fig, title, margin + side / 2, 2 * _PT, o.font_size + 1, W, H)
+        # over the plot, or over the figure when it is wider than the plot
+        wide = measure.width(title.split("\n"), o.font_size + 1) * _PT > plot_w
+        _add_title(fig, title, W / 2 if wide else margin + plot_w / 2, 2 * _PT, o.font_size + 1, W, H)
     return fig
 
 
-def _head_series(result: AttentionResult, o: _Options) -> tuple[list[tuple[str, np.ndarray, Any]], str]:
-    a = result.attention[o.layer]
+def _head_series(a: np.ndarray, o: _Options) -> tuple[list[tuple[str, np.ndarray, Any]], str]:
+    """The head view's series of a shown layer ``a`` [H, R, C]: (name, [R, C] matrix, colour) each,
+    as on the page (``headSeries`` in js/src/reduce.js): the mean/max over heads in the reduced
+    colour, or every chosen head (sorted; the focused head when none) in its palette colour."""
     if o.head_reduce != "none":
-        matrix, what = _reduced(result, o)
+        matrix, what = _reduced(a, o)
         colour = o.head_colors[0] if o.head_colors else REDUCED_COLOUR
         return [(what, matrix, colour)], what
-    heads = o.heads or [o.head]
+    heads = sorted(o.heads) or [o.head]
     series = []
     for k, h in enumerate(heads):
-        colour = o.head_colors[k % len(o.head_colors)] if o.head_colors else FIGURE_PALETTE[k % len(FIGURE_PALETTE)]
+        colour = o.head_colors[k % len(o.head_colors)] if o.head_colors else head_colour(h)
         series.append((f"head {h}", a[h], colour))
     what = f"head {heads[0]}" if len(heads) == 1 else "heads " + ", ".join(map(str, heads))
     return series, what
@@ -531,10 +650,13 @@ def _head_figure(result: AttentionResult, o: _Options):
     from matplotlib.colors import to_rgba
     from matplotlib.lines import Line2D
 
-    n = result.num_tokens
-    series, what = _head_series(result, o)
-    title = o.title if o.title is not None else f"Layer {o.layer}, {what}"
+    shown = _shown(result, o)
+    plan = shown.plan
+    R, C = len(plan.row_raw), len(plan.col_raw)
+    n = max(R, C, 1)
+    series, what = _head_series(shown.attention, o)
     measure = _Measure()
+    title = o.title if o.title is not None else _fit_title(_view_title(o, shown, what), o.width, o.font_size + 1, measure)
     W = o.width
     size = o.font_size
     legend = len(series) > 1
@@ -555,8 +677,9 @@ def _head_figure(result: AttentionResult, o: _Options):
     step = _label_step(pitch, size, 1.25)
     max_chars = o.max_label_chars
     while True:
-        labels, label_w = _measured_labels(result, o, max_chars, measure, size)
-        label_w *= _PT
+        row_labels, row_w = _measured_labels(plan.row_raw, o, max_chars, measure, size)
+        col_labels, col_w = _measured_labels(plan.col_raw, o, max_chars, measure, size)
+        label_w = max(row_w, col_w) * _PT
         gap = 3 * _PT
         if W - 2 * (label_w + gap + 2 * _PT) >= 0.45 * W or max_chars <= min(6, o.max_label_chars):
             break
@@ -570,10 +693,10 @@ def _head_figure(result: AttentionResult, o: _Options):
     ax.axis("off")
     x_left = 2 * _PT + label_w
     x_right = W - 2 * _PT - label_w
-    for i in range(0, n, step):
-        colour = SPECIAL_COLOUR if result.special_tokens_mask[i] else "black"
-        ax.text(x_left, i, labels[i], ha="right", va="center", fontsize=size, color=colour)
-        ax.text(x_right, i, labels[i], ha="left", va="center", fontsize=size, color=colour)
+    for labels, special, x, ha in ((row_labels, plan.row_special, x_left, "right"),
+                                   (col_labels, plan.col_special, x_right, "left")):
+        for i in range(0, len(labels), step):
+            ax.text(x, i, labels[i], ha=ha, va="center", fontsize=size, color=SPECIAL_COLOUR if special[i] else "black")
     x0, x1 = x_left + gap, x_right - gap
     line_width = 0.9 if n <= 40 else 0.6
     for name, matrix, colour in series:
@@ -673,7 +796,15 @@ def _model_figure(result: AttentionResult, o: _Options):
     H = fig.get_size_inches()[1]
     ax = fig.add_axes((left / W, bottom / H, grid_w / W, grid_h / H), label="model")
     cmap = o.cmap.with_extremes(bad=(1.0, 1.0, 1.0, 0.0))
-    image = ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
+    rows_px, cols_px = mosaic.shape
+    if np.isfinite(mosaic).sum() <= MAX_VECTOR_CELLS:
+        # one vector quad per cell: sharp at any zoom in PDF/SVG (an image would be smoothed by viewers)
+        image = ax.pcolormesh(np.arange(cols_px + 1) - 0.5, np.arange(rows_px + 1) - 0.5, np.ma.masked_invalid(mosaic),
+                              cmap=cmap, vmin=lo, vmax=hi, shading="flat", edgecolors="face", linewidth=0.1)
+        ax.set_xlim(-0.5, cols_px - 0.5)
+        ax.set_ylim(rows_px - 0.5, -0.5)
+    else:  # long inputs: one image, each thumbnail at about its printed resolution (cell_px above)
+        image = ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="none", aspect="auto")
     ax.axis("off")
     if o.layer in layers and o.head in heads:
         y0, x0 = layers.index(o.layer) * (r + gap_px), heads.index(o.head) * (r + gap_px)
@@ -720,13 +851,30 @@ _DEFAULTS: dict[str, Any] = dict(
 )
 
 
+#: The options a page's state (``AttentionWidget.widget_state()``) sets, and the page's filters.
+STATE_OPTIONS = ("view", "layer", "head", "heads", "head_reduce", "threshold", "prettify_tokens")
+STATE_FILTERS = ("attention_kind", "pair_filter", "word_level", "hide_special", "layer_reduce")
+
+
 def _chosen_options(arguments: dict[str, Any]) -> dict[str, Any]:
     """The view options out of :func:`figure`'s or :func:`save_figure`'s ``locals()`` (the names of
     ``_DEFAULTS``): both signatures list every option (for ``help()`` and editors), this reads them
-    without a third list. ``dpi=None`` (save_figure's default) means 300."""
+    without a third list. ``dpi=None`` (save_figure's default) means 300. With ``state`` (the page's
+    state as plain data) the view, layer, head(s), reduction, threshold, prettify and the filters
+    come from it; giving one of those as a keyword as well is a TypeError."""
     kw = {name: arguments[name] for name in _DEFAULTS}
     if kw["dpi"] is None:
         kw["dpi"] = _DEFAULTS["dpi"]
+    state = arguments.get("state")
+    kw["filters"] = {}
+    if state is not None:
+        twice = sorted(k for k in STATE_OPTIONS if _differs(kw[k], _DEFAULTS[k]))
+        if twice:
+            raise TypeError(f"{', '.join(twice)} given both in state and as keywords: change the state instead")
+        for name in STATE_OPTIONS:
+            if name in state:
+                kw[name] = list(state[name]) if name == "heads" else state[name]
+        kw["filters"] = {k: state[k] for k in STATE_FILTERS if k in state}
     return kw
 
 
@@ -735,6 +883,7 @@ def figure(
     *,
     tokens: Sequence[str] | None = None,
     sentence_b_start: int | None = None,
+    state: Mapping[str, Any] | None = None,
     view: str = "matrix",
     layer: int = 0,
     head: int = 0,
@@ -767,8 +916,8 @@ def figure(
       over ``heads`` (all heads when empty).
     - ``"head"``: bertviz-style: tokens in two columns, a line from query ``i`` (left) to key ``j``
       (right) whose opacity is the weight; lines below ``threshold`` (and below 1/256, which would be
-      invisible) are left out. ``heads`` overlays several heads, each in its colour
-      (``FIGURE_PALETTE`` in the order given, or ``head_colors``) with a legend.
+      invisible) are left out. ``heads`` overlays several heads, each in the page's colour of its
+      index (``HEAD_PALETTE``, or ``head_colors`` in the order given) with a legend.
     - ``"model"``: a grid of small heatmaps, rows = layers, columns = heads (``layers``/``heads``
       restrict them), one shared colour scale, the head ``(layer, head)`` outlined; all in one image,
       each matrix block-averaged down to about the cell's size in pixels at ``dpi`` (at most 128).
@@ -779,6 +928,12 @@ def figure(
     squeeze the plot below 45% of the width). ``vmax``: top of the colour scale (default: the largest
     weight shown). ``rc``: extra matplotlib rcParams (e.g. ``{"font.family": "serif"}``). Layers and
     heads count from 0.
+
+    ``state``: the page's state as plain data (``AttentionWidget.widget_state()``): the figure is the
+    view that page shows, with its ``attention_kind`` (encoder / decoder / cross), ``pair_filter``,
+    ``word_level``, ``hide_special`` (rows renormalised), ``layer_reduce``, heads in the page's colours,
+    ``threshold``, ``prettify_tokens`` and a causal model's masked cells grey and hatched
+    (:mod:`albert_widget.viewplan` mirrors the page's filters).
 
     Save it with :func:`save_figure` (deterministic bytes, fonts embedded) rather than
     ``fig.savefig``. Raises ``ValueError`` saying what was expected for bad arguments.
@@ -841,6 +996,7 @@ def save_figure(
     *,
     tokens: Sequence[str] | None = None,
     sentence_b_start: int | None = None,
+    state: Mapping[str, Any] | None = None,
     view: str = "matrix",
     layer: int = 0,
     head: int = 0,
@@ -885,8 +1041,8 @@ def save_figure(
             "write .pdf or .svg instead (both embed the text), or install a TeX distribution"
         )
     if isinstance(result_or_attention, Figure):
-        changed = sorted(k for k, v in kw.items() if k != "dpi" and _differs(v, _DEFAULTS[k]))
-        if changed or tokens is not None or sentence_b_start is not None:
+        changed = sorted(k for k, v in kw.items() if k in _DEFAULTS and k != "dpi" and _differs(v, _DEFAULTS[k]))
+        if changed or tokens is not None or sentence_b_start is not None or state is not None:
             raise TypeError(f"a ready Figure is saved as it is; only dpi and rc apply, not {changed or ['tokens']}")
         with _style(DEFAULT_FONT_SIZE, rc):
             data = _render(result_or_attention, fmt, result_or_attention.dpi if dpi is None else dpi)

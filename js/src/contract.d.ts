@@ -95,4 +95,5 @@ export interface Traits {
   prettify_tokens: boolean;
   display_mode: "auto" | "light" | "dark";
   explain_method: "rollout" | "flow" | "relevancy" | "norm";
+  neuron_query: number;
 }

@@ -7,6 +7,7 @@ import { clearChildren, h } from "./dom.js";
 import { headColour } from "./draw/colour.js";
 import { VIEWS as VIEW_NAMES } from "./names.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
+import { perHead } from "./views/explain-math.js";
 
 const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain" };
 export const VIEWS = VIEW_NAMES.map((name) => [name, VIEW_LABELS[name]]);
@@ -174,7 +175,7 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
           text: String(k),
           dataset: { head: k },
           attrs: { type: "button", "aria-pressed": "false", title: `head ${k}` },
-          style: { "--aw-chip-colour": headColour(k) },
+          style: { "--aw-chip-light": headColour(k), "--aw-chip-dark": headColour(k, "#000000") },
         }),
       ),
     );
@@ -259,6 +260,27 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     allButton.disabled = H === 0;
 
     const view = model.get("view");
+    // Controls that change nothing in this view are disabled (and say why in their tooltip).
+    const acts = activeControls(view, model.get("explain_method"));
+    const why = `does nothing in the ${view} view`;
+    layer.input.disabled = L === 0 || !acts.layer;
+    head.input.disabled = H === 0 || !acts.head;
+    threshold.input.disabled = !acts.threshold;
+    reduce.disabled = !acts.reduce;
+    allButton.disabled = H === 0 || !acts.chips;
+    for (const chip of chipEls) chip.disabled = !acts.chips;
+    for (const [control, on] of [
+      [layer.input, acts.layer],
+      [head.input, acts.head],
+      [threshold.input, acts.threshold],
+      [reduce, acts.reduce],
+      [allButton, acts.chips],
+    ]) {
+      if (control.dataset.title === undefined) control.dataset.title = control.title || "";
+      if (on) control.removeAttribute("data-inactive");
+      else control.setAttribute("data-inactive", why);
+      control.title = on ? control.dataset.title : why;
+    }
     // info.unavailable_views: views this page cannot show (a static HTML export has no model).
     const unavailable = Array.isArray((model.get("info") || {}).unavailable_views) ? model.get("info").unavailable_views : [];
     for (const b of viewButtons) {
@@ -295,6 +317,28 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   }
 
   return { el, sync, setMessageError, setBusy, setCanSave, destroy };
+}
+
+/**
+ * Which controls change what a view shows: { layer, head, chips, threshold, reduce } (true = it acts).
+ * The head view uses them all; the matrix view ignores the threshold; the model view draws every
+ * layer and head (the sliders move its outline); the neuron view is one head; the explain view is one
+ * layer and head for per-head methods, all layers and heads otherwise.
+ */
+export function activeControls(view, explainMethod) {
+  switch (view) {
+    case "matrix":
+      return { layer: true, head: true, chips: true, threshold: false, reduce: true };
+    case "model":
+    case "neuron":
+      return { layer: true, head: true, chips: false, threshold: false, reduce: false };
+    case "explain": {
+      const one = perHead(explainMethod);
+      return { layer: one, head: one, chips: false, threshold: false, reduce: one };
+    }
+    default:
+      return { layer: true, head: true, chips: true, threshold: true, reduce: true };
+  }
 }
 
 /** "org/name" stays; "/home/me/models/albert-base-v2/" -> "albert-base-v2". */

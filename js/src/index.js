@@ -3,7 +3,7 @@
 import "./styles.css";
 import { createControls, setTrait } from "./controls.js";
 import { h } from "./dom.js";
-import { themeColours } from "./draw/colour.js";
+import { isDarkColour, themeColours } from "./draw/colour.js";
 import { createExplorer } from "./explore.js";
 import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
@@ -46,6 +46,7 @@ const TRAITS = [
   "prettify_tokens",
   "display_mode",
   "explain_method",
+  "neuron_query",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -235,6 +236,20 @@ export function mount({ model, el, store }) {
     root.dataset.drawn = String(drawn);
   }
 
+  /**
+   * The token the user locked or last hovered in the head view, as an index into the tokens (the
+   * neuron view opens on it); null when there is none or the head view showed filtered tokens.
+   */
+  function focusToken(n) {
+    const head = views.head;
+    const shown = drawnProps.head;
+    const f = head && typeof head.focus === "function" ? head.focus() : null;
+    if (!f || !shown || !shown.rowInfos || !shown.colInfos) return null;
+    const axis = f.side === "right" ? shown.colInfos : shown.rowInfos;
+    if (axis.length !== n || root.dataset.kind === "cross") return null; // filtered or not the input's tokens
+    return Number.isInteger(f.index) && f.index >= 0 && f.index < n ? f.index : null;
+  }
+
   function getView(name) {
     if (!views[name]) {
       const send = requestFor(name);
@@ -255,6 +270,7 @@ export function mount({ model, el, store }) {
       v.el.hidden = key !== name;
       if (key !== name) cancelViewRequests(key);
     }
+    viewArea.dataset.view = name; // the explain view shows all of itself, without an inner scroll box
   }
 
   function setStatus(text, state) {
@@ -275,6 +291,8 @@ export function mount({ model, el, store }) {
 
   function draw() {
     if (disposed) return;
+    // Head chips take the dark variant of their colours on a dark background (styles.css).
+    root.classList.toggle("aw-dark-bg", isDarkColour(themeColours(root).background));
     const tokens = model.get("tokens") || [];
     const n = tokens.length;
     const numLayers = Math.max(0, model.get("num_layers") | 0);
@@ -310,6 +328,7 @@ export function mount({ model, el, store }) {
         revision,
         info: model.get("info") || {},
         theme: themeColours(root),
+        focusToken: focusToken(n),
       }) || { state: "ready" };
       if (out.state === "ready") {
         setStatus("", "ready");

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildLut, colourise, HEAD_PALETTE, headColour, hexToRgb, lutIndex, rgba, themeColours, VIRIDIS_STOPS, viridisLut } from "../src/draw/colour.js";
+import {
+  buildLut,
+  colourise,
+  HEAD_PALETTE,
+  HEAD_PALETTE_DARK,
+  headColour,
+  hexToRgb,
+  isDarkColour,
+  lutIndex,
+  rgba,
+  themeColours,
+  VIRIDIS_STOPS,
+  viridisLut,
+} from "../src/draw/colour.js";
 
 test("hexToRgb", () => {
   assert.deepEqual(hexToRgb("#440154"), [0x44, 0x01, 0x54]);
@@ -45,7 +58,13 @@ test("colourise writes RGBA per value", () => {
 });
 
 test("head palette: distinct colours, cycling past its length", () => {
-  assert.ok(HEAD_PALETTE.length >= 16);
+  assert.equal(HEAD_PALETTE.length, 12);
+  assert.equal(HEAD_PALETTE_DARK.length, 12);
+  assert.equal(headColour(3, "#111111"), HEAD_PALETTE_DARK[3]);
+  assert.equal(headColour(3, "rgb(33, 33, 33)"), HEAD_PALETTE_DARK[3]);
+  assert.equal(headColour(3, "#ffffff"), HEAD_PALETTE[3]);
+  assert.equal(isDarkColour("rgba(255, 255, 255, 0.87)"), false);
+  assert.equal(isDarkColour("not a colour"), false);
   assert.equal(new Set(HEAD_PALETTE.map((c) => c.toLowerCase())).size, HEAD_PALETTE.length);
   assert.equal(headColour(0), HEAD_PALETTE[0]);
   assert.equal(headColour(HEAD_PALETTE.length), HEAD_PALETTE[0]);

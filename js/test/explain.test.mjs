@@ -99,4 +99,8 @@ test("ranges and numbers", () => {
   assert.equal(shortNumber(0.012345), "0.0123");
   assert.equal(shortNumber(2.5), "2.50");
   assert.equal(shortNumber(150.4), "150");
+  assert.equal(shortNumber(0.00000618), "6.18e-6");
+  assert.equal(shortNumber(6.81e-9), "6.81e-9");
+  assert.equal(shortNumber(0.001), "0.00100");
+  assert.equal(shortNumber(12345), "1.23e+4");
 });

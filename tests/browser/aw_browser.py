@@ -338,6 +338,19 @@ class WidgetPage:
             self.page.wait_for_timeout(25)
         raise AssertionError(f"data-{name} is {value!r} after {timeout:.0f} s; expected {check!r}")
 
+    def hover_cell(self, root: Any, i: int, j: int, rows: int, cols: int) -> Any:
+        """Move the pointer over cell (i, j) of the matrix view's rows x cols grid; returns its tooltip
+        once it shows that cell."""
+        canvas = root.locator(".aw-matrix-canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        self.page.mouse.move(box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows)
+        tooltip = root.locator(".aw-tooltip")
+        tooltip.wait_for(state="visible")
+        self.wait_attr(tooltip, "query", str(i))
+        self.wait_attr(tooltip, "key", str(j))
+        return tooltip
+
     def drawn(self, root: Any) -> int:
         return int(root.get_attribute("data-drawn") or 0)
 

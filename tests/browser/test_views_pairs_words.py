@@ -37,15 +37,7 @@ def _texts(lab, root, scope):
 
 
 def _hover_value(lab, root, i, j, rows, cols):
-    canvas = root.locator(".aw-matrix-canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    lab.page.mouse.move(box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows)
-    tooltip = root.locator(".aw-tooltip")
-    tooltip.wait_for(state="visible")
-    lab.wait_attr(tooltip, "query", str(i))
-    lab.wait_attr(tooltip, "key", str(j))
-    return tooltip
+    return lab.hover_cell(root, i, j, rows, cols)
 
 
 def test_pair_filters_change_what_is_drawn(lab):

@@ -7,26 +7,38 @@ export const VIRIDIS_STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#2682
 // ColorBrewer RdBu (reversed): negative = blue, 0 = light grey, positive = red.
 export const DIVERGING_STOPS = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"];
 
-// Okabe-Ito (black swapped for grey so it shows on dark themes) followed by Tableau 10.
+// Head colours: 12 categorical colours by head index (cycling above 12), one variant for light
+// backgrounds (each at least 3:1 against white) and one for dark ones (at least 3:1 against #212121),
+// head h the same hue in both. Chosen so that any two stay apart (CIEDE2000) also as readers with
+// protanopia or deuteranopia see them; tests/test_palette.py checks contrast, distances and that
+// albert_widget/export/figures.py HEAD_PALETTE / HEAD_PALETTE_DARK are these lists.
 export const HEAD_PALETTE = [
-  "#E69F00",
-  "#56B4E9",
-  "#009E73",
-  "#F0E442",
   "#0072B2",
-  "#D55E00",
-  "#CC79A7",
-  "#999999",
-  "#4E79A7",
-  "#F28E2B",
-  "#E15759",
-  "#76B7B2",
-  "#59A14F",
-  "#EDC948",
-  "#B07AA1",
-  "#FF9DA7",
-  "#9C755F",
-  "#BAB0AC",
+  "#789600",
+  "#871E3C",
+  "#009687",
+  "#874B0F",
+  "#3C00E1",
+  "#C35A78",
+  "#783C78",
+  "#A55A4B",
+  "#7887E1",
+  "#C30FA5",
+  "#B4784B",
+];
+export const HEAD_PALETTE_DARK = [
+  "#5BA6EA",
+  "#B0CC47",
+  "#C1546B",
+  "#58CDBC",
+  "#C17C40",
+  "#8B54FB",
+  "#FE8FAC",
+  "#AE6EAD",
+  "#DF8D7C",
+  "#BBBFF8",
+  "#F667D6",
+  "#EFAC7D",
 ];
 
 /** "#rgb" / "#rrggbb" -> [r, g, b] (0..255). */
@@ -109,10 +121,27 @@ export function colourise(values, lo, hi, lut, out = new Uint8ClampedArray(value
   return out;
 }
 
-/** The palette colour of head h (cycling when there are more heads than colours). */
-export function headColour(h) {
-  const n = HEAD_PALETTE.length;
-  return HEAD_PALETTE[((h % n) + n) % n];
+/** Whether a CSS colour ("#rgb", "#rrggbb", "rgb(...)", "rgba(...)") is dark (relative luminance < 0.2). */
+export function isDarkColour(css) {
+  const text = String(css ?? "").trim();
+  let rgb = null;
+  const m = /^rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)/i.exec(text);
+  if (m) rgb = [Number(m[1]), Number(m[2]), Number(m[3])];
+  else if (/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(text)) rgb = hexToRgb(text);
+  if (!rgb) return false;
+  const lin = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] < 0.2;
+}
+
+/** The colour of head h (cycling when there are more heads than colours) on `background`: the dark
+ * variant on a dark background, else the light one. */
+export function headColour(h, background = "#ffffff") {
+  const palette = isDarkColour(background) ? HEAD_PALETTE_DARK : HEAD_PALETTE;
+  const n = palette.length;
+  return palette[((h % n) + n) % n];
 }
 
 /** "rgba(r, g, b, a)" of a hex colour. */

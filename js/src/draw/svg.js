@@ -215,7 +215,7 @@ export function headViewSvg(props) {
 
   const matrices = series.map((s) => ({
     series: s,
-    colour: s.colourIndex >= 0 ? headColour(s.colourIndex) : theme.foreground,
+    colour: s.colourIndex >= 0 ? headColour(s.colourIndex, theme.background) : theme.foreground,
     matrix: seriesMatrix(data, shape, s),
   }));
 
@@ -417,10 +417,18 @@ export function matrixViewSvg(props) {
  * SVG of whatever view a snapshot holds: { view: "head" | "matrix", props, focus? , measure? }.
  * Returns { svg, width, height } or null when there is nothing drawn.
  */
-export function viewSvg({ view, props, focus = null, measure, theme }) {
+export function viewSvg({ view, props, focus = null, measure, theme, layer = null }) {
   if (!props || !props.data || !props.shape) return null;
-  const p = { ...props, measure, theme: theme || props.theme };
+  // The figure names its layer (the series labels name the heads), not only the file name.
+  const p = { ...props, measure, theme: theme || props.theme, series: withLayer(props.series, layer) };
   if (view === "head") return headViewSvg({ ...p, focus });
-  if (view === "matrix") return matrixViewSvg({ ...p, series: Array.isArray(props.series) ? props.series[0] : props.series });
+  if (view === "matrix") return matrixViewSvg({ ...p, series: Array.isArray(p.series) ? p.series[0] : p.series });
   return null;
+}
+
+/** Series labels with the layer in front ("layer 3 · head 5"), unless a label names its layers already
+ * ("mean of 6 layers · head 5") or the layer is unknown. */
+export function withLayer(series, layer) {
+  const one = (s) => (s && Number.isInteger(layer) && !/ layers · /.test(s.label) ? { ...s, label: `layer ${layer} · ${s.label}` } : s);
+  return Array.isArray(series) ? series.map(one) : one(series);
 }

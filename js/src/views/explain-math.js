@@ -8,7 +8,7 @@ const METHOD_LABELS = {
   rollout: "Rollout",
   flow: "Attention flow",
   relevancy: "Relevancy (gradient)",
-  norm: "Norm-weighted ‖αf(x)‖",
+  norm: "Norm-weighted attention",
 };
 /** [name, label] of each explain method, in the order of names.js. */
 export const EXPLAIN_METHODS = METHOD_NAMES.map((name) => [name, METHOD_LABELS[name]]);
@@ -94,7 +94,7 @@ export function shortNumber(v) {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a === 0) return "0";
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 1) return v.toFixed(2);
+  // one way for every number: 3 significant digits, plain from 0.001 to 999, else as 6.18e-6
+  if (a < 0.001 || a >= 999.5) return v.toExponential(2);
   return v.toPrecision(3);
 }

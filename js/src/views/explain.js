@@ -152,7 +152,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
       error.hidden = true;
       error.textContent = "";
       figure.hidden = false;
-      note.textContent = reply.note + (perHead(chosen) ? "" : " (all layers and heads)");
+      note.textContent = reply.note + (perHead(chosen) ? "" : " · all layers and heads");
       corner.textContent = reply.row ? "" : chosen === "norm" ? "query ↓  key →" : "top position ↓  input token →";
       buildLabels(tokens, special, segments, reply.row);
       if (drawnKey !== key || !sameArray(tokens, el._awTokens || [])) paint(reply, tokens.length);

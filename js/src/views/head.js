@@ -6,7 +6,7 @@ import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { headColour } from "../draw/colour.js";
 import { capNote, linePlan } from "../lineselect.js";
 import { seriesMatrix } from "../reduce.js";
-import { labelTracker, tokenElement } from "./labels.js";
+import { labelTracker, markSegmentStart, tokenElement } from "./labels.js";
 import { bucketLines } from "./lines.js";
 
 export const CANVAS_WIDTH = 180;
@@ -17,9 +17,9 @@ export function rowHeight(n) {
   return Math.max(6, Math.min(20, Math.floor(30000 / n)));
 }
 
-/** Colour of a series: its head's palette colour, or the theme foreground for a reduction. */
+/** Colour of a series: its head's palette colour (for the theme's background), or the theme foreground for a reduction. */
 export function seriesColour(series, theme) {
-  return series.colourIndex >= 0 ? headColour(series.colourIndex) : theme.foreground;
+  return series.colourIndex >= 0 ? headColour(series.colourIndex, theme.background) : theme.foreground;
 }
 
 /** A CSS colour at the given opacity (0..1), for any CSS colour syntax. */
@@ -72,6 +72,8 @@ export function createHeadView({ doc = document, onDraw = () => {}, onFocus = ()
     rightEls = colInfos.map((info, i) => right.appendChild(tokenElement(doc, info, i, "aw-key")));
     for (const t of leftEls) t.dataset.side = "left";
     for (const t of rightEls) t.dataset.side = "right";
+    el.dataset.segStart = String(markSegmentStart(leftEls, infos));
+    markSegmentStart(rightEls, colInfos);
   }
 
   function buildLegend() {

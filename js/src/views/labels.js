@@ -40,3 +40,16 @@ export function labelTracker() {
     },
   };
 }
+
+/** Index of the first token of sentence B when sentence A comes before it on this axis, else -1. */
+export function segmentStart(infos) {
+  for (let i = 1; i < infos.length; i++) if (infos[i].segment === 1 && infos[i - 1].segment !== 1) return i;
+  return -1;
+}
+
+/** Mark the first token of sentence B (class aw-seg-start: a line above it, styles.css). */
+export function markSegmentStart(elements, infos) {
+  const start = segmentStart(infos);
+  if (start >= 0) elements[start].classList.add("aw-seg-start");
+  return start;
+}

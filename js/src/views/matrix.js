@@ -5,7 +5,7 @@ import { clearChildren, h } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
 import { seriesMatrix, valueRange } from "../reduce.js";
-import { labelTracker, tokenElement } from "./labels.js";
+import { labelTracker, markSegmentStart, segmentStart, tokenElement } from "./labels.js";
 import { hatchMask, paintMask } from "./mask.js";
 
 export const TARGET_SIZE = 560;
@@ -16,6 +16,18 @@ export const LABEL_BOX_PX = 14;
 export function cellSize(n) {
   if (n <= 0) return 24;
   return Math.max(2, Math.min(28, Math.floor(TARGET_SIZE / n)));
+}
+
+/** The title's note when only every step-th token is labelled ("" when every token is). */
+export function labelNote(step) {
+  return step > 1 ? ` · labels: every ${step}${ordinalSuffix(step)} token` : "";
+}
+
+/** "st", "nd", "rd" or "th" for a positive integer. */
+export function ordinalSuffix(k) {
+  const mod100 = k % 100;
+  if (mod100 >= 11 && mod100 <= 13) return "th";
+  return { 1: "st", 2: "nd", 3: "rd" }[k % 10] || "th";
 }
 
 /** Show every step-th label so that labels never overlap. */
@@ -132,6 +144,8 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       if (j % step !== 0) t.classList.add("aw-label-skip");
       return cols.appendChild(t);
     });
+    markSegmentStart(rowEls, infos);
+    markSegmentStart(colEls, colInfos);
     hideTooltip();
   }
 
@@ -152,6 +166,22 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(offscreen, 0, 0, width, height);
       if (mask) hatchMask(ctx, mask, n, nc, cell, props.theme);
+      // the line between sentence A and sentence B, on both axes
+      const rowStart = segmentStart(infos);
+      const colStart = segmentStart(colInfos);
+      ctx.strokeStyle = props.theme && props.theme.background ? props.theme.background : "#ffffff";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      if (rowStart > 0) {
+        ctx.moveTo(0, rowStart * cell);
+        ctx.lineTo(width, rowStart * cell);
+      }
+      if (colStart > 0) {
+        ctx.moveTo(colStart * cell, 0);
+        ctx.lineTo(colStart * cell, height);
+      }
+      ctx.stroke();
+      el.dataset.segStart = `${rowStart},${colStart}`;
     }
     el.dataset.masked = String(mask ? mask.reduce((a, b) => a + b, 0) : 0);
     barMin.textContent = formatRangeLabel(lo);
@@ -166,7 +196,9 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     buildLabels();
     matrix = seriesMatrix(next.data, next.shape, next.series);
     mask = next.mask || null;
-    title.textContent = `${next.series.label} · rows: queries · columns: keys${mask ? " · hatched: masked (future) keys" : ""}`;
+    const step = labelStep(cell);
+    title.textContent = `${next.series.label} · rows: queries · columns: keys${mask ? " · hatched: masked (future) keys" : ""}${labelNote(step)}`;
+    el.dataset.labelStep = String(step);
     draw();
     if (hot) showCell(hot.i, hot.j, hot.x, hot.y);
   }

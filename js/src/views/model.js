@@ -27,7 +27,9 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   const layers = h(doc, "div", { cls: "aw-model-layers" });
   const canvas = h(doc, "canvas", { cls: "aw-model-canvas", attrs: { role: "img" } });
   const selected = h(doc, "div", { cls: "aw-model-selected" });
-  const hover = h(doc, "div", { cls: "aw-model-hover" });
+  // Says which thumbnail the pointer is on, in words, in a tag above it (no layout moves).
+  const readout = h(doc, "span", { cls: "aw-model-readout", attrs: { "aria-live": "polite" } });
+  const hover = h(doc, "div", { cls: "aw-model-hover" }, [readout]);
   hover.hidden = true;
   const plot = h(doc, "div", { cls: "aw-model-plot" }, [canvas, selected, hover]);
   const grid = h(doc, "div", { cls: "aw-model-grid" }, [h(doc, "div", { cls: "aw-model-groups-head" }), corner, heads, groups, layers, plot]);
@@ -243,6 +245,7 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     hover.dataset.layer = String(t.layer);
     hover.dataset.head = String(t.head);
     canvas.title = `layer ${t.layer}, head ${t.head}: click to open it in the ${lastDetail()} view`;
+    readout.textContent = `layer ${t.layer}, head ${t.head}`;
   }
 
   function onLeave() {

@@ -33,7 +33,7 @@ const NEGATIVE = "#4393c3";
  * @returns {{ el, update(props): {state, text?}, handleMessage(msg, buffers): boolean, destroy() }}
  * props: { tokens, special, segments, layer, head, revision, info, theme }
  */
-export function createNeuronView({ doc = document, onDraw = () => {}, send = () => {}, requestDraw = () => {} } = {}) {
+export function createNeuronView({ doc = document, onDraw = () => {}, send = () => {}, requestDraw = () => {}, model = null } = {}) {
   const title = h(doc, "div", { cls: "aw-neuron-title" });
   const formula = h(doc, "div", { cls: "aw-neuron-formula" });
   const strip = h(doc, "div", { cls: "aw-neuron-queries", attrs: { role: "group", "aria-label": "Query token" } });
@@ -82,7 +82,8 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   const el = h(doc, "div", { cls: "aw-view-neuron" }, [title, formula, stripWrap, body, legend]);
   el.hidden = true; // shown by the host once it has drawn
 
-  let chosen = null; // query picked by a click (kept across heads and layers)
+  let chosen = null; // query picked by a click (kept across heads and layers; the neuron_query trait)
+  let adopted = null; // the head view's locked/hovered token last taken as the query
   let revision = null;
   let tokensShown = null;
   let specialShown = null;
@@ -227,6 +228,13 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
       };
     }
     const n = tokens.length;
+    const trait = model ? model.get("neuron_query") : null;
+    chosen = Number.isInteger(trait) && trait >= 0 && trait < n ? trait : chosen;
+    // Open on the token the user locked or hovered in the head view (index.js focusToken).
+    if (Number.isInteger(next.focusToken) && next.focusToken !== adopted) {
+      adopted = next.focusToken;
+      setChosen(next.focusToken);
+    }
     const query = defaultQuery(chosen, n, special);
     const key = neuronKey(revision, layer, head, query);
     const r = replies.get(key);
@@ -284,8 +292,16 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     if (!t || !el.contains(t)) return;
     const i = Number(t.dataset.index);
     if (!Number.isInteger(i) || i === chosen) return;
-    chosen = i;
+    setChosen(i);
     requestDraw();
+  }
+  /** The query token: kept here and in the neuron_query trait (what w.save() draws). */
+  function setChosen(i) {
+    chosen = i;
+    if (model && model.get("neuron_query") !== i) {
+      model.set("neuron_query", i);
+      model.save_changes();
+    }
   }
   function onKey(event) {
     if (event.key !== "Enter" && event.key !== " ") return;
