@@ -19,7 +19,7 @@ from . import state as page_state
 from .capture import capture
 from .encodings import reply_to_row
 from .explain import ExplainSource
-from .forward import validate_text
+from .forward import MAX_ATTENTION_BYTES, AttentionTooLargeError, format_bytes, validate_text
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
 from .neuron import NeuronSource
@@ -333,7 +333,17 @@ class AttentionWidget(anywidget.AnyWidget):
             raise ValueError("this widget shows fixed attention (from_attention); it has no model to run on new text")
 
     def _capture(self, text: Any, text_pair: Any) -> AttentionResult:
-        return capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length)
+        # The page draws materialised attention: up to the same limit as any other model; beyond it a
+        # decoder LLM's capture comes back compact, which the widget cannot show yet (say what to use).
+        result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length, memory_budget=MAX_ATTENTION_BYTES)
+        if not isinstance(result, AttentionResult):
+            raise AttentionTooLargeError(
+                f"this input's attention would need {format_bytes(4 * result.num_layers * result.num_heads * result.num_tokens**2)} "
+                "as float32 [layers, heads, N, N], more than "
+                f"the widget shows ({format_bytes(MAX_ATTENTION_BYTES)}); use albert_widget.capture_compact(model, tokenizer, "
+                "text) and its block(layer, head, rows, cols) for exact values of any part, or a shorter text"
+            )
+        return result
 
     @t.validate("text", "text_pair")
     def _validate_input(self, proposal: Any) -> Any:

@@ -386,3 +386,18 @@ def test_streaming_pass_equals_a_float64_softmax(magnitude, window, softcap, sin
     assert torch.allclose(out["sink"].double(), w[..., 0], atol=1e-6)
     assert torch.allclose(out["distance"].double(), (w * (i[:, None] - i[None, :])).sum(-1), atol=1e-4)
     assert torch.allclose(out["topk_weight"].double(), torch.topk(w, 3, -1).values, atol=1e-6)
+
+
+def test_widget_refuses_a_capture_it_cannot_draw_and_says_what_to_use(monkeypatch, bpe_tokenizer):
+    """Above the widget's limit a decoder LLM's capture is compact; the widget says so instead of
+    failing on a result it cannot draw, and a small input still shows."""
+    from albert_widget import AttentionWidget, forward
+    from albert_widget import widget as widget_module
+
+    model = _llama(vocab=len(bpe_tokenizer))
+    monkeypatch.setattr(widget_module, "MAX_ATTENTION_BYTES", 3 * 8 * 20 * 20 * 4)  # 20 tokens at most
+    # (at this toy size the compact form's working memory is larger than the full attention, so the
+    # refusal is the budget's own, which says what everything would cost)
+    with pytest.raises(forward.AttentionTooLargeError, match="capture_compact|memory budget"):
+        AttentionWidget(model, bpe_tokenizer, "hello world " * 40)
+    assert AttentionWidget(model, bpe_tokenizer, "hello world").attention.shape[:2] == (3, 8)
