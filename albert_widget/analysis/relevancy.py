@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..extras import require
 from ._common import accepted_inputs, eager_eval, encode_one, model_device
 
 __all__ = ["relevancy", "Relevancy", "relevancy_matrix"]
@@ -104,7 +105,7 @@ def relevancy(
     Relevancy
         ``scores`` float64 ``[N]``, ``matrix`` float64 ``[N, N]``, ``tokens``, ``target``, ``position``.
     """
-    import torch
+    torch = require("torch")
 
     encoding = encode_one(model, tokenizer, text, text_pair)
     ids = encoding["input_ids"]
@@ -186,7 +187,7 @@ def _embeddings_require_grad(model: Any) -> Iterator[None]:
         yield
         return
 
-    import torch
+    torch = require("torch")
 
     def hook(mod, inputs, output):
         if isinstance(output, torch.Tensor) and output.is_floating_point() and not output.requires_grad:

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..extras import require
+from ..result import AttentionResult
 from ._common import (
     CLS_NAMES,
     SEP_NAMES,
@@ -23,7 +25,6 @@ from ._common import (
     split_texts,
     tokenize_each,
 )
-from ..result import AttentionResult
 
 __all__ = ["head_stats", "HeadStats", "STATISTICS"]
 
@@ -110,7 +111,7 @@ class _Accumulator:
         self.log_n = 0.0
 
     def _allocate(self, device) -> None:
-        import torch
+        torch = require("torch")
 
         num_layers, num_heads = self.shape
         self.sums = {name: torch.zeros(num_layers, num_heads, dtype=torch.float64, device=device) for name in STATISTICS}
@@ -122,7 +123,7 @@ class _Accumulator:
     def add(self, att, valid, cls, sep, punct) -> None:
         """``att`` ``[B, L, H, N, N]``; ``valid``, ``cls``, ``sep``, ``punct`` bool ``[B, N]`` (keys that are
         real tokens / [CLS] / [SEP] / punctuation), all on one device."""
-        import torch
+        torch = require("torch")
 
         b, num_layers, num_heads, n, _ = att.shape
         if (num_layers, num_heads) != self.shape:
@@ -230,7 +231,7 @@ def head_stats(
     HeadStats
         float64 ``[L, H]`` arrays per statistic (see :class:`HeadStats`), ``.to_dataframe()``.
     """
-    import torch
+    torch = require("torch")
 
     if texts is None:
         results = model_or_results
@@ -284,7 +285,7 @@ def head_stats(
 
 
 def _from_results(results: list[AttentionResult], device: Any, progress: bool, js: bool) -> HeadStats:
-    import torch
+    torch = require("torch")
 
     dev = pick_device(None, device)
     first = results[0]
