@@ -6,6 +6,7 @@ exactly one reply with binary buffers. Every trait's ``help`` is its reference d
 
 from __future__ import annotations
 
+import base64
 import itertools
 import pathlib
 import uuid
@@ -156,6 +157,10 @@ class AttentionWidget(anywidget.AnyWidget):
     def _new_widget_id(self) -> str:
         # In the state the comm opens with: the page's initialize() keys the widget's store by it.
         return f"{_PROCESS_TOKEN}-{next(_WIDGET_COUNT)}"
+
+    #: Put a small PNG of the view beside the widget view when displayed (for nbconvert, nbviewer and
+    #: repository previews); ``AttentionWidget.static_fallback = False`` leaves it out.
+    static_fallback = True
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
@@ -438,6 +443,19 @@ class AttentionWidget(anywidget.AnyWidget):
         self._neuron = NeuronSource()
         self._explain = ExplainSource()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """anywidget's ``(data, metadata)`` (the widget view, drawn by live front ends) with ``image/png``
+        of the view chosen now added to ``data`` (:func:`albert_widget.export.fallback.fallback_png`), for
+        renderers that run no widget JavaScript; live front ends prefer the widget view."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if self.static_fallback and self._result is not None and isinstance(data, dict):
+            from .export.fallback import fallback_png
+
+            choices = {name: getattr(self, name) for name in page_state.VIEW_DEFAULTS}
+            data["image/png"] = base64.b64encode(fallback_png(self._result, choices)).decode("ascii")
+        return bundle
 
     def __repr__(self) -> str:
         return f"AttentionWidget({self._result!r}, layer={self.layer}, head={self.head}, view={self.view!r})"
