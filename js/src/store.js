@@ -65,6 +65,7 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   let bytes = 0;
   let sent = 0;
   let lastUsed = "";
+  let note = ""; // one line about how the data travels (e.g. text-safe replies), shown by every view
 
   function notify() {
     for (const fn of [...listeners]) fn();
@@ -338,6 +339,16 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
       return flights.size;
     },
     setRevision,
+    /** One line about the data's way here ("" for none), shown by every view of the widget. */
+    get note() {
+      return note;
+    },
+    /** @param {string} text */
+    setNote(text) {
+      if (text === note) return;
+      note = text;
+      notify();
+    },
     /**
      * A request that is neither kept nor shared (set_text: each one runs the model).
      * @param {import("./contract").RequestType} type @param {Record<string, unknown>} params
