@@ -274,7 +274,7 @@ def test_request_message_sends_the_layer(widget):
     assert widget.bytes_sent == 0
     sent = replies(widget)
     rid = page_message(widget, request(widget, [1]))
-    assert sent[0][0] == {**reply, "id": rid, "type": "layers"}
+    assert sent[0][0] == {**reply, "id": rid, "type": "layers", "buffers_expected": 1}  # the page checks what arrived
     assert np.array_equal(np.frombuffer(sent[0][1][0], "<f4").reshape(reply["shape"]), widget.attention[1])
     assert widget.bytes_sent == message_bytes(sent[0][0], buffers) > layer_bytes
     assert widget.error == ""
