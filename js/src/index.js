@@ -11,6 +11,7 @@ import { isFormTarget, keyAction } from "./keys.js";
 import { headsOnScreen } from "./prefetch.js";
 import { isAbort, kernelSource, TEXT_SAFE_NOTICE } from "./protocol.js";
 import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
+import { SNAPSHOT_NOTICE, withSnapshot } from "./snapshot.js";
 import { createStore } from "./store.js";
 import { createExplainView } from "./views/explain.js";
 import { createHeadView } from "./views/head.js";
@@ -143,7 +144,7 @@ export function mount({ model, el, store }) {
     const text = typeof store.note === "string" ? store.note : "";
     if (note.textContent !== text) note.textContent = text;
     note.hidden = text === "";
-    root.dataset.transport = text ? "text" : "binary";
+    root.dataset.transport = store.noteKind || "binary";
   };
   // Every view of this widget draws from the same store: anything that arrives may be on screen.
   const unsubscribe = store.subscribe(() => {
@@ -460,8 +461,9 @@ function storeOf(model) {
 
 function initialize({ model }) {
   const id = model.get("_widget_id");
-  const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE) });
-  const store = createStore(source, { revision: model.get("revision") });
+  const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE, "text") });
+  const snapshot = withSnapshot(source, model, { onSnapshot: () => store.setNote(SNAPSHOT_NOTICE, "snapshot") });
+  const store = createStore(snapshot, { revision: model.get("revision") });
   const entry = { store, dispose: () => source.dispose() };
   if (id) stores.set(id, entry);
   return () => {
@@ -475,8 +477,9 @@ function render({ model, el }) {
   let own = null;
   if (!entry) {
     // A host that does not call initialize: this rendering gets a store of its own.
-    const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE) });
-    const store = createStore(source, { revision: model.get("revision") });
+    const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE, "text") });
+    const snapshot = withSnapshot(source, model, { onSnapshot: () => store.setNote(SNAPSHOT_NOTICE, "snapshot") });
+    const store = createStore(snapshot, { revision: model.get("revision") });
     own = { store, dispose: () => source.dispose() };
     entry = own;
   }

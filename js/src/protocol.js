@@ -91,6 +91,7 @@ export function createRequester(send, { onTextSafe } = {}) {
   const prefix = pagePrefix();
   let next = 0;
   let textSafe = false;
+  let replies = 0; // replies received for this page's requests (0: no kernel has answered yet)
   /** @typedef {{ rid: string, resolve: (r: Reply) => void, reject: (e: unknown) => void, type: RequestType, params: Record<string, unknown>, done: () => void }} Pending */
   /** @type {Map<string, Pending>} */
   const pending = new Map();
@@ -145,6 +146,7 @@ export function createRequester(send, { onTextSafe } = {}) {
     const entry = typeof rid === "string" ? pending.get(rid) : undefined;
     if (!entry || typeof rid !== "string") return true; // another page's reply, or one that was cancelled
     pending.delete(rid);
+    replies += 1;
     if (typeof m.error === "string") {
       entry.done();
       entry.reject(new RequestError(m.error, { type: String(m.type ?? entry.type), stale: m.stale === true }));
@@ -192,6 +194,10 @@ export function createRequester(send, { onTextSafe } = {}) {
     get pending() {
       return pending.size;
     },
+    /** Replies received so far. */
+    get replies() {
+      return replies;
+    },
     /** True once replies come as base64 text (the host dropped a reply's buffers). */
     get textSafe() {
       return textSafe;
@@ -205,7 +211,7 @@ export function createRequester(send, { onTextSafe } = {}) {
  * the host dropped a reply's buffers (replies come as base64 text from then on).
  * @param {{ send: (content: any, callbacks?: any, buffers?: any) => void, on: (event: string, fn: (...args: any[]) => void) => void, off: (event: string, fn: (...args: any[]) => void) => void }} model
  * @param {{ onTextSafe?: () => void }} [options]
- * @returns {Source & { dispose(): void }}
+ * @returns {Source & { dispose(): void, readonly replies: number }}
  */
 export function kernelSource(model, { onTextSafe } = {}) {
   const requester = createRequester((content) => model.send(content), { onTextSafe });
@@ -216,6 +222,10 @@ export function kernelSource(model, { onTextSafe } = {}) {
   model.on("msg:custom", onMessage);
   return {
     request: requester.request,
+    /** Replies the kernel sent to this page so far (0: no kernel has answered). */
+    get replies() {
+      return requester.replies;
+    },
     dispose() {
       model.off("msg:custom", onMessage);
       requester.cancelAll();

@@ -65,7 +65,8 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   let bytes = 0;
   let sent = 0;
   let lastUsed = "";
-  let note = ""; // one line about how the data travels (e.g. text-safe replies), shown by every view
+  let note = ""; // one line about how the data travels (text-safe replies, a saved snapshot), shown by every view
+  let noteKind = ""; // "text" (base64 replies) or "snapshot" (no kernel: the saved layer)
 
   function notify() {
     for (const fn of [...listeners]) fn();
@@ -343,10 +344,15 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
     get note() {
       return note;
     },
-    /** @param {string} text */
-    setNote(text) {
-      if (text === note) return;
+    /** What the note is about: "text", "snapshot" or "". */
+    get noteKind() {
+      return noteKind;
+    },
+    /** @param {string} text @param {string} [kind] */
+    setNote(text, kind = "") {
+      if (text === note && kind === noteKind) return;
       note = text;
+      noteKind = kind;
       notify();
     },
     /**
