@@ -10,16 +10,13 @@ must run the model again.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-from .aw_browser import ARTIFACTS, REPO, _free_port, is_local
+from .aw_browser import ARTIFACTS, REPO, _free_port, loopback_context, start_server, stop_server, use_demo_widget, wait_data
 
 APP = textwrap.dedent(
     '''
@@ -45,88 +42,30 @@ APP = textwrap.dedent(
 
 
 def start_marimo(folder: Path) -> tuple[subprocess.Popen, str]:
+    """``marimo run`` of the app on a free loopback port: ``(process, url)``."""
     app = folder / "app.py"
     app.write_text(APP)
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                MARIMO_SKIP_UPDATE_CHECK="1", HOME=str(folder))
-    log = open(folder / "marimo.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "marimo", "run", str(app), "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"marimo exited: {(folder / 'marimo.log').read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"marimo did not answer on {url}: {(folder / 'marimo.log').read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def wait_attr(page, el, name: str, check, timeout: float = 120.0) -> str:
-    predicate = (lambda v: v == check) if isinstance(check, str) else check
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = el.get_attribute(f"data-{name}")
-        if value is not None and predicate(value):
-            return value
-        page.wait_for_timeout(50)
-    raise AssertionError(f"data-{name} is {value!r} after {timeout:.0f} s; expected {check!r}")
+    cmd = [sys.executable, "-m", "marimo", "run", str(app), "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"]
+    return start_server(cmd, folder, env, url, folder / "marimo.log"), url
 
 
 def test_marimo_app_draws_moves_and_reruns(tmp_path, browser):
     proc, url = start_marimo(tmp_path)
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    external: list[str] = []
-
-    def route(r):
-        if is_local(r.request.url):
-            r.continue_()
-        else:
-            external.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
+    context, external = loopback_context(browser, viewport={"width": 1200, "height": 900})
     try:
         page = context.new_page()
         page.goto(url)
         root = page.locator(".aw-root").first
         root.wait_for(state="visible", timeout=180_000)
-        wait_attr(page, root, "state", "ready")
-        assert root.get_attribute("data-ntokens") == "13"
-        assert root.get_attribute("data-transport") == "binary"  # marimo delivered the buffers
-        slider = root.locator("input.aw-layer")
-        slider.focus()
-        slider.press("ArrowRight")
-        wait_attr(page, root, "layer", "1")
-        wait_attr(page, root, "state", "ready")
-        drawn = int(root.get_attribute("data-drawn"))
-        text = root.locator("input.aw-text, textarea.aw-text").first
-        text.fill("A dog barked.")
-        root.locator(".aw-run").click()
-        wait_attr(page, root, "ntokens", lambda v: v not in ("", "13"))
-        wait_attr(page, root, "state", "ready")
-        assert int(root.get_attribute("data-drawn")) > drawn
+        wait_data(page, root, "state", "ready")
+        use_demo_widget(page, root)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"marimo-{version('marimo')}.png"), full_page=True)
     finally:
         context.close()
-        stop(proc)
+        stop_server(proc)
     assert external == [], external

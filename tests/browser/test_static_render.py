@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter, LatexExporter, MarkdownExporter
 from PIL import Image
 
-from .aw_browser import ARTIFACTS, REPO, is_local
+from .aw_browser import ARTIFACTS, REPO, loopback_context
 
 PNG = "image/png"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -67,18 +67,7 @@ def test_nbconvert_html_markdown_latex_show_the_png_fallback(tmp_path, browser):
 
     page_path = tmp_path / "static.html"
     page_path.write_text(html, encoding="utf-8")
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    external: list[str] = []
-
-    def route(r):
-        url = r.request.url
-        if is_local(url) or url.startswith("file:"):
-            r.continue_()
-        else:
-            external.append(url)
-            r.abort()
-
-    context.route("**/*", route)
+    context, external = loopback_context(browser, viewport={"width": 1000, "height": 800})
     try:
         page = context.new_page()
         page.goto(page_path.as_uri())

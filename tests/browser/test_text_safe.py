@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .aw_browser import ARTIFACTS
+from .aw_browser import ARTIFACTS, join_v1_frame, split_v1_frame
 
 SENTENCE = "The cat sat on the mat because it was tired."
 
@@ -28,20 +28,9 @@ def strip_buffers(payload: str | bytes) -> tuple[str | bytes, int, bool]:
     if isinstance(payload, str):
         return payload, 0, '"b64"' in payload
     b = bytes(payload)
-    n = int.from_bytes(b[:8], "little") if len(b) >= 8 else 0
-    if 2 <= n < 4096 and len(b) >= 8 * (n + 1):
-        offsets = [int.from_bytes(b[8 * (i + 1): 8 * (i + 2)], "little") for i in range(n)]
-        if offsets[0] == 8 * (n + 1) and offsets == sorted(offsets) and offsets[-1] == len(b):
-            parts = [b[offsets[i]: offsets[i + 1]] for i in range(n - 1)]
-            kept, dropped = parts[:5], len(parts) - 5
-            head = 8 * (len(kept) + 2)
-            ends, at = [], head
-            for part in kept:
-                ends.append(at)
-                at += len(part)
-            ends.append(at)
-            frame = (len(ends)).to_bytes(8, "little") + b"".join(o.to_bytes(8, "little") for o in ends) + b"".join(kept)
-            return frame, dropped, b'"b64"' in parts[4]
+    parts = split_v1_frame(b)
+    if parts is not None:
+        return join_v1_frame(parts[:5]), len(parts) - 5, b'"b64"' in parts[4]
     nbufs = int.from_bytes(b[:4], "big")
     offsets = [int.from_bytes(b[4 * (i + 1): 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
     msg = json.loads(b[offsets[0]: offsets[1]])
