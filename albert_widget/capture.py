@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .extras import require
 from .fastcapture import attention_by_hooks
 from .forward import (
     MAX_ATTENTION_BYTES,
@@ -105,7 +106,7 @@ def capture(
     keys plus row log-sum-exps, from which any block is recomputed exactly. Other models are refused
     above ``memory_budget`` (default 6 GiB) with what it would need.
     """
-    import torch
+    torch = require("torch")
 
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be 'float32' (exact, the default) or 'float16', got {dtype!r}")

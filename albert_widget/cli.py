@@ -3,10 +3,11 @@
     albert-widget figure --model PATH_OR_NAME --text "..." [--pair "..."] --view matrix --layer 3 --head 5 -o fig.pdf
     albert-widget html   --model PATH_OR_NAME --text "..." -o page.html
     albert-widget info   --model PATH_OR_NAME
+    albert-widget figure --npz saved.npz --view head -o fig.svg      (no model: works without torch)
 
 Exit codes: 0 success (the path and size written go to stdout), 1 an unexpected failure,
 2 a usage error (bad option, unknown view, layer or head out of range, unwritable output),
-3 the model could not be loaded. Every error is one line on stderr.
+3 the model could not be loaded (or the torch extra is not installed). Every error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import os
 import sys
 from typing import Any, NoReturn, Sequence
+
+from .extras import MissingExtraError
 
 __all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_MODEL"]
 
@@ -68,6 +71,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="a second sentence: the input becomes a sentence pair (segments A and B)")
     p.add_argument("--max-length", type=int, default=None, metavar="N",
                    help="truncate the input to N tokens (default: the model's maximum)")
+    p.add_argument("--npz", default=None, metavar="FILE.npz",
+                   help="draw attention saved with AttentionResult.to_npz instead of running a model "
+                   "(--model, --text, --pair and --max-length are not used; needs no torch)")
 
 
 def _add_selection_options(p: argparse.ArgumentParser, *, default_view: str | None) -> None:
@@ -242,6 +248,8 @@ def _precheck(args: argparse.Namespace, heads: list[int] | None) -> None:
 
 
 def _capture(args: argparse.Namespace):
+    if args.npz is not None:
+        return _read_npz(args.npz)
     from .capture import capture
 
     if args.max_length is not None and args.max_length < 2:
@@ -251,6 +259,18 @@ def _capture(args: argparse.Namespace):
         return capture(model, tokenizer, args.text, args.pair, max_length=args.max_length)
     except (TypeError, ValueError) as exc:
         raise UsageError(_one_line(exc)) from exc
+
+
+def _read_npz(path: str):
+    """The :class:`AttentionResult` saved at ``path`` (no model, no torch)."""
+    from .result import AttentionResult
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--npz {path!r}: no such file")
+    try:
+        return AttentionResult.from_npz(path)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"--npz {path!r} is not an attention file written by AttentionResult.to_npz: {_one_line(exc, 200)}") from exc
 
 
 def _check_range(result: Any, layer: int | None, head: int | None, heads: list[int] | None) -> None:
@@ -371,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ModelError as exc:
+    except (ModelError, MissingExtraError) as exc:  # no model without the torch extra: exit 3 too
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_MODEL
     except KeyboardInterrupt:

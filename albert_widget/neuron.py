@@ -36,6 +36,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .extras import require
 from .forward import accepted_inputs, eager_attention, eval_mode, input_limit, model_device, tokenize, validate_text
 
 __all__ = [
@@ -156,7 +157,7 @@ def _mask_argument(module: Any, args: tuple, kwargs: dict) -> Any:
 
 def _additive_mask(mask: Any, n: int) -> Any:
     """The model's mask as an additive float32 ``[N, N]`` torch tensor (or ``None``)."""
-    import torch
+    torch = require("torch")
 
     if mask is None:
         return None
@@ -225,7 +226,7 @@ def query_key_vectors(
     Raises :class:`NeuronUnavailable` when the model has no attention module these hooks understand, or
     when the weights the vectors make are not the model's own.
     """
-    import torch
+    torch = require("torch")
 
     validate_text(text, "text")
     validate_text(text_pair, "text_pair", allow_none=True)

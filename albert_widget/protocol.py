@@ -11,7 +11,9 @@ Page -> kernel::
 
 Kernel -> page (binary buffers beside the JSON, never floats in JSON)::
 
-    {"id": ..., "type": T, ...reply}                              # success
+    {"id": ..., "type": T, ...reply, "buffers_expected"?: n}      # success (n buffers beside it)
+    {"id": ..., "type": T, ...reply, "buffers_expected": n, "b64": [[str, ...], ...]}
+                                                  # success, asked with "encoding": "base64"
     {"id": ..., "type": T, "error": "what went wrong", "stale"?: true}   # failure of THIS request only
 
 Why a queue: the kernel reads the page's messages one by one. Handlers run one per event-loop turn,
@@ -22,6 +24,7 @@ costs any work (a slider dragged across ten layers costs the last one, not ten).
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import json
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ __all__ = [
     "RequestQueue",
     "parse_request",
     "message_bytes",
+    "text_safe",
+    "WIRE_ENCODINGS",
 ]
 
 MAX_ID_LENGTH = 64
@@ -53,6 +58,17 @@ REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "head_stats": {"revision": (_INT, True)},
     "set_text": {"text": (_STR, True), "text_pair": ((str, type(None)), False)},
 }
+# Every request may ask for its reply's buffers as text (see WIRE_ENCODINGS); handlers never see it.
+for _fields in REQUESTS.values():
+    _fields["encoding"] = (_STR, False)
+
+#: How a reply's buffers travel. "binary": as the message's binary buffers (the default). "base64":
+#: inside the JSON, for hosts that drop binary buffers (the page switches to it when a reply arrives
+#: with fewer buffers than its ``buffers_expected``): ``b64`` is one list of base64 strings per
+#: buffer, each string at most ``B64_CHUNK_CHARS`` characters (1 MiB).
+WIRE_ENCODINGS = ("binary", "base64")
+B64_CHUNK_BYTES = 3 * 256 * 1024  # 786,432 bytes -> 1,048,576 base64 characters
+B64_CHUNK_CHARS = B64_CHUNK_BYTES // 3 * 4
 
 
 class BadRequest(ValueError):
@@ -103,7 +119,19 @@ def parse_request(content: Any, contract: Contract = REQUESTS) -> Request:
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise BadRequest(f"a {kind} request's {name!r} must be {wanted}, got {value!r}")
         fields[name] = value
+    if fields.get("encoding", "binary") not in WIRE_ENCODINGS:
+        raise BadRequest(f"a request's 'encoding' must be one of {', '.join(WIRE_ENCODINGS)}, got {fields['encoding']!r}")
     return Request(rid, kind, fields)
+
+
+def text_safe(content: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
+    """A reply with its buffers moved into the JSON: ``content`` plus ``b64``, one list of base64
+    strings (each <= ``B64_CHUNK_CHARS``) per buffer, in order."""
+    chunks = []
+    for buffer in buffers:
+        raw = memoryview(buffer).cast("B")
+        chunks.append([base64.b64encode(raw[i : i + B64_CHUNK_BYTES]).decode("ascii") for i in range(0, len(raw), B64_CHUNK_BYTES)] or [""])
+    return {**content, "b64": chunks}
 
 
 def message_bytes(content: Mapping[str, Any], buffers: Iterable[Any]) -> int:
@@ -214,7 +242,7 @@ class RequestQueue:
 
     def _run(self, request: Request) -> None:
         """Run one request and send its one reply; nothing raises out of here."""
-        fields = request.fields
+        fields = {k: v for k, v in request.fields.items() if k != "encoding"}
         self.history.append((request.type, fields))
         try:
             if "revision" in fields and fields["revision"] != self._revision():
@@ -222,7 +250,14 @@ class RequestQueue:
             reply, buffers = self._handlers[request.type](fields)
             if "error" in reply:  # a handler that reports its failure in the reply
                 raise BadRequest(str(reply["error"]))
-            self._out({**reply, "id": request.id, "type": request.type}, list(buffers))
+            buffers = list(buffers)
+            content = {**reply, "id": request.id, "type": request.type}
+            if buffers:
+                # The page compares this with the buffers that reached it: a host that drops them is seen.
+                content["buffers_expected"] = len(buffers)
+            if buffers and request.fields.get("encoding") == "base64":
+                content, buffers = text_safe(content, buffers), []
+            self._out(content, buffers)
         except StaleRequest as exc:
             self._reply_error(request.id, request.type, str(exc), stale=True)
             return

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .extras import require
 from .forward import (
     MAX_ATTENTION_BYTES,
     AttentionTooLargeError,
@@ -46,7 +47,7 @@ def _config_int(config: Any, *names: str) -> int | None:
 
 
 def _stack(attentions: Any, name: str) -> np.ndarray:
-    import torch
+    torch = require("torch")
 
     if not attentions:
         raise ValueError(
@@ -80,7 +81,7 @@ def capture_seq2seq(
     forward pass with ``decoder_input_ids = shift_right(target ids)``. ``text_pair`` holds
     ``target_text``.
     """
-    import torch
+    torch = require("torch")
 
     validate_text(text, "text")
     validate_text(target_text, "target_text", allow_none=True)

@@ -17,6 +17,8 @@ import os
 import tempfile
 from typing import Any, Sequence
 
+from .extras import require
+
 __all__ = ["CORPUS", "train_albert_tokenizer", "tiny_albert_config", "random_albert", "train_bpe_tokenizer"]
 
 #: The sentences the tokenizers are trained on.
@@ -79,7 +81,7 @@ def tiny_albert_config(vocab_size: int, **overrides: Any) -> Any:
 def random_albert(config: Any, seed: int = 0) -> Any:
     """``AlbertModel`` with random weights (``torch.manual_seed(seed)``) from an ``AlbertConfig`` or a
     dict of its fields, default ``sdpa`` attention, in eval mode."""
-    import torch
+    torch = require("torch")
     from transformers import AlbertConfig, AlbertModel
 
     if isinstance(config, dict):

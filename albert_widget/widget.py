@@ -6,6 +6,8 @@ exactly one reply with binary buffers. Every trait's ``help`` is its reference d
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import itertools
 import pathlib
 import uuid
@@ -25,6 +27,7 @@ from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS
 from .neuron import NeuronSource
 from .protocol import RequestQueue
 from .result import AttentionResult
+from .snapshot import SNAPSHOT_DELAY, snapshot_of
 from .thumbnails import reply_to_thumbnails
 from .transport import reply_to_request
 
@@ -108,6 +111,11 @@ class AttentionWidget(anywidget.AnyWidget):
     attention_kind = _synced(Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention.")
     prettify_tokens = _synced(t.Bool(_D["prettify_tokens"]), "False shows raw pieces (Ġthe, ##ing), as bertviz's option.")
     display_mode = _synced(Choice(DISPLAY_MODES, _D["display_mode"]), "'auto' (JupyterLab's theme), 'light' or 'dark'.")
+    _snapshot = _synced(
+        t.Dict(),
+        "The layer on screen (uint8, see albert_widget/snapshot.py), refreshed when the view rests: a notebook saved "
+        "with widget state and reopened without this kernel still draws it.",
+    )
     _widget_id = t.Unicode(help="Identifies this widget to the page: every rendering of it shares one data store.").tag(sync=True)
     explain_method = _synced(Choice(EXPLAIN_METHODS, _D["explain_method"]), "Explain view: 'rollout', 'flow', 'relevancy' or 'norm'.")
 
@@ -157,6 +165,10 @@ class AttentionWidget(anywidget.AnyWidget):
     def _new_widget_id(self) -> str:
         # In the state the comm opens with: the page's initialize() keys the widget's store by it.
         return f"{_PROCESS_TOKEN}-{next(_WIDGET_COUNT)}"
+
+    #: Put a small PNG of the view beside the widget view when displayed (for nbconvert, nbviewer and
+    #: repository previews); ``AttentionWidget.static_fallback = False`` leaves it out.
+    static_fallback = True
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
@@ -405,6 +417,26 @@ class AttentionWidget(anywidget.AnyWidget):
             raise ValueError(f"threshold must be between 0 and 1, got {value}")
         return value
 
+    # -- the saved snapshot ------------------------------------------------------------------------
+    @t.observe("layer", "attention_kind", "revision")
+    def _on_view_rest(self, _change: Any) -> None:
+        if self._result is None:
+            return
+        handle = getattr(self, "_snapshot_timer", None)
+        if handle is not None:
+            handle.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # plain Python (tests, scripts): at once
+            self._refresh_snapshot()
+            return
+        self._snapshot_timer = loop.call_later(SNAPSHOT_DELAY, self._refresh_snapshot)
+
+    def _refresh_snapshot(self) -> None:
+        self._snapshot_timer = None
+        if self._result is not None:
+            self._snapshot = snapshot_of(self._result, self.attention_kind, self.layer, self.revision)
+
     # -- installing a capture --------------------------------------------------------------------
     def _show_kind(self, result: AttentionResult) -> None:
         """num_layers/num_heads (and layer, head, heads within them) of the attention kind shown."""
@@ -488,9 +520,25 @@ class AttentionWidget(anywidget.AnyWidget):
         holds it; ``widget.result``/``widget.attention`` are ``None`` afterwards)."""
         self._result = None
         self._pending = None
+        handle = getattr(self, "_snapshot_timer", None)
+        if handle is not None:
+            handle.cancel()
         self._neuron = NeuronSource()
         self._explain = ExplainSource()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """anywidget's ``(data, metadata)`` (the widget view, drawn by live front ends) with ``image/png``
+        of the view chosen now added to ``data`` (:func:`albert_widget.export.fallback.fallback_png`), for
+        renderers that run no widget JavaScript; live front ends prefer the widget view."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if self.static_fallback and self._result is not None and isinstance(data, dict):
+            from .export.fallback import fallback_png
+
+            choices = {name: getattr(self, name) for name in page_state.VIEW_DEFAULTS}
+            data["image/png"] = base64.b64encode(fallback_png(self._result, choices)).decode("ascii")
+        return bundle
 
     def __repr__(self) -> str:
         return f"AttentionWidget({self._result!r}, layer={self.layer}, head={self.head}, view={self.view!r})"

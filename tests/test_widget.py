@@ -274,7 +274,7 @@ def test_request_message_sends_the_layer(widget):
     assert widget.bytes_sent == 0
     sent = replies(widget)
     rid = page_message(widget, request(widget, [1]))
-    assert sent[0][0] == {**reply, "id": rid, "type": "layers"}
+    assert sent[0][0] == {**reply, "id": rid, "type": "layers", "buffers_expected": 1}  # the page checks what arrived
     assert np.array_equal(np.frombuffer(sent[0][1][0], "<f4").reshape(reply["shape"]), widget.attention[1])
     assert widget.bytes_sent == message_bytes(sent[0][0], buffers) > layer_bytes
     assert widget.error == ""
@@ -386,8 +386,12 @@ def test_state_holds_no_attention(tiny_albert):
     w = AttentionWidget(model, tokenizer, LONG)
     attention_bytes = w.attention.nbytes
     assert attention_bytes == 4 * 4 * 64 * 64 * 4
-    # _esm/_css hold the front-end bundle (fixed size, the same for every input): not data.
-    state = {k: v for k, v in w.get_state().items() if k not in ("_esm", "_css")}
+    # _esm/_css hold the front-end bundle (fixed size, the same for every input): not data. The saved
+    # snapshot holds the one layer on screen, uint8 (1/16 of this 4-layer float32 capture), for a
+    # notebook reopened without its kernel; nothing else of the attention is in the state.
+    full = w.get_state()
+    assert len(full["_snapshot"]["data"]) == 4 * 64 * 64 == attention_bytes / 16
+    state = {k: v for k, v in full.items() if k not in ("_esm", "_css", "_snapshot")}
     size = len(json.dumps(state))
     assert size < attention_bytes / 50, size
     floats = [path for path, v in _walk(state) if isinstance(v, float)]

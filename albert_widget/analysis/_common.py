@@ -12,6 +12,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..extras import require
+
 # eval_mode, model_device and on_device are used from here by the analysis methods (one
 # implementation, forward.py).
 from ..forward import (
@@ -54,7 +56,7 @@ def attention_float64(attention: Any) -> np.ndarray:
 
 
 def model_dtype(model: Any):
-    import torch
+    torch = require("torch")
 
     try:
         return next(model.parameters()).dtype
@@ -65,7 +67,7 @@ def model_dtype(model: Any):
 def pick_device(model: Any, device: Any = None):
     """``device`` if given; else the model's device when it is an accelerator; else CUDA when available;
     else the CPU."""
-    import torch
+    torch = require("torch")
 
     if device is not None:
         return torch.device(device)
@@ -148,7 +150,7 @@ def tokenize_each(model: Any, tokenizer: Any, firsts: Sequence[str], seconds: Se
 def collate(items: Sequence[dict], pad_id: int | None, labels: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
     """Right-pad tokenized inputs into tensors: ``input_ids`` (with ``pad_id``), ``token_type_ids`` (0),
     ``attention_mask`` (1 for real tokens) and, if given, ``labels`` (-100)."""
-    import torch
+    torch = require("torch")
 
     width = max(len(it["input_ids"]) for it in items)
     pad = 0 if pad_id is None else int(pad_id)

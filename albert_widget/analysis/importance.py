@@ -8,6 +8,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..extras import require
 from ._common import (
     attention_blocks,
     check_model,
@@ -39,7 +40,7 @@ def head_gates(model: Any, gates: Any) -> Iterator[Any]:
     ``encoder.layer[l].attention.output.dense``), applied to its input, the concatenated per-head context
     ``[B, N, H·d]``. Works with any attention implementation.
     """
-    import torch
+    torch = require("torch")
 
     blocks = attention_blocks(model)
     num_layers, num_heads = len(blocks), blocks[0].num_heads
@@ -129,8 +130,8 @@ def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence
 
 
 def _per_example_loss(kind: str, logits: Any, labels: Any, problem_type: str | None):
-    import torch
-    import torch.nn.functional as F
+    torch = require("torch")
+    F = require("torch.nn.functional")
 
     if kind == "mlm":
         logp = F.log_softmax(logits, dim=-1)
@@ -190,6 +191,7 @@ def head_importance(
     ``num_workers``: as for :func:`~albert_widget.analysis.head_stats`; the shards' sums of ``|∂L/∂ξ|``
     and their text counts merge exactly.
     """
+    require("torch")  # a clear error naming the extra, before anything else
     check_model(model, tokenizer)
     kind = _kind(model, labels)
     check_engine(engine)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import require
 from ._common import accepted_inputs, attention_blocks, distinct, eager_eval, encode_one, model_device
 
 __all__ = ["norm_attention", "value_norms"]
@@ -40,7 +41,7 @@ def value_norms(model: Any, tokenizer: Any, text: str, text_pair: str | None = N
 
 
 def _run(model: Any, tokenizer: Any, text: str, text_pair: str | None):
-    import torch
+    torch = require("torch")
 
     blocks = attention_blocks(model)
     if any(b.fused_qkv for b in blocks):

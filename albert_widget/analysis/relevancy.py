@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..extras import require
 from ._common import accepted_inputs, eager_eval, encode_one, model_device
 
 __all__ = ["STAND_IN", "Relevancy", "pooled_norm", "relevancy", "relevancy_matrix", "relevancy_note"]
@@ -132,7 +133,7 @@ def relevancy(
     Relevancy
         ``scores`` float64 ``[N]``, ``matrix`` float64 ``[N, N]``, ``tokens``, ``target``, ``position``.
     """
-    import torch
+    torch = require("torch")
 
     encoding = encode_one(model, tokenizer, text, text_pair)
     ids = encoding["input_ids"]
@@ -218,7 +219,7 @@ def _embeddings_require_grad(model: Any) -> Iterator[None]:
         yield
         return
 
-    import torch
+    torch = require("torch")
 
     def hook(mod, inputs, output):
         if isinstance(output, torch.Tensor) and output.is_floating_point() and not output.requires_grad:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import require
+from ..result import AttentionResult
 from ._common import (
     CLS_NAMES,
     SEP_NAMES,
@@ -26,7 +28,6 @@ from ._common import (
 from .engines import check_engine, run_shards
 from .partial import Partial
 from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
-from ..result import AttentionResult
 
 __all__ = ["head_stats", "HeadStats", "STATISTICS"]
 
@@ -113,7 +114,7 @@ class _Accumulator:
         self.log_n = 0.0
 
     def _allocate(self, device) -> None:
-        import torch
+        torch = require("torch")
 
         num_layers, num_heads = self.shape
         self.sums = {name: torch.zeros(num_layers, num_heads, dtype=torch.float64, device=device) for name in STATISTICS}
@@ -125,7 +126,7 @@ class _Accumulator:
     def add(self, att, valid, cls, sep, punct) -> None:
         """``att`` ``[B, L, H, N, N]``; ``valid``, ``cls``, ``sep``, ``punct`` bool ``[B, N]`` (keys that are
         real tokens / [CLS] / [SEP] / punctuation), all on one device."""
-        import torch
+        torch = require("torch")
 
         b, num_layers, num_heads, n, _ = att.shape
         if (num_layers, num_heads) != self.shape:
@@ -279,6 +280,7 @@ def head_stats(
     HeadStats
         float64 ``[L, H]`` arrays per statistic (see :class:`HeadStats`), ``.to_dataframe()``.
     """
+    require("torch")  # a clear error naming the extra, before anything else
     tokenizer, texts = _tokenizer_and_texts(args, tokenizer, texts)
     if texts is None and tokenizer is None:
         results = model_or_results
@@ -368,7 +370,7 @@ def stats_of_texts(model: Any, tokenizer: Any, texts: list, labels: Any, first: 
 
 
 def _from_results(results: list[AttentionResult], device: Any, progress: bool, js: bool) -> HeadStats:
-    import torch
+    torch = require("torch")
 
     dev = pick_device(None, device)
     first = results[0]

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..extras import require
 from ._common import accepted_inputs, eval_mode, on_device, progress_bar, text_batches
 
 __all__ = ["layer_transitions", "LayerTransitions"]
@@ -55,7 +56,7 @@ def layer_transitions(
     LayerTransitions
         ``l2`` and ``cosine``, float64 ``[L]`` (``L`` = number of layers).
     """
-    import torch
+    torch = require("torch")
 
     batches = text_batches(model, tokenizer, texts, batch_size, device)
     dev = batches.device

@@ -990,6 +990,18 @@ def _differs(value: Any, default: Any) -> bool:
         return True
 
 
+def figure_bytes(result_or_attention: Any, fmt: str, *, tokens: Sequence[str] | None = None,
+                 sentence_b_start: int | None = None, rc: dict | None = None, **kw: Any) -> bytes:
+    """The file :func:`save_figure` writes, as bytes: ``fmt`` is ``"svg"``, ``"pdf"``, ``"png"`` or
+    ``"pgf"``; keywords are those of :func:`figure` (the rest keep their defaults)."""
+    kw = {**_DEFAULTS, **kw}
+    font_size = kw["font_size"]
+    with _style(DEFAULT_FONT_SIZE if not _is_number(font_size) else float(font_size), rc):
+        escape = latex_escape if fmt == "pgf" else None
+        fig, o = _build(result_or_attention, tokens, sentence_b_start, escape, kw)
+        return _render(fig, fmt, o.dpi)
+
+
 def save_figure(
     result_or_attention: Any,
     path: str | PathLike,
@@ -1047,10 +1059,7 @@ def save_figure(
         with _style(DEFAULT_FONT_SIZE, rc):
             data = _render(result_or_attention, fmt, result_or_attention.dpi if dpi is None else dpi)
     else:
-        with _style(DEFAULT_FONT_SIZE if not _is_number(font_size) else float(font_size), rc):
-            escape = latex_escape if fmt == "pgf" else None
-            fig, o = _build(result_or_attention, tokens, sentence_b_start, escape, kw)
-            data = _render(fig, fmt, o.dpi)
+        data = figure_bytes(result_or_attention, fmt, tokens=tokens, sentence_b_start=sentence_b_start, rc=rc, **kw)
     with open(path, "wb") as f:
         f.write(data)
     return len(data)

@@ -6,22 +6,29 @@ export type Encoding = "float32" | "float16" | "uint8";
 export type AttentionKind = "encoder" | "decoder" | "cross";
 export type Reduction = "none" | "mean" | "max";
 
+/**
+ * How a reply's buffers travel: "binary" (the message's buffers, the default) or "base64" (inside the
+ * JSON as `b64`, for hosts that drop binary buffers; the page switches when a reply arrives with
+ * fewer buffers than its `buffers_expected`).
+ */
+export type WireEncoding = "binary" | "base64";
+
 /** Page -> kernel: every request has these fields and its type's own. */
 export interface Requests {
   /** attention of some layers ([H, N, N] each, or [len(heads), N, N]) */
-  layers: { revision: number; layers: number[]; kind?: AttentionKind; heads?: number[]; dtype?: Encoding };
+  layers: { revision: number; layers: number[]; kind?: AttentionKind; heads?: number[]; dtype?: Encoding; encoding?: WireEncoding };
   /** the exact float32 row of one head, or of the mean/max over heads (matrix tooltip) */
-  row: { revision: number; layer: number; row: number; heads: number[]; reduce?: Reduction; kind?: AttentionKind };
+  row: { revision: number; layer: number; row: number; heads: number[]; reduce?: Reduction; kind?: AttentionKind; encoding?: WireEncoding };
   /** model view: every layer x head downsampled to size x size, uint8 */
-  thumbnails: { revision: number; size: number };
+  thumbnails: { revision: number; size: number; encoding?: WireEncoding };
   /** neuron view: q, every k, scores and softmax of one head and query token */
-  neuron: { revision: number; layer: number; head: number; query: number };
+  neuron: { revision: number; layer: number; head: number; query: number; encoding?: WireEncoding };
   /** explain view: rollout, flow, relevancy, norm */
-  explain: { revision: number; method: string; layer?: number; head?: number; reduce?: Reduction };
+  explain: { revision: number; method: string; layer?: number; head?: number; reduce?: Reduction; encoding?: WireEncoding };
   /** explain view: per-head statistics of this input */
-  head_stats: { revision: number };
+  head_stats: { revision: number; encoding?: WireEncoding };
   /** the user typed: run the model again (the reply carries the new revision) */
-  set_text: { text: string; text_pair?: string | null };
+  set_text: { text: string; text_pair?: string | null; encoding?: WireEncoding };
 }
 export type RequestType = keyof Requests;
 
@@ -38,6 +45,10 @@ export interface ReplyMessage {
   type: string;
   error?: string;
   stale?: boolean;
+  /** buffers sent with the reply (absent: none) */
+  buffers_expected?: number;
+  /** the buffers as base64 chunks (<= 1 MiB each), when the request asked for encoding "base64" */
+  b64?: string[][];
   [field: string]: unknown;
 }
 

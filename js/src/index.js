@@ -9,8 +9,9 @@ import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
 import { isFormTarget, keyAction } from "./keys.js";
 import { headsOnScreen } from "./prefetch.js";
-import { isAbort, kernelSource } from "./protocol.js";
+import { isAbort, kernelSource, TEXT_SAFE_NOTICE } from "./protocol.js";
 import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
+import { SNAPSHOT_NOTICE, withSnapshot } from "./snapshot.js";
 import { createStore } from "./store.js";
 import { createExplainView } from "./views/explain.js";
 import { createHeadView } from "./views/head.js";
@@ -138,8 +139,19 @@ export function mount({ model, el, store }) {
     controls.setBusy(busy);
   }
 
+  // How the data travels, when it is worth a line (text-safe replies): the store's note.
+  const note = h(doc, "div", { cls: "aw-transport-note", attrs: { role: "status" } });
+  const showNote = () => {
+    const text = typeof store.note === "string" ? store.note : "";
+    if (note.textContent !== text) note.textContent = text;
+    note.hidden = text === "";
+    root.dataset.transport = store.noteKind || "binary";
+  };
   // Every view of this widget draws from the same store: anything that arrives may be on screen.
-  const unsubscribe = store.subscribe(() => schedule());
+  const unsubscribe = store.subscribe(() => {
+    showNote();
+    schedule();
+  });
 
   // A view's own requests (thumbnails, neuron vectors, explain maps) go through the store; the
   // reply (or its error) is handed back to the view. One request per type and view is on its way:
@@ -196,7 +208,8 @@ export function mount({ model, el, store }) {
   const explorer = createExplorer({ model, store, schedule });
   const exploreControls = createExploreControls({ model, doc, root });
 
-  root.append(controls.el, exploreControls.el, status, viewArea);
+  root.append(controls.el, exploreControls.el, note, status, viewArea);
+  showNote();
   el.appendChild(root);
 
   // SVG / PNG export of the view on screen (toolbar buttons; root.awExportSvg() for tests and
@@ -491,8 +504,9 @@ function storeOf(model) {
 
 function initialize({ model }) {
   const id = model.get("_widget_id");
-  const source = kernelSource(model);
-  const store = createStore(source, { revision: model.get("revision") });
+  const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE, "text") });
+  const snapshot = withSnapshot(source, model, { onSnapshot: () => store.setNote(SNAPSHOT_NOTICE, "snapshot") });
+  const store = createStore(snapshot, { revision: model.get("revision") });
   const entry = { store, dispose: () => source.dispose() };
   if (id) stores.set(id, entry);
   return () => {
@@ -506,8 +520,10 @@ function render({ model, el }) {
   let own = null;
   if (!entry) {
     // A host that does not call initialize: this rendering gets a store of its own.
-    const source = kernelSource(model);
-    own = { store: createStore(source, { revision: model.get("revision") }), dispose: () => source.dispose() };
+    const source = kernelSource(model, { onTextSafe: () => store.setNote(TEXT_SAFE_NOTICE, "text") });
+    const snapshot = withSnapshot(source, model, { onSnapshot: () => store.setNote(SNAPSHOT_NOTICE, "snapshot") });
+    const store = createStore(snapshot, { revision: model.get("revision") });
+    own = { store, dispose: () => source.dispose() };
     entry = own;
   }
   const cleanup = mount({ model, el, store: entry.store });

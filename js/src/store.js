@@ -65,6 +65,8 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
   let bytes = 0;
   let sent = 0;
   let lastUsed = "";
+  let note = ""; // one line about how the data travels (text-safe replies, a saved snapshot), shown by every view
+  let noteKind = ""; // "text" (base64 replies) or "snapshot" (no kernel: the saved layer)
 
   function notify() {
     for (const fn of [...listeners]) fn();
@@ -355,6 +357,21 @@ export function createStore(source, { maxBytes = DEFAULT_MAX_BYTES, revision = 0
       return flights.size;
     },
     setRevision,
+    /** One line about the data's way here ("" for none), shown by every view of the widget. */
+    get note() {
+      return note;
+    },
+    /** What the note is about: "text", "snapshot" or "". */
+    get noteKind() {
+      return noteKind;
+    },
+    /** @param {string} text @param {string} [kind] */
+    setNote(text, kind = "") {
+      if (text === note && kind === noteKind) return;
+      note = text;
+      noteKind = kind;
+      notify();
+    },
     /**
      * A request that is neither kept nor shared (set_text: each one runs the model).
      * @param {import("./contract").RequestType} type @param {Record<string, unknown>} params

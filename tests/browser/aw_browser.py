@@ -212,6 +212,87 @@ def is_local(url: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
+def wait_data(page: Any, el: Any, name: str, check: Callable[[str], bool] | str, timeout: float = WIDGET_TIMEOUT) -> str:
+    """Wait until ``el``'s ``data-<name>`` satisfies ``check`` (or equals it, for a string); polls with
+    ``page.wait_for_timeout`` so that route handlers keep running."""
+    predicate = (lambda v: v == check) if isinstance(check, str) else check
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = el.get_attribute(f"data-{name}")
+        if value is not None and predicate(value):
+            return value
+        page.wait_for_timeout(25)
+    raise AssertionError(f"data-{name} is {value!r} after {timeout:.0f} s; expected {check!r}")
+
+
+def use_demo_widget(page: Any, root: Any) -> None:
+    """A person's first minute with the demo widget (the 13-token sentence) on a host: it arrived with
+    binary buffers, the layer slider brings layer 1, typed text runs the model again and redraws."""
+    assert root.get_attribute("data-ntokens") == "13"
+    assert root.get_attribute("data-transport") == "binary"
+    slider = root.locator("input.aw-layer")
+    slider.focus()
+    slider.press("ArrowRight")
+    wait_data(page, root, "layer", "1")
+    wait_data(page, root, "state", "ready")
+    drawn = int(root.get_attribute("data-drawn"))
+    root.locator("input.aw-text, textarea.aw-text").first.fill("A dog barked.")
+    root.locator(".aw-run").click()
+    wait_data(page, root, "ntokens", lambda v: v not in ("", "13"))
+    wait_data(page, root, "state", "ready")
+    assert int(root.get_attribute("data-drawn")) > drawn
+
+
+def loopback_context(browser: Any, **options: Any) -> tuple[Any, list[str]]:
+    """A browser context whose requests leaving the loopback interface (or ``file:``) are blocked and
+    listed: ``(context, blocked urls)``."""
+    context = browser.new_context(**options)
+    external: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if is_local(url) or url.startswith("file:"):
+            r.continue_()
+        else:
+            external.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return context, external
+
+
+def start_server(cmd: list[str], cwd: Path, env: dict[str, str], url: str, log_path: Path, timeout: float = SERVER_START_TIMEOUT) -> subprocess.Popen:
+    """Start a web server (its own process group) and wait until ``url`` answers (any HTTP status)."""
+    log = open(log_path, "w")  # noqa: SIM115 - the child holds it until it exits
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{cmd[2]} exited: {log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return proc
+        except urllib.error.HTTPError:
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc)
+    raise AssertionError(f"nothing answered on {url} within {timeout:.0f} s: {log_path.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start_server` (and its kernels: the whole process group)."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class WidgetPage:
     """One browser page on the test server, with notebook helpers."""
 
@@ -328,15 +409,7 @@ class WidgetPage:
 
     def wait_attr(self, el: Any, name: str, check: Callable[[str], bool] | str, timeout: float = WIDGET_TIMEOUT) -> str:
         """Wait until ``el.dataset[name]`` satisfies ``check`` (or equals it, for a string)."""
-        predicate = (lambda v: v == check) if isinstance(check, str) else check
-        deadline = time.monotonic() + timeout
-        value = None
-        while time.monotonic() < deadline:
-            value = el.get_attribute(f"data-{name}")
-            if value is not None and predicate(value):
-                return value
-            self.page.wait_for_timeout(25)
-        raise AssertionError(f"data-{name} is {value!r} after {timeout:.0f} s; expected {check!r}")
+        return wait_data(self.page, el, name, check, timeout)
 
     def hover_cell(self, root: Any, i: int, j: int, rows: int, cols: int) -> Any:
         """Move the pointer over cell (i, j) of the matrix view's rows x cols grid; returns its tooltip
@@ -397,6 +470,28 @@ def prettify(token: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Kernel websocket frames (for counting what reaches the page)
 # --------------------------------------------------------------------------------------------
+def split_v1_frame(b: bytes) -> list[bytes] | None:
+    """The parts of a ``v1.kernel.websocket.jupyter.org`` frame (uint64 little-endian part count + 1,
+    then offsets; channel, header, parent, metadata, content, buffers...), or None for another form."""
+    n = int.from_bytes(b[:8], "little") if len(b) >= 8 else 0
+    if not (2 <= n < 4096 and len(b) >= 8 * (n + 1)):
+        return None
+    offsets = [int.from_bytes(b[8 * (i + 1): 8 * (i + 2)], "little") for i in range(n)]
+    if offsets[0] != 8 * (n + 1) or offsets != sorted(offsets) or offsets[-1] != len(b):
+        return None
+    return [b[offsets[i]: offsets[i + 1]] for i in range(n - 1)]
+
+
+def join_v1_frame(parts: list[bytes]) -> bytes:
+    """Inverse of :func:`split_v1_frame`."""
+    at, offsets = 8 * (len(parts) + 2), []
+    for part in parts:
+        offsets.append(at)
+        at += len(part)
+    offsets.append(at)
+    return len(offsets).to_bytes(8, "little") + b"".join(o.to_bytes(8, "little") for o in offsets) + b"".join(parts)
+
+
 def parse_kernel_frame(payload: str | bytes) -> dict[str, Any]:
     """Decode one frame of a kernel's ``/api/kernels/<id>/channels`` websocket.
 
@@ -411,15 +506,12 @@ def parse_kernel_frame(payload: str | bytes) -> dict[str, Any]:
         return {"size": len(raw), "channel": msg.get("channel"), "msg_type": msg.get("header", {}).get("msg_type"),
                 "content": msg.get("content", {}), "buffer_bytes": 0}
     b = bytes(payload)
-    n = int.from_bytes(b[:8], "little") if len(b) >= 8 else 0
-    if 2 <= n < 4096 and len(b) >= 8 * (n + 1):
-        offsets = [int.from_bytes(b[8 * (i + 1): 8 * (i + 2)], "little") for i in range(n)]
-        if offsets[0] == 8 * (n + 1) and offsets == sorted(offsets) and offsets[-1] == len(b):
-            parts = [b[offsets[i]: offsets[i + 1]] for i in range(n - 1)]
-            channel = parts[0].decode("utf-8")
-            header, _parent, _metadata, content = (json.loads(p) if p else {} for p in parts[1:5])
-            return {"size": len(b), "channel": channel, "msg_type": header.get("msg_type"), "content": content,
-                    "buffer_bytes": sum(len(p) for p in parts[5:])}
+    parts = split_v1_frame(b)
+    if parts is not None:
+        channel = parts[0].decode("utf-8")
+        header, _parent, _metadata, content = (json.loads(p) if p else {} for p in parts[1:5])
+        return {"size": len(b), "channel": channel, "msg_type": header.get("msg_type"), "content": content,
+                "buffer_bytes": sum(len(p) for p in parts[5:])}
     nbufs = int.from_bytes(b[:4], "big")
     offsets = [int.from_bytes(b[4 * (i + 1): 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
     msg = json.loads(b[offsets[0]: offsets[1]])
