@@ -24,6 +24,7 @@ costs any work (a slider dragged across ten layers costs the last one, not ten).
 from __future__ import annotations
 
 import asyncio
+import sys
 import base64
 import collections
 import json
@@ -142,6 +143,19 @@ def message_bytes(content: Mapping[str, Any], buffers: Iterable[Any]) -> int:
 Handler = Callable[[dict[str, Any]], "tuple[dict[str, Any], list[Any]]"]
 
 
+def kernel_event_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop when this code runs in an IPython kernel (whose loop also reads the
+    page's messages, so a cancel can arrive between two requests), else ``None``: run at once. Other
+    running loops (a test driving a browser, an async host) must not hold replies back."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return loop if getattr(shell, "kernel", None) is not None else None
+
+
 class RequestQueue:
     """Runs the page's requests in order, one reply each, and honours cancellation.
 
@@ -151,8 +165,8 @@ class RequestQueue:
     puts a message on the wire; ``on_failure(type, message)`` hears of every failed request.
     ``contract``: the request table (default :data:`REQUESTS`; CompareWidget has its own).
 
-    Inside a running event loop (a kernel) each request runs on its own loop turn, so cancels read
-    in between take effect; without one (plain Python, tests) requests run at once.
+    In a kernel (``event_loop()``, default :func:`kernel_event_loop`, gives its loop) each request
+    runs on its own loop turn, so cancels read in between take effect; elsewhere requests run at once.
     """
 
     def __init__(
@@ -162,8 +176,10 @@ class RequestQueue:
         revision: Callable[[], int],
         on_failure: Callable[[str | None, str], None] | None = None,
         contract: Contract = REQUESTS,
+        event_loop: Callable[[], asyncio.AbstractEventLoop | None] | None = None,
     ) -> None:
         self._contract = contract
+        self._event_loop = event_loop or kernel_event_loop
         unknown = set(handlers) - set(contract)
         if unknown:
             raise ValueError(f"handlers for types the contract does not know: {sorted(unknown)}")
@@ -206,10 +222,7 @@ class RequestQueue:
     def _kick(self) -> None:
         if self._draining:
             return  # submitted from inside a handler: the running drain picks it up, in order
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = self._event_loop()
         if loop is None:
             self._drain()
             return

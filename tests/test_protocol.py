@@ -10,10 +10,31 @@ import pytest
 from albert_widget.protocol import REQUESTS, BadRequest, RequestQueue, parse_request
 
 
+def running_loop():
+    """Stands in for a kernel's loop: whatever loop runs the test's coroutine."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def make_queue(handlers, revision=1):
     sent: list = []
-    queue = RequestQueue(handlers, lambda content, buffers: sent.append((content, buffers)), lambda: revision)
+    queue = RequestQueue(handlers, lambda content, buffers: sent.append((content, buffers)), lambda: revision, event_loop=running_loop)
     return queue, sent
+
+
+def test_outside_a_kernel_requests_run_at_once_even_under_a_running_loop():
+    """A running loop that is not a kernel's (a test driving a browser, an async host) does not hold
+    replies back: they are sent before submit returns."""
+    sent: list = []
+    queue = RequestQueue({"head_stats": lambda f: ({}, [])}, lambda c, b: sent.append(c), lambda: 1)
+
+    async def host():
+        queue.submit({"id": "p:1", "type": "head_stats", "revision": 1})
+        return list(sent)
+
+    assert [c["id"] for c in asyncio.run(host())] == ["p:1"]
 
 
 def test_parse_checks_every_field_of_the_contract():

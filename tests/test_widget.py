@@ -307,6 +307,7 @@ def test_cancelled_request_is_dropped_before_it_runs(widget):
     import asyncio
 
     sent = replies(widget)
+    widget._requests._event_loop = asyncio.get_running_loop  # as in a kernel: the loop that reads the page
 
     async def page():
         first = page_message(widget, request(widget, [0]))
