@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # eager_attention, validate_text, model_max_length and AttentionTooLargeError live in forward.py
 # (shared with seq2seq.py, neuron.py and the analysis methods); they stay importable from here.
-__all__ = ["capture", "eager_attention", "validate_text", "model_max_length", "AttentionTooLargeError"]
+__all__ = ["AttentionTooLargeError", "capture", "eager_attention", "model_max_length", "validate_text"]
 
 
 def _model_info(model: Any, previous_impl: str | None, max_length: int | None, num_layers: int, num_heads: int) -> ModelInfo:
@@ -54,7 +54,6 @@ def _model_info(model: Any, previous_impl: str | None, max_length: int | None, n
         is_causal=bool(getattr(config, "is_decoder", False)) or is_causal_lm(model),
         attn_implementation=previous_impl,
     )
-
 
 
 def _segments(encoding: Any, n: int, has_pair: bool) -> tuple[np.ndarray, int | None]:
@@ -88,7 +87,7 @@ def capture(
     max_length: int | None = None,
     dtype: str = "float32",
     memory_budget: int | None = None,
-) -> "AttentionResult | CompactAttention":
+) -> AttentionResult | CompactAttention:
     """Run ``model`` on ``text`` (and ``text_pair``) and return every layer's and head's attention.
 
     Returns an :class:`AttentionResult` whose ``attention`` is float32 ``[layers, heads, N, N]`` and
@@ -230,4 +229,3 @@ def capture(
         text=text,
         text_pair=text_pair,
     )
-

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from .extras import MissingExtraError
 
-__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_MODEL"]
+__all__ = ["EXIT_FAILURE", "EXIT_MODEL", "EXIT_OK", "EXIT_USAGE", "main"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -61,33 +62,46 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     from .models import DEFAULT_TEXT
 
     p.add_argument(
-        "--model", "-m", default="default", metavar="PATH_OR_NAME",
+        "--model",
+        "-m",
+        default="default",
+        metavar="PATH_OR_NAME",
         help="a local folder saved with save_pretrained (model + tokenizer), a Hugging Face hub name such as "
         "albert-base-v2 (from the local cache when offline), or 'default': the packaged pretrained "
         "all-MiniLM-L6-v2, which works offline (default: %(default)s)",
     )
     p.add_argument("--text", "-t", default=DEFAULT_TEXT, help="the sentence to run the model on (default: %(default)r)")
-    p.add_argument("--pair", "-p", default=None, metavar="TEXT",
-                   help="a second sentence: the input becomes a sentence pair (segments A and B)")
-    p.add_argument("--max-length", type=int, default=None, metavar="N",
-                   help="truncate the input to N tokens (default: the model's maximum)")
-    p.add_argument("--npz", default=None, metavar="FILE.npz",
-                   help="draw attention saved with AttentionResult.to_npz instead of running a model "
-                   "(--model, --text, --pair and --max-length are not used; needs no torch)")
+    p.add_argument(
+        "--pair", "-p", default=None, metavar="TEXT", help="a second sentence: the input becomes a sentence pair (segments A and B)"
+    )
+    p.add_argument(
+        "--max-length", type=int, default=None, metavar="N", help="truncate the input to N tokens (default: the model's maximum)"
+    )
+    p.add_argument(
+        "--npz",
+        default=None,
+        metavar="FILE.npz",
+        help="draw attention saved with AttentionResult.to_npz instead of running a model "
+        "(--model, --text, --pair and --max-length are not used; needs no torch)",
+    )
 
 
 def _add_selection_options(p: argparse.ArgumentParser, *, default_view: str | None) -> None:
     from .names import FIGURE_VIEWS
 
-    p.add_argument("--view", "-v", choices=FIGURE_VIEWS, default=default_view,
-                   help="matrix: heatmap of one head (rows = queries, columns = keys); head: bertviz-style lines "
-                   "between two token columns; model: every layer x head as small heatmaps"
-                   + (" (default: %(default)s)" if default_view else ""))
+    p.add_argument(
+        "--view",
+        "-v",
+        choices=FIGURE_VIEWS,
+        default=default_view,
+        help="matrix: heatmap of one head (rows = queries, columns = keys); head: bertviz-style lines "
+        "between two token columns; model: every layer x head as small heatmaps" + (" (default: %(default)s)" if default_view else ""),
+    )
     p.add_argument("--layer", "-l", type=int, default=None, metavar="L", help="layer index, from 0 (default: 0)")
-    p.add_argument("--head", type=int, default=None, metavar="H",
-                   help="head index, from 0 (default: 0); outlined in the model view")
-    p.add_argument("--heads", default=None, metavar="H1,H2,...",
-                   help="comma-separated heads overlaid in the head view, or reduced with --head-reduce")
+    p.add_argument("--head", type=int, default=None, metavar="H", help="head index, from 0 (default: 0); outlined in the model view")
+    p.add_argument(
+        "--heads", default=None, metavar="H1,H2,...", help="comma-separated heads overlaid in the head view, or reduced with --head-reduce"
+    )
 
 
 def _parser() -> _Parser:
@@ -97,54 +111,86 @@ def _parser() -> _Parser:
         prog=PROG,
         description="Attention figures for papers (SVG, PDF, PNG) and standalone interactive HTML pages "
         "from a transformer (ALBERT, BERT, MiniLM, ...).",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     fig = sub.add_parser(
-        "figure", help="write a figure of one view as .pdf, .svg or .png (.pgf with LaTeX)",
+        "figure",
+        help="write a figure of one view as .pdf, .svg or .png (.pgf with LaTeX)",
         description="Run the model on the text and write one view as a publication figure: one or two "
         "paper columns wide, fonts embedded in PDF, colour-blind-safe colour maps, the same bytes for the "
-        "same input.", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "same input.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_input_options(fig)
     _add_selection_options(fig, default_view="matrix")
-    fig.add_argument("--head-reduce", choices=REDUCTIONS, default="none",
-                     help="matrix and head views: show the mean or max over --heads (all heads when not given) "
-                     "instead of one head (default: %(default)s)")
-    fig.add_argument("--threshold", type=float, default=0.0, metavar="W",
-                     help="head view: leave out lines with a weight below W, 0..1 (default: %(default)s)")
-    fig.add_argument("--cmap", default="viridis",
-                     help="matplotlib colour map name; colour-blind safe: viridis, cividis, magma, Greys "
-                     "(default: %(default)s)")
-    fig.add_argument("--width", default="single", metavar="single|double|INCHES",
-                     help="figure width: single = one paper column (3.3 in), double = two columns (6.9 in), "
-                     "or inches (default: %(default)s)")
-    fig.add_argument("--dpi", type=float, default=300,
-                     help="PNG resolution in dots per inch: the PNG is width x dpi pixels wide (default: %(default)s)")
-    fig.add_argument("--font-size", type=float, default=None, metavar="PT",
-                     help="token label size in points (default: 7; long inputs shrink it)")
-    fig.add_argument("--title", default=None, help="figure title (default: automatic, e.g. 'Layer 3, head 5'; "
-                     "'' for none)")
-    fig.add_argument("--no-prettify", action="store_true",
-                     help="show raw tokenizer pieces (\u2581the, ##ing, \u0120the) instead of the words")
-    fig.add_argument("--output", "-o", required=True, metavar="FILE",
-                     help="where to write; the extension picks the format: .pdf, .svg, .png (.pgf needs LaTeX)")
+    fig.add_argument(
+        "--head-reduce",
+        choices=REDUCTIONS,
+        default="none",
+        help="matrix and head views: show the mean or max over --heads (all heads when not given) "
+        "instead of one head (default: %(default)s)",
+    )
+    fig.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="head view: leave out lines with a weight below W, 0..1 (default: %(default)s)",
+    )
+    fig.add_argument(
+        "--cmap",
+        default="viridis",
+        help="matplotlib colour map name; colour-blind safe: viridis, cividis, magma, Greys (default: %(default)s)",
+    )
+    fig.add_argument(
+        "--width",
+        default="single",
+        metavar="single|double|INCHES",
+        help="figure width: single = one paper column (3.3 in), double = two columns (6.9 in), or inches (default: %(default)s)",
+    )
+    fig.add_argument(
+        "--dpi", type=float, default=300, help="PNG resolution in dots per inch: the PNG is width x dpi pixels wide (default: %(default)s)"
+    )
+    fig.add_argument(
+        "--font-size", type=float, default=None, metavar="PT", help="token label size in points (default: 7; long inputs shrink it)"
+    )
+    fig.add_argument("--title", default=None, help="figure title (default: automatic, e.g. 'Layer 3, head 5'; '' for none)")
+    fig.add_argument(
+        "--no-prettify", action="store_true", help="show raw tokenizer pieces (\u2581the, ##ing, \u0120the) instead of the words"
+    )
+    fig.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help="where to write; the extension picks the format: .pdf, .svg, .png (.pgf needs LaTeX)",
+    )
 
     html = sub.add_parser(
-        "html", help="write one self-contained interactive HTML page that works offline",
+        "html",
+        help="write one self-contained interactive HTML page that works offline",
         description="Run the model on the text and write one HTML file that opens offline in any browser "
         "and stays interactive (sliders, hover, views) on the captured attention.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_input_options(html)
     _add_selection_options(html, default_view=None)
     html.add_argument("--output", "-o", required=True, metavar="FILE.html", help="where to write the page")
 
-    info = sub.add_parser("info", help="print what a model is: type, layers, heads, ALBERT weight sharing",
-                          epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    info.add_argument("--model", "-m", default="default", metavar="PATH_OR_NAME",
-                      help="as for 'figure' (default: %(default)s, the packaged MiniLM)")
+    info = sub.add_parser(
+        "info",
+        help="print what a model is: type, layers, heads, ALBERT weight sharing",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    info.add_argument(
+        "--model", "-m", default="default", metavar="PATH_OR_NAME", help="as for 'figure' (default: %(default)s, the packaged MiniLM)"
+    )
     return parser
 
 
@@ -187,7 +233,7 @@ def _load(name: str) -> tuple[Any, Any, str]:
         path = default_model_path()
     else:
         path = os.path.expanduser(name)
-        looks_local = path.startswith((".", "/", "~")) or os.sep in path and path.count("/") != 1
+        looks_local = path.startswith((".", "/", "~")) or (os.sep in path and path.count("/") != 1)
         if not os.path.exists(path) and (looks_local or os.path.isabs(path)):
             raise ModelError(f"cannot load model {name!r}: no such folder")
         if os.path.exists(path) and not os.path.isdir(path):
@@ -199,7 +245,7 @@ def _load(name: str) -> tuple[Any, Any, str]:
             )
     try:
         model, tokenizer = load_pretrained(path)
-    except Exception as exc:  # noqa: BLE001 - any failure to load is exit 3 with its reason
+    except Exception as exc:
         if isinstance(exc, ModelLoadError) and exc.__cause__ is None:
             # our own whole message (not a folder, not cached, hub unreachable; how to work offline)
             reason = str(exc).removeprefix(f"could not load {path!r}: ")
@@ -283,9 +329,7 @@ def _check_range_of(L: int, H: int, layer: int | None, head: int | None, heads: 
     named = ([("--head", head)] if head is not None else []) + [("--heads", h) for h in heads or []]
     for option, h in named:
         if not 0 <= h < H:
-            raise UsageError(
-                f"{option}: head {h} is out of range: this model has {H} heads per layer (valid: 0 to {H - 1})"
-            )
+            raise UsageError(f"{option}: head {h} is out of range: this model has {H} heads per layer (valid: 0 to {H - 1})")
 
 
 def _figure(args: argparse.Namespace) -> int:
@@ -300,9 +344,7 @@ def _figure(args: argparse.Namespace) -> int:
             try:
                 width = float(width)
             except ValueError:
-                raise ValueError(
-                    f"unknown width {args.width!r}: expected 'single' (3.3 in), 'double' (6.9 in) or inches"
-                ) from None
+                raise ValueError(f"unknown width {args.width!r}: expected 'single' (3.3 in), 'double' (6.9 in) or inches") from None
         figures.resolve_width(width)
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc
@@ -324,9 +366,20 @@ def _figure(args: argparse.Namespace) -> int:
     _check_range(result, layer, head, heads)
     try:
         size = figures.save_figure(
-            result, args.output, view=args.view, layer=layer, head=head, heads=heads, head_reduce=args.head_reduce,
-            cmap=args.cmap, width=width, dpi=args.dpi, threshold=args.threshold, title=args.title,
-            prettify_tokens=not args.no_prettify, font_size=args.font_size,
+            result,
+            args.output,
+            view=args.view,
+            layer=layer,
+            head=head,
+            heads=heads,
+            head_reduce=args.head_reduce,
+            cmap=args.cmap,
+            width=width,
+            dpi=args.dpi,
+            threshold=args.threshold,
+            title=args.title,
+            prettify_tokens=not args.no_prettify,
+            font_size=args.font_size,
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc
@@ -344,8 +397,7 @@ def _html(args: argparse.Namespace) -> int:
     _precheck(args, heads)
     result = _capture(args)
     _check_range(result, args.layer, args.head, heads)
-    state = {k: v for k, v in (("view", args.view), ("layer", args.layer), ("head", args.head), ("heads", heads))
-             if v is not None}
+    state = {k: v for k, v in (("view", args.view), ("layer", args.layer), ("head", args.head), ("heads", heads)) if v is not None}
     try:
         size = write_html(result, args.output, **state)
     except (TypeError, ValueError) as exc:
@@ -400,6 +452,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - the CLI reports, it does not crash with a traceback
+    except Exception as exc:
         print(f"{PROG}: error: unexpected {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE

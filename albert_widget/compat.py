@@ -27,7 +27,8 @@ What maps to what:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,7 @@ EMPTY_ATTENTION = (
 )
 
 _ENC_DEC_MIXED = (
-    "If you specify 'attention' you may not specify any encoder-decoder arguments. This argument is only for "
-    "self-attention models."
+    "If you specify 'attention' you may not specify any encoder-decoder arguments. This argument is only for self-attention models."
 )
 
 
@@ -212,8 +212,7 @@ def _check_action(html_action: str) -> None:
 
 
 CROSS_ONLY_NOTICE = (
-    "Only cross attention was given: the Encoder selector shows nothing (no encoder self-attention was "
-    "passed); choose Cross."
+    "Only cross attention was given: the Encoder selector shows nothing (no encoder self-attention was passed); choose Cross."
 )
 
 
@@ -301,9 +300,16 @@ def head_view(
     """
     _check_action(html_action)
     result, layers = _build(
-        attention=attention, tokens=tokens, sentence_b_start=sentence_b_start, encoder_attention=encoder_attention,
-        decoder_attention=decoder_attention, cross_attention=cross_attention, encoder_tokens=encoder_tokens,
-        decoder_tokens=decoder_tokens, include_layers=include_layers, include_heads=None,
+        attention=attention,
+        tokens=tokens,
+        sentence_b_start=sentence_b_start,
+        encoder_attention=encoder_attention,
+        decoder_attention=decoder_attention,
+        cross_attention=cross_attention,
+        encoder_tokens=encoder_tokens,
+        decoder_tokens=decoder_tokens,
+        include_layers=include_layers,
+        include_heads=None,
     )
     if layer is not None and layer not in layers:
         raise ValueError(f"Layer {layer} is not in include_layers: {layers}")
@@ -347,9 +353,16 @@ def model_view(
     _check_action(html_action)
     mode = _display_mode(display_mode)
     result, layers = _build(
-        attention=attention, tokens=tokens, sentence_b_start=sentence_b_start, encoder_attention=encoder_attention,
-        decoder_attention=decoder_attention, cross_attention=cross_attention, encoder_tokens=encoder_tokens,
-        decoder_tokens=decoder_tokens, include_layers=include_layers, include_heads=include_heads,
+        attention=attention,
+        tokens=tokens,
+        sentence_b_start=sentence_b_start,
+        encoder_attention=encoder_attention,
+        decoder_attention=decoder_attention,
+        cross_attention=cross_attention,
+        encoder_tokens=encoder_tokens,
+        decoder_tokens=decoder_tokens,
+        include_layers=include_layers,
+        include_heads=include_heads,
     )
     state = {
         "view": "model",

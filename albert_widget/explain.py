@@ -43,10 +43,10 @@ __all__ = [
     "EXPLAIN_METHODS",
     "ExplainSource",
     "explain_array",
+    "head_stats_array",
     "pooled_norm",
     "reply_to_explain",
     "reply_to_head_stats",
-    "head_stats_array",
 ]
 
 NEEDS_MODEL = ("relevancy", "norm")
@@ -141,7 +141,7 @@ class ExplainSource:
         if key not in self.cache:
             try:
                 self.cache[key] = compute()
-            except Exception as exc:  # noqa: BLE001 - reported in the view
+            except Exception as exc:
                 self.cache[key] = (None, str(exc) or type(exc).__name__)
             self.computed += 1
         return self.cache[key]
@@ -156,15 +156,20 @@ class ExplainSource:
         return reply_to_head_stats(result, revision, cache=self)
 
 
-def reply_to_explain(result: AttentionResult, revision: int, content: dict, model: Any = None, tokenizer: Any = None,
-                     cache: ExplainSource | None = None) -> tuple[dict, list]:
+def reply_to_explain(
+    result: AttentionResult, revision: int, content: dict, model: Any = None, tokenizer: Any = None, cache: ExplainSource | None = None
+) -> tuple[dict, list]:
     """``(reply, [buffer])`` for one ``explain`` request; errors come back in ``reply["error"]``."""
     cache = cache or ExplainSource()
     method = content.get("method")
     reduce = content.get("reduce") or "none"
     reply: dict[str, Any] = {
-        "type": "explain", "revision": revision, "method": method,
-        "layer": content.get("layer", 0), "head": content.get("head", 0), "reduce": reduce,
+        "type": "explain",
+        "revision": revision,
+        "method": method,
+        "layer": content.get("layer", 0),
+        "head": content.get("head", 0),
+        "reduce": reduce,
     }
     try:
         if method not in EXPLAIN_METHODS:
@@ -181,7 +186,7 @@ def reply_to_explain(result: AttentionResult, revision: int, content: dict, mode
             arr = select_norm(arr, layer, head, reduce)
             what = f"layer {layer}, " + (f"head {head}" if reduce == "none" else f"{reduce} over heads")
             note = f"{note}, {what}"
-    except Exception as exc:  # noqa: BLE001 - the view shows it; nothing else breaks
+    except Exception as exc:
         reply["error"] = str(exc) or type(exc).__name__
         return reply, []
     out = np.ascontiguousarray(arr, dtype="<f4")

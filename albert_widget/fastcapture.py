@@ -15,8 +15,10 @@ capture falls back on ``output_attentions=True``.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +45,7 @@ def _specs(model: Any) -> list[tuple[Any, int, str | None, str | None]]:
 
 
 # model -> its attention modules: walking a model's modules costs ~1 ms a capture; kept while the model lives.
-_FOUND: "weakref.WeakKeyDictionary[Any, list[tuple[Any, int]]]" = weakref.WeakKeyDictionary()
+_FOUND: weakref.WeakKeyDictionary[Any, list[tuple[Any, int]]] = weakref.WeakKeyDictionary()
 
 
 def recorded_attention_modules(model: Any) -> list[tuple[Any, int]]:
@@ -54,10 +56,8 @@ def recorded_attention_modules(model: Any) -> list[tuple[Any, int]]:
     except (KeyError, TypeError):
         pass
     found = _find_recorded(model)
-    try:
+    with contextlib.suppress(TypeError):  # not weak-referenceable
         _FOUND[model] = found
-    except TypeError:  # not weak-referenceable
-        pass
     return found
 
 
@@ -97,7 +97,14 @@ def attention_by_hooks(model: Any, forward: Callable[[], Any], shape: tuple[int,
             k = state["count"]
             state["count"] = k + 1
             weights = output[index] if isinstance(output, (tuple, list)) and len(output) > index else None
-            if not state["ok"] or weights is None or k >= shape[0] or weights.dim() != 4 or weights.shape[0] != 1 or tuple(weights.shape[1:]) != want:
+            if (
+                not state["ok"]
+                or weights is None
+                or k >= shape[0]
+                or weights.dim() != 4
+                or weights.shape[0] != 1
+                or tuple(weights.shape[1:]) != want
+            ):
                 state["ok"] = False
                 return
             dest[k].copy_(weights[0].detach())  # device -> host and dtype, once, straight into the result

@@ -11,23 +11,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .extras import require
 
 __all__ = [
     "MAX_ATTENTION_BYTES",
     "AttentionTooLargeError",
-    "validate_text",
-    "model_max_length",
-    "input_limit",
-    "tokenize",
     "accepted_inputs",
-    "model_device",
-    "format_bytes",
     "eager_attention",
-    "on_device",
     "eval_mode",
+    "format_bytes",
+    "input_limit",
+    "model_device",
+    "model_max_length",
+    "on_device",
+    "tokenize",
+    "validate_text",
 ]
 
 #: Attention larger than this (float32 bytes) is refused before the forward pass: a 4,096-token

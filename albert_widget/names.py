@@ -6,15 +6,15 @@ The page's twin is ``js/src/names.js``; ``tests/test_names.py`` checks that the 
 from __future__ import annotations
 
 __all__ = [
-    "VIEWS",
-    "FIGURE_VIEWS",
-    "STATIC_VIEWS",
-    "REDUCTIONS",
-    "PAIR_FILTERS",
     "ATTENTION_KINDS",
     "DISPLAY_MODES",
-    "EXPLAIN_METHODS",
     "ENCODINGS",
+    "EXPLAIN_METHODS",
+    "FIGURE_VIEWS",
+    "PAIR_FILTERS",
+    "REDUCTIONS",
+    "STATIC_VIEWS",
+    "VIEWS",
 ]
 
 #: Every view of the widget: two token columns with lines, heatmap, every layer x head as a

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -40,14 +41,14 @@ from .extras import require
 from .forward import accepted_inputs, eager_attention, eval_mode, input_limit, model_device, tokenize, validate_text
 
 __all__ = [
-    "QueryKey",
-    "NeuronUnavailable",
+    "UNAVAILABLE",
     "NeuronSource",
+    "NeuronUnavailable",
+    "QueryKey",
+    "neuron_row",
     "query_key_modules",
     "query_key_vectors",
-    "neuron_row",
     "reply_to_neuron",
-    "UNAVAILABLE",
 ]
 
 UNAVAILABLE = "neuron view needs a model whose attention modules can be hooked"
@@ -237,8 +238,7 @@ def query_key_vectors(
     specs = query_key_modules(model)
     if not specs:
         raise NeuronUnavailable(
-            f"{type(model).__name__} has no attention module with ALBERT/BERT-style `query`/`key` projections "
-            "or a GPT-2 `c_attn`"
+            f"{type(model).__name__} has no attention module with ALBERT/BERT-style `query`/`key` projections or a GPT-2 `c_attn`"
         )
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or layer < 0:
         raise ValueError(f"layer must be a non-negative int, got {layer!r}")
@@ -357,7 +357,12 @@ class NeuronSource:
         if result is None or not result.text:
             raise NeuronUnavailable("there is no text captured from the model yet")
         qk = query_key_vectors(
-            model, tokenizer, result.text, result.text_pair, layer=layer, max_length=max_length,
+            model,
+            tokenizer,
+            result.text,
+            result.text_pair,
+            layer=layer,
+            max_length=max_length,
             expected_tokens=tuple(result.tokens),
         )
         if qk.attention.shape != result.attention.shape[1:] or not np.allclose(
@@ -399,7 +404,7 @@ def reply_to_neuron(
         row = neuron_row(qk, head, query)
     except NeuronUnavailable as exc:
         return {**base, "error": str(exc)}, []
-    except Exception as exc:  # noqa: BLE001 - the view shows it; the widget's other views carry on
+    except Exception as exc:
         return {**base, "error": f"{type(exc).__name__}: {exc}"}, []
     arrays = ("q", "keys", "scores", "softmax")
     reply = {

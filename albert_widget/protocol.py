@@ -24,23 +24,24 @@ costs any work (a slider dragged across ten layers costs the last one, not ten).
 from __future__ import annotations
 
 import asyncio
-import sys
 import base64
 import collections
 import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 __all__ = [
     "REQUESTS",
+    "WIRE_ENCODINGS",
     "BadRequest",
-    "StaleRequest",
     "Request",
     "RequestQueue",
-    "parse_request",
+    "StaleRequest",
     "message_bytes",
+    "parse_request",
     "text_safe",
-    "WIRE_ENCODINGS",
 ]
 
 MAX_ID_LENGTH = 64
@@ -52,7 +53,14 @@ _STR = (str,)
 _LIST = (list,)
 REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "layers": {"revision": (_INT, True), "layers": (_LIST, True), "kind": (_STR, False), "heads": (_LIST, False), "dtype": (_STR, False)},
-    "row": {"revision": (_INT, True), "layer": (_INT, True), "row": (_INT, True), "heads": (_LIST, True), "reduce": (_STR, False), "kind": (_STR, False)},
+    "row": {
+        "revision": (_INT, True),
+        "layer": (_INT, True),
+        "row": (_INT, True),
+        "heads": (_LIST, True),
+        "reduce": (_STR, False),
+        "kind": (_STR, False),
+    },
     "thumbnails": {"revision": (_INT, True), "size": (_INT, True)},
     "neuron": {"revision": (_INT, True), "layer": (_INT, True), "head": (_INT, True), "query": (_INT, True)},
     "explain": {"revision": (_INT, True), "method": (_STR, True), "layer": (_INT, False), "head": (_INT, False), "reduce": (_STR, False)},
@@ -111,7 +119,7 @@ def parse_request(content: Any, contract: Contract = REQUESTS) -> Request:
     spec = contract[kind]
     fields: dict[str, Any] = {}
     for name, (types, required) in spec.items():
-        if name not in content or content[name] is None and type(None) not in types:
+        if name not in content or (content[name] is None and type(None) not in types):
             if required:
                 raise BadRequest(f"a {kind} request needs {name!r}")
             continue
@@ -274,7 +282,7 @@ class RequestQueue:
         except StaleRequest as exc:
             self._reply_error(request.id, request.type, str(exc), stale=True)
             return
-        except Exception as exc:  # noqa: BLE001 - this request fails; the widget and other requests carry on
+        except Exception as exc:
             message = str(exc) if isinstance(exc, (ValueError, TypeError, KeyError)) and str(exc) else f"{type(exc).__name__}: {exc}"
             self._reply_error(request.id, request.type, message)
             return

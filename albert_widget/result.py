@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,9 +100,7 @@ def as_attention_array(attention: Any) -> np.ndarray:
             check_real(a, f"layer {index} of the attention")
             if a.ndim == 4:
                 if a.shape[0] != 1:
-                    raise ValueError(
-                        f"layer {index} has batch size {a.shape[0]}; pass one example (batch size 1): {expected}"
-                    )
+                    raise ValueError(f"layer {index} has batch size {a.shape[0]}; pass one example (batch size 1): {expected}")
                 a = a[0]
             if a.ndim != 3:
                 raise ValueError(f"layer {index} has shape {tuple(a.shape)}: {expected}")
@@ -141,7 +140,7 @@ def as_attention_array(attention: Any) -> np.ndarray:
 
 def validate_tokens(tokens: Any, n: int | None = None) -> tuple[str, ...]:
     """Tokens as a tuple of str; ``n`` is the token count the attention has."""
-    if isinstance(tokens, str) or not isinstance(tokens, Sequence) and not hasattr(tokens, "__iter__"):
+    if isinstance(tokens, str) or (not isinstance(tokens, Sequence) and not hasattr(tokens, "__iter__")):
         raise TypeError(f"tokens must be a list of strings, got {type(tokens).__name__}")
     out = tuple(tokens)
     for i, t in enumerate(out):
@@ -264,7 +263,7 @@ class AttentionResult:
         *,
         special_tokens_mask: Sequence[bool] | None = None,
         info: ModelInfo | None = None,
-    ) -> "AttentionResult":
+    ) -> AttentionResult:
         """Wrap attention computed anywhere (see :func:`as_attention_array` for accepted shapes)."""
         array = as_attention_array(attention)
         n = array.shape[-1]
@@ -324,7 +323,7 @@ class AttentionResult:
         return arrays
 
     @classmethod
-    def from_npz(cls, path: str | PathLike) -> "AttentionResult":
+    def from_npz(cls, path: str | PathLike) -> AttentionResult:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             return cls(
@@ -356,4 +355,3 @@ def _decoder_fields(data: Any) -> dict[str, Any]:
         if name in data.files:
             out[name] = np.array(data[name], dtype=dtype)
     return out
-

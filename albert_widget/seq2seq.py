@@ -12,7 +12,8 @@ the decoder. ``capture()`` sends encoder-decoder models here, with ``text_pair``
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,22 +91,19 @@ def capture_seq2seq(
     config = getattr(model, "config", None)
     if not getattr(config, "is_encoder_decoder", False):
         raise ValueError(
-            "capture_seq2seq() needs an encoder-decoder model (BART, T5, ...); use capture() for encoder-only "
-            "and decoder-only models"
+            "capture_seq2seq() needs an encoder-decoder model (BART, T5, ...); use capture() for encoder-only and decoder-only models"
         )
     # decoder_start_token_id; else bos; else pad (T5's convention: its decoder starts with <pad>).
-    start = next((s for s in (getattr(config, n, None) for n in ("decoder_start_token_id", "bos_token_id", "pad_token_id")) if s is not None), None)
+    start = next(
+        (s for s in (getattr(config, n, None) for n in ("decoder_start_token_id", "bos_token_id", "pad_token_id")) if s is not None), None
+    )
     if start is None:
-        raise ValueError(
-            "the model's config has no decoder_start_token_id (nor bos_token_id, pad_token_id): the decoder cannot start"
-        )
+        raise ValueError("the model's config has no decoder_start_token_id (nor bos_token_id, pad_token_id): the decoder cannot start")
 
     limit = input_limit(model, tokenizer, max_length)
     truncation = limit is not None
     full_length = len(tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
-    encoding = tokenizer(
-        text, return_tensors="pt", return_special_tokens_mask=True, truncation=truncation, max_length=limit, verbose=False
-    )
+    encoding = tokenizer(text, return_tensors="pt", return_special_tokens_mask=True, truncation=truncation, max_length=limit, verbose=False)
     input_ids = encoding["input_ids"]
     n = int(input_ids.shape[1])
     if n == 0:

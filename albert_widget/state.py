@@ -7,7 +7,8 @@ the HTML export writes ``{**input_state(result), **view}`` into the page, so the
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .result import AttentionResult
 
@@ -54,10 +55,7 @@ def truncation_notice(result: AttentionResult) -> str:
     if not result.num_truncated:
         return ""
     s = "s" if result.num_truncated != 1 else ""
-    return (
-        f"Input truncated: {result.num_truncated} token{s} dropped "
-        f"to fit the model's maximum of {result.info.max_length} tokens."
-    )
+    return f"Input truncated: {result.num_truncated} token{s} dropped to fit the model's maximum of {result.info.max_length} tokens."
 
 
 def input_state(result: AttentionResult, *, editable: bool) -> dict[str, Any]:

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "DEFAULT_SIZE",
+    "MAX_SIZE",
+    "MIN_SIZE",
     "block_edges",
+    "decode_thumbnails",
     "downsample",
     "encode_thumbnails",
-    "decode_thumbnails",
     "reply_to_thumbnails",
-    "MIN_SIZE",
-    "MAX_SIZE",
-    "DEFAULT_SIZE",
 ]
 
 MIN_SIZE = 4

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .extras import require
 
-__all__ = ["CORPUS", "train_albert_tokenizer", "tiny_albert_config", "random_albert", "train_bpe_tokenizer"]
+__all__ = ["CORPUS", "random_albert", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer"]
 
 #: The sentences the tokenizers are trained on.
 CORPUS = [
@@ -54,10 +55,21 @@ def train_albert_tokenizer(
         f.write("\n".join(list(sentences) * repeat))
     prefix = os.path.join(directory, "spiece")
     spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type="unigram",
-        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>",
-        bos_piece="[CLS]", eos_piece="[SEP]", user_defined_symbols=["[MASK]"],
-        hard_vocab_limit=False, minloglevel=2,
+        input=corpus,
+        model_prefix=prefix,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        pad_piece="<pad>",
+        unk_piece="<unk>",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        user_defined_symbols=["[MASK]"],
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
@@ -70,9 +82,15 @@ def tiny_albert_config(vocab_size: int, **overrides: Any) -> Any:
     from transformers import AlbertConfig
 
     options = dict(
-        vocab_size=vocab_size, embedding_size=16, hidden_size=32, num_hidden_layers=4,
-        num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
-        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        vocab_size=vocab_size,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
     )
     options.update(overrides)
     return AlbertConfig(**options)
@@ -100,10 +118,15 @@ def train_bpe_tokenizer(vocab_size: int = 300, *, sentences: Sequence[str] = COR
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     bpe.train_from_iterator(list(sentences), trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+        tokenizer_object=bpe,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
     )

@@ -13,14 +13,14 @@ Encodings (``dtype`` in the message):
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from .names import ENCODINGS
 
-__all__ = ["encode_array", "decode_array", "reply_to_request", "ENCODINGS", "encoding_error_bound"]
-
+__all__ = ["ENCODINGS", "decode_array", "encode_array", "encoding_error_bound", "reply_to_request"]
 
 
 def encode_array(array: np.ndarray, dtype: str = "float32") -> tuple[dict[str, Any], memoryview]:

@@ -11,7 +11,8 @@ import base64
 import itertools
 import pathlib
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import anywidget
 import numpy as np
@@ -87,7 +88,9 @@ class AttentionWidget(anywidget.AnyWidget):
     special = _input(t.List(), "list[bool]: True for special tokens ([CLS], [SEP], <s>, ...).")
     num_layers = _input(t.Int(0), "Layers of the attention kind shown.")
     num_heads = _input(t.Int(0), "Heads per layer of the attention kind shown.")
-    kinds = _input(t.List(t.Unicode(), default_value=["encoder"]), "Attention kinds of this input: encoder (also decoder-only models), decoder, cross.")
+    kinds = _input(
+        t.List(t.Unicode(), default_value=["encoder"]), "Attention kinds of this input: encoder (also decoder-only models), decoder, cross."
+    )
     decoder_tokens = _input(t.List(), "list[str]: encoder-decoder models, the decoder's input tokens.")
     decoder_special = _input(t.List(), "list[bool]: special-token mask of decoder_tokens.")
     revision = _input(t.Int(0), "Bumped on every new capture; the page drops data of older revisions.")
@@ -98,17 +101,28 @@ class AttentionWidget(anywidget.AnyWidget):
     # -- what the user chooses (both ways) --------------------------------------------------------
     layer = _synced(t.Int(_D["layer"]), "The layer shown (0-based).")
     head = _synced(t.Int(_D["head"]), "The focused head (0-based).")
-    heads = _synced(t.List(t.Int(), default_value=_D["heads"]), "Heads overlaid in the head view, in distinct colours (empty: just `head`).")
+    heads = _synced(
+        t.List(t.Int(), default_value=_D["heads"]), "Heads overlaid in the head view, in distinct colours (empty: just `head`)."
+    )
     head_reduce = _synced(Choice(REDUCTIONS, _D["head_reduce"]), "'mean' or 'max' over the heads of the layer, or 'none'.")
-    view = _synced(Choice(VIEWS, _D["view"]), "'head' (two token columns with lines), 'matrix' (heatmap), 'model' (every layer x head), 'neuron' (q/k detail), 'explain'.")
+    view = _synced(
+        Choice(VIEWS, _D["view"]),
+        "'head' (two token columns with lines), 'matrix' (heatmap), 'model' (every layer x head), 'neuron' (q/k detail), 'explain'.",
+    )
     threshold = _synced(t.Float(_D["threshold"]), "The head view hides lines below this weight (0..1).")
-    pair_filter = _synced(Choice(PAIR_FILTERS, _D["pair_filter"]), "Query rows of one sentence -> key columns of the other: 'all', 'aa', 'ab', 'ba', 'bb'.")
-    word_level = _synced(t.Bool(_D["word_level"]), "Merge pieces into words: attention TO a word sums its pieces, FROM a word averages them.")
+    pair_filter = _synced(
+        Choice(PAIR_FILTERS, _D["pair_filter"]), "Query rows of one sentence -> key columns of the other: 'all', 'aa', 'ab', 'ba', 'bb'."
+    )
+    word_level = _synced(
+        t.Bool(_D["word_level"]), "Merge pieces into words: attention TO a word sums its pieces, FROM a word averages them."
+    )
     layer_reduce = _synced(Choice(REDUCTIONS, _D["layer_reduce"]), "'mean' or 'max' over all layers, or 'none'.")
     hide_special = _synced(t.Bool(_D["hide_special"]), "Drop special-token rows and columns and renormalise every row over what stays.")
     token_search = _synced(t.Unicode(_D["token_search"]), "Tokens containing this text are highlighted.")
     neuron_query = _synced(t.Int(_D["neuron_query"]), "The neuron view's query token (-1: the first that is not special).")
-    attention_kind = _synced(Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention.")
+    attention_kind = _synced(
+        Choice(ATTENTION_KINDS, _D["attention_kind"]), "Encoder-decoder models: 'encoder', 'decoder' or 'cross' attention."
+    )
     prettify_tokens = _synced(t.Bool(_D["prettify_tokens"]), "False shows raw pieces (Ġthe, ##ing), as bertviz's option.")
     display_mode = _synced(Choice(DISPLAY_MODES, _D["display_mode"]), "'auto' (JupyterLab's theme), 'light' or 'dark'.")
     _snapshot = _synced(
@@ -172,7 +186,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- constructors ----------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, name_or_path: str, text: str = "", text_pair: str | None = None, **kwargs: Any) -> "AttentionWidget":
+    def from_pretrained(cls, name_or_path: str, text: str = "", text_pair: str | None = None, **kwargs: Any) -> AttentionWidget:
         """Load a model and tokenizer by hub name or local folder (safetensors only; no remote code
         unless ``trust_remote_code=True``) and show ``text``."""
         load_kwargs = {k: kwargs.pop(k) for k in ("trust_remote_code", "local_files_only") if k in kwargs}
@@ -180,7 +194,7 @@ class AttentionWidget(anywidget.AnyWidget):
         return cls(model, tokenizer, text, text_pair, **kwargs)
 
     @classmethod
-    def demo(cls, text: str = DEFAULT_TEXT, text_pair: str | None = None, **kwargs: Any) -> "AttentionWidget":
+    def demo(cls, text: str = DEFAULT_TEXT, text_pair: str | None = None, **kwargs: Any) -> AttentionWidget:
         """The packaged pretrained all-MiniLM-L6-v2 (6 layers x 12 heads), offline, on ``text``.
 
         ``text`` must have a visible word: ``demo("")``, ``demo(None)`` and ``demo("   ")`` raise (before
@@ -191,9 +205,7 @@ class AttentionWidget(anywidget.AnyWidget):
         return cls(model, tokenizer, text, text_pair, **kwargs)
 
     @classmethod
-    def from_attention(
-        cls, attention: Any, tokens: Sequence[str], sentence_b_start: int | None = None, **kwargs: Any
-    ) -> "AttentionWidget":
+    def from_attention(cls, attention: Any, tokens: Sequence[str], sentence_b_start: int | None = None, **kwargs: Any) -> AttentionWidget:
         """Show attention computed anywhere: a tuple of per-layer ``[1, H, N, N]`` or ``[H, N, N]``
         tensors/arrays, or one ``[L, H, N, N]`` array (torch, numpy, JAX, TensorFlow)."""
         result = AttentionResult.from_attention(attention, tokens, sentence_b_start)
@@ -210,27 +222,6 @@ class AttentionWidget(anywidget.AnyWidget):
             self._require_model()
             other = self._capture(text_b, None)
         return CompareWidget(self, other, **kwargs)
-
-    # -- public read-only views of the data ------------------------------------------------------
-    @property
-    def result(self) -> AttentionResult | None:
-        """The capture shown now (``None`` before the first text)."""
-        return self._result
-
-    @property
-    def attention(self) -> np.ndarray | None:
-        """float32 ``[layers, heads, N, N]`` shown now (read-only)."""
-        return None if self._result is None else self._result.attention
-
-    def set_input(self, text: str, text_pair: str | None = None) -> None:
-        """Run the model on a new text (and pair) at once; on bad input raise and keep the last state."""
-        self._require_model()
-        try:
-            result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length)
-        except (TypeError, ValueError) as exc:
-            self.error = str(exc)
-            raise
-        self._install(result)
 
     # -- public read-only views of the data ------------------------------------------------------
     @property
@@ -298,8 +289,17 @@ class AttentionWidget(anywidget.AnyWidget):
             return self._save_neuron(path, state, **kwargs)
         return save_figure(self._result, path, state=state, **kwargs)
 
-    def _save_neuron(self, path: str, state: dict[str, Any], *, query: int | None = None, dpi: float | None = None,
-                     rc: dict | None = None, format: str | None = None, **options: Any) -> int:
+    def _save_neuron(
+        self,
+        path: str,
+        state: dict[str, Any],
+        *,
+        query: int | None = None,
+        dpi: float | None = None,
+        rc: dict | None = None,
+        format: str | None = None,
+        **options: Any,
+    ) -> int:
         """The neuron view's figure of ``state``'s layer and head for query token ``query`` (default:
         the page's ``neuron_query``, or the first token that is not special); vectors from hooks on the model."""
         from .export import save_figure
@@ -316,8 +316,17 @@ class AttentionWidget(anywidget.AnyWidget):
             query = state.get("neuron_query", -1)
         chosen = default_query(result.special_tokens_mask) if query is None or query < 0 else int(query)
         row = neuron_row(qk, head, chosen)
-        fig = neuron_figure(row, result.tokens, [bool(s) for s in result.special_tokens_mask], layer=layer, head=head,
-                            query=chosen, scaling=qk.scaling, prettify_tokens=state.get("prettify_tokens", True), **options)
+        fig = neuron_figure(
+            row,
+            result.tokens,
+            [bool(s) for s in result.special_tokens_mask],
+            layer=layer,
+            head=head,
+            query=chosen,
+            scaling=qk.scaling,
+            prettify_tokens=state.get("prettify_tokens", True),
+            **options,
+        )
         return save_figure(fig, path, dpi=dpi, rc=rc, format=format)
 
     def to_html(self, path: str | pathlib.Path | None = None, **options: Any) -> str | int:
@@ -471,7 +480,6 @@ class AttentionWidget(anywidget.AnyWidget):
         finally:
             self._installing = False
 
-
     # -- requests from the page -------------------------------------------------------------------
     def _handlers(self) -> dict[str, Any]:
         """type -> fields -> (reply, buffers); a handler raises to fail its own request."""
@@ -490,7 +498,9 @@ class AttentionWidget(anywidget.AnyWidget):
             "layers": lambda f: reply_to_request(need_result().attentions, self.revision, f),
             "row": lambda f: reply_to_row(need_result().attentions, self.revision, f),
             "thumbnails": lambda f: reply_to_thumbnails(need_result().attention, self.revision, f),
-            "neuron": lambda f: self._neuron.reply(self._model, self._tokenizer, self._result, self.revision, f, max_length=self._max_length),
+            "neuron": lambda f: self._neuron.reply(
+                self._model, self._tokenizer, self._result, self.revision, f, max_length=self._max_length
+            ),
             "explain": lambda f: self._explain.explain(need_result(), self.revision, f, self._model, self._tokenizer),
             "head_stats": lambda f: self._explain.head_stats(need_result(), self.revision, f),
             "set_text": set_text,

@@ -22,29 +22,28 @@ pieces (rows). Rows that summed to 1 still sum to 1 (Clark et al., 2019).
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "SP_SPACE",
     "BPE_SPACE",
-    "looks_special",
-    "strip_marker",
-    "is_word_start",
+    "SP_SPACE",
     "is_continuation",
+    "is_word_start",
+    "looks_special",
+    "merge_to_words",
+    "strip_marker",
     "word_groups",
     "word_members",
     "word_tokens",
-    "merge_to_words",
 ]
 
 SP_SPACE = "\u2581"  # ▁ SentencePiece word start
 BPE_SPACE = "\u0120"  # Ġ byte-level BPE word start
 
-_SPECIAL_NAMES = frozenset(
-    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>", "<|endoftext|>"}
-)
+_SPECIAL_NAMES = frozenset({"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>", "<|endoftext|>"})
 _SPECIAL_PATTERN = re.compile(r"^(\[[A-Z][A-Z0-9_]*\]|<\|[A-Za-z0-9_]+\|>|<extra_id_[0-9]+>)$")
 
 
@@ -73,7 +72,7 @@ def strip_marker(token: str) -> str:
 
 def is_word_start(token: str) -> bool:
     """A SentencePiece ``▁`` or byte-level BPE ``Ġ`` piece: it begins a new word."""
-    return token.startswith(SP_SPACE) or token.startswith(BPE_SPACE)
+    return token.startswith((SP_SPACE, BPE_SPACE))
 
 
 def is_continuation(token: str) -> bool:
@@ -157,9 +156,7 @@ def merge_to_words(attention: Any, groups: Sequence[int], col_groups: Sequence[i
         col_groups = groups
     rows, cols = a.shape[-2:]
     if len(groups) != rows or len(col_groups) != cols:
-        raise ValueError(
-            f"attention is {rows} x {cols} tokens but got {len(groups)} row groups and {len(col_groups)} column groups"
-        )
+        raise ValueError(f"attention is {rows} x {cols} tokens but got {len(groups)} row groups and {len(col_groups)} column groups")
     row_members = word_members(groups)
     col_members = word_members(col_groups)
     mean_rows = np.zeros((len(row_members), rows))

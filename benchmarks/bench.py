@@ -55,7 +55,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-import bench_models as bm  # noqa: E402
+import bench_models as bm
 
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
@@ -281,7 +281,6 @@ def bertviz_html_bytes(attention, tokens) -> int:
 
 
 def python_part(args, results) -> None:
-    import numpy as np
     import torch
 
     torch.set_num_threads(2)
@@ -423,7 +422,9 @@ def settle(page, quiet_ms: float = 1000, limit_s: float = 15) -> None:
     before the next widget's bytes are counted)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        idle = page.evaluate("() => { const f = window.__aw.frames.filter((x) => x.dir === 'in'); return f.length ? performance.now() - f[f.length - 1].t : 1e9; }")
+        idle = page.evaluate(
+            "() => { const f = window.__aw.frames.filter((x) => x.dir === 'in'); return f.length ? performance.now() - f[f.length - 1].t : 1e9; }"
+        )
         if idle >= quiet_ms:
             return
         page.wait_for_timeout(200)
@@ -431,11 +432,12 @@ def settle(page, quiet_ms: float = 1000, limit_s: float = 15) -> None:
 
 def first_ready(page, root_id: str) -> dict[str, Any]:
     """The first ready draw of a widget, once its frame was produced."""
-    page.wait_for_function("(id) => { const d = window.__aw.drawn.find((d) => d.id === id && d.state === 'ready'); return d && d.painted; }",
-                           arg=root_id, timeout=120_000)
-    return page.evaluate(
-        "(id) => window.__aw.drawn.find((d) => d.id === id && d.state === 'ready') || null", root_id
+    page.wait_for_function(
+        "(id) => { const d = window.__aw.drawn.find((d) => d.id === id && d.state === 'ready'); return d && d.painted; }",
+        arg=root_id,
+        timeout=120_000,
     )
+    return page.evaluate("(id) => window.__aw.drawn.find((d) => d.id === id && d.state === 'ready') || null", root_id)
 
 
 def wait_ready(lab, root, timeout=120.0) -> str:
@@ -551,7 +553,7 @@ def browser_part(args, results) -> None:
     hover_path = home / "hover.json"
     server = JupyterServer(home / "root", home / "home")
     out = results.setdefault("browser", {})
-    phase(f"browser: starting JupyterLab")
+    phase("browser: starting JupyterLab")
     server.start()
     try:
         with sync_playwright() as p:
@@ -566,12 +568,12 @@ def browser_part(args, results) -> None:
             cells = notebook_cells(args)
             cells[3] = cells[3].replace("HOVER_PATH", json.dumps(str(hover_path)))
             lab.open("bench.ipynb", cells)
-            phase(f"browser: kernel: models")
+            phase("browser: kernel: models")
             lab.run(0, timeout=300)
             out["heap_lab_mib"] = heap(cdp)
 
             # -- albert-base, 512 tokens, default view ------------------------------------------------
-            phase(f"browser: albert-base 512: default view, steps, every head")
+            phase("browser: albert-base 512: default view, steps, every head")
             settle(page)
             mark = now(page)
             lab.run(1, timeout=300)
@@ -614,7 +616,7 @@ def browser_part(args, results) -> None:
             }
 
             # -- matrix view at 512, exact tooltip -------------------------------------------------------
-            phase(f"browser: albert-base 512: matrix view")
+            phase("browser: albert-base 512: matrix view")
             settle(page)
             mark = now(page)
             lab.run(2, timeout=300)
@@ -630,9 +632,12 @@ def browser_part(args, results) -> None:
             tip = mroot.locator(".aw-tooltip").first
             lab.wait_attr(tip, "exact", "true", timeout=30)
             hover = {
-                "layer": int(mroot.get_attribute("data-layer")), "head": int(mroot.get_attribute("data-head")),
-                "query": int(tip.get_attribute("data-query")), "key": int(tip.get_attribute("data-key")),
-                "value": float(tip.get_attribute("data-value")), "text": tip.text_content(),
+                "layer": int(mroot.get_attribute("data-layer")),
+                "head": int(mroot.get_attribute("data-head")),
+                "query": int(tip.get_attribute("data-query")),
+                "key": int(tip.get_attribute("data-key")),
+                "value": float(tip.get_attribute("data-value")),
+                "text": tip.text_content(),
             }
             hover_path.write_text(json.dumps(hover))
             exact = json.loads([ln for ln in lab.run(3).splitlines() if ln.strip()][-1])["value"]
@@ -661,10 +666,10 @@ def browser_part(args, results) -> None:
 
             # -- albert-xxlarge, 512 tokens, model view -------------------------------------------------
             if not args.no_xxlarge:
-                phase(f"browser: albert-xxlarge: build")
+                phase("browser: albert-xxlarge: build")
                 out["xxlarge_build"] = json.loads([ln for ln in lab.run(9, timeout=600).splitlines() if ln.strip()][-1])
                 out["heap_before_xxlarge_mib"] = heap(cdp)
-                phase(f"browser: albert-xxlarge: capture 512 + model view")
+                phase("browser: albert-xxlarge: capture 512 + model view")
                 settle(page)
                 mark = now(page)
                 lab.run(10, timeout=900)
@@ -679,14 +684,17 @@ def browser_part(args, results) -> None:
                     "heap": heap(cdp),
                     "python": py,
                 }
-                phase(f"browser: albert-xxlarge: head view")
+                phase("browser: albert-xxlarge: head view")
                 settle(page)
                 mark = now(page)
                 before = int(xroot.get_attribute("data-drawn"))
                 lab.run(12)
                 lab.wait_attr(xroot, "view", "head", timeout=120)
                 lab.wait_attr(xroot, "state", "ready", timeout=120)
-                hv = page.evaluate("([id, n]) => window.__aw.drawn.find((d) => d.id === id && d.drawn > n && d.view === 'head' && d.state === 'ready')", [xid, before])
+                hv = page.evaluate(
+                    "([id, n]) => window.__aw.drawn.find((d) => d.id === id && d.drawn > n && d.view === 'head' && d.state === 'ready')",
+                    [xid, before],
+                )
                 out["xxlarge_head"] = {
                     "switch_to_drawn_ms": hv["t"] - mark if hv else None,
                     "bytes": frames_in(page, mark),
@@ -742,6 +750,7 @@ def bertviz_pages(browser, results) -> dict[str, Any]:
     import threading
 
     folder = Path(tempfile.mkdtemp(prefix="aw-bench-bertviz-"))
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # no access log in the benchmark's output
             pass
@@ -774,7 +783,7 @@ def _bertviz_pages(browser, results, folder: Path, base_url: str) -> dict[str, A
         (folder / name).write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{html}</body></html>", encoding="utf-8")
         page = context.new_page()
         cdp = context.new_cdp_session(page)
-        model, n = key.split(":")
+        _model, n = key.split(":")
         n = int(n)
         heads = 12
         expected = heads * n * n
@@ -783,9 +792,13 @@ def _bertviz_pages(browser, results, folder: Path, base_url: str) -> dict[str, A
         page.wait_for_function(
             "(n) => document.querySelectorAll('#vis #attention line').length >= n", arg=expected, timeout=300_000, polling=100
         )
-        page.evaluate("() => new Promise((r) => requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = () => r(); ch.port2.postMessage(0); }))")
+        page.evaluate(
+            "() => new Promise((r) => requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = () => r(); ch.port2.postMessage(0); }))"
+        )
         load_render = time.perf_counter() - t0
-        timing = page.evaluate("() => { const t = performance.getEntriesByType('navigation')[0]; return { responseEnd: t.responseEnd, now: performance.now() }; }")
+        timing = page.evaluate(
+            "() => { const t = performance.getEntriesByType('navigation')[0]; return { responseEnd: t.responseEnd, now: performance.now() }; }"
+        )
         # One layer change (bertviz redraws every head of the layer as SVG lines).
         layer_ms = page.evaluate(
             """async () => {
@@ -846,63 +859,117 @@ def targets(results) -> list[dict[str, Any]]:
     d = br.get("base512_head_default")
     if d and bert512:
         ratio = d["bytes_until_drawn"] / bert512
-        add("bytes until the default view is drawn, albert-base 512", "≤ 1% of bertviz head_view HTML",
-            f"{fmt_bytes(d['bytes_until_drawn'])} = {ratio:.3%} of {fmt_bytes(bert512)}", ratio <= 0.01,
-            "websocket frames received by the page")
+        add(
+            "bytes until the default view is drawn, albert-base 512",
+            "≤ 1% of bertviz head_view HTML",
+            f"{fmt_bytes(d['bytes_until_drawn'])} = {ratio:.3%} of {fmt_bytes(bert512)}",
+            ratio <= 0.01,
+            "websocket frames received by the page",
+        )
     e = br.get("base512_every_head")
     if e and bert512:
         ratio = e["bytes"] / bert512
-        add("bytes to visit every head of every layer, albert-base 512", "≤ 10% of bertviz HTML",
-            f"{fmt_bytes(e['bytes'])} = {ratio:.2%}", ratio <= 0.10, f"{e['visited_steps'] + 1} heads visited in the page")
+        add(
+            "bytes to visit every head of every layer, albert-base 512",
+            "≤ 10% of bertviz HTML",
+            f"{fmt_bytes(e['bytes'])} = {ratio:.2%}",
+            ratio <= 0.10,
+            f"{e['visited_steps'] + 1} heads visited in the page",
+        )
     for n in (128, 512):
         for model in ("albert-base", "minilm"):
             r = py.get((model, n))
             if r:
-                add(f"Python text→widget ready minus forward, {model} {n}", "≤ 10% of the forward",
+                add(
+                    f"Python text→widget ready minus forward, {model} {n}",
+                    "≤ 10% of the forward",
                     f"{r['overhead_s'] * 1000:.1f} ms = {r['overhead_ratio']:.1%} of {r['forward_in_widget_min_s'] * 1000:.0f} ms "
                     f"(least disturbed of {REPS} runs; medians {r['overhead_median_s'] * 1000:.1f} ms, {r['overhead_ratio_median']:.1%}; "
                     f"load {r['load_average']:.1f})",
-                    r["overhead_ratio"] <= 0.10)
+                    r["overhead_ratio"] <= 0.10,
+                )
     xm = br.get("xxlarge_model")
     if xm:
         p = xm["python"]
-        add("Python text→widget ready minus forward, albert-xxlarge 512 (in the kernel, one run)", "≤ 10% of the forward",
+        add(
+            "Python text→widget ready minus forward, albert-xxlarge 512 (in the kernel, one run)",
+            "≤ 10% of the forward",
             f"{(p['total_s'] - p['forward_s']) * 1000:.0f} ms = {(p['total_s'] - p['forward_s']) / p['forward_s']:.1%} of {p['forward_s']:.1f} s",
-            (p["total_s"] - p["forward_s"]) / p["forward_s"] <= 0.10)
-    for key, label in (("base512_head_default", "head view"), ("base512_matrix_default", "matrix view"), ("mini512_head_default", "MiniLM head view")):
+            (p["total_s"] - p["forward_s"]) / p["forward_s"] <= 0.10,
+        )
+    for key, label in (
+        ("base512_head_default", "head view"),
+        ("base512_matrix_default", "matrix view"),
+        ("mini512_head_default", "MiniLM head view"),
+    ):
         d = br.get(key)
         if d and d.get("first_paint_ms") is not None:
-            add(f"first paint after the data arrives, 512 tokens, {label}", "≤ 300 ms", f"{d['first_paint_ms']:.0f} ms", d["first_paint_ms"] <= 300)
+            add(
+                f"first paint after the data arrives, 512 tokens, {label}",
+                "≤ 300 ms",
+                f"{d['first_paint_ms']:.0f} ms",
+                d["first_paint_ms"] <= 300,
+            )
     for key, label, limit in (
-        ("base512_matrix_steps_head", "albert-base matrix view, head step", 16), ("base512_matrix_steps_layer", "albert-base matrix view, layer step", 16),
+        ("base512_matrix_steps_head", "albert-base matrix view, head step", 16),
+        ("base512_matrix_steps_layer", "albert-base matrix view, layer step", 16),
         ("base512_head_threshold_steps_head", "albert-base head view with threshold 0.01, head step", 50),
         ("base512_head_threshold_steps_layer", "albert-base head view with threshold 0.01, layer step", 50),
         ("mini512_head_threshold_steps_head", "MiniLM head view with threshold 0.05, head step", 50),
         ("mini512_head_threshold_steps_layer", "MiniLM head view with threshold 0.05, layer step", 50),
-        ("base512_head_steps_head", "albert-base head view WITHOUT a threshold (strongest lines; beyond the target's setting), head step", 50),
-        ("base512_head_steps_layer", "albert-base head view WITHOUT a threshold (strongest lines; beyond the target's setting), layer step", 50),
+        (
+            "base512_head_steps_head",
+            "albert-base head view WITHOUT a threshold (strongest lines; beyond the target's setting), head step",
+            50,
+        ),
+        (
+            "base512_head_steps_layer",
+            "albert-base head view WITHOUT a threshold (strongest lines; beyond the target's setting), layer step",
+            50,
+        ),
     ):
         s = br.get(key)
         if s and s.get("median_ms") is not None:
-            add(f"slider step, 512 tokens, {label} (median)", f"≤ {limit} ms",
+            add(
+                f"slider step, 512 tokens, {label} (median)",
+                f"≤ {limit} ms",
                 f"{s['median_ms']:.1f} ms (to data-drawn {s['median_to_drawn_ms']:.1f} ms, draw work {s['median_draw_ms']:.1f} ms)",
-                s["median_ms"] <= limit, "key press → the frame that shows it")
+                s["median_ms"] <= limit,
+                "key press → the frame that shows it",
+            )
     x = br.get("xxlarge_model")
     if x:
-        add("albert-xxlarge 512: model view drawn after capture", "≤ 2 s", f"{x['drawn_after_capture_s']:.2f} s", x["drawn_after_capture_s"] <= 2.0)
+        add(
+            "albert-xxlarge 512: model view drawn after capture",
+            "≤ 2 s",
+            f"{x['drawn_after_capture_s']:.2f} s",
+            x["drawn_after_capture_s"] <= 2.0,
+        )
         h = x["heap"]["used_plus_buffers_mib"]
-        add("albert-xxlarge 512: page JS heap (model view)", "≤ 300 MB",
+        add(
+            "albert-xxlarge 512: page JS heap (model view)",
+            "≤ 300 MB",
             f"{h * 1.048576:.0f} MB (V8 heap + array buffers of the whole JupyterLab page; with Blink's DOM heap "
-            f"{x['heap']['with_dom_mib'] * 1.048576:.0f} MB)", h * 1.048576 <= 300)
+            f"{x['heap']['with_dom_mib'] * 1.048576:.0f} MB)",
+            h * 1.048576 <= 300,
+        )
         xh = br.get("xxlarge_head")
         if xh:
             h2 = xh["heap"]["used_plus_buffers_mib"]
-            add("… and after opening its head view and stepping 6 heads + 6 layers", "≤ 300 MB",
-                f"{h2 * 1.048576:.0f} MB (with DOM {xh['heap']['with_dom_mib'] * 1.048576:.0f} MB)", h2 * 1.048576 <= 300)
+            add(
+                "… and after opening its head view and stepping 6 heads + 6 layers",
+                "≤ 300 MB",
+                f"{h2 * 1.048576:.0f} MB (with DOM {xh['heap']['with_dom_mib'] * 1.048576:.0f} MB)",
+                h2 * 1.048576 <= 300,
+            )
         py_mem = x["python"]
         ratio = py_mem["held"] / py_mem["attention_bytes"]
-        add("Python memory held by a widget, albert-xxlarge 512", "≤ 1.2× the float32 attention",
-            f"{ratio:.3f}× ({fmt_bytes(py_mem['held'])} for {fmt_bytes(py_mem['attention_bytes'])})", ratio <= 1.2)
+        add(
+            "Python memory held by a widget, albert-xxlarge 512",
+            "≤ 1.2× the float32 attention",
+            f"{ratio:.3f}× ({fmt_bytes(py_mem['held'])} for {fmt_bytes(py_mem['attention_bytes'])})",
+            ratio <= 1.2,
+        )
         after = br.get("xxlarge_memory_after")
         if after:
             ratio2 = after["held"] / after["attention_bytes"]
@@ -927,17 +994,27 @@ def side_by_side(results) -> list[str]:
     bv = {(r["model"], r["n"]): r for r in results.get("bertviz", [])}
     br = results.get("browser", {})
     pages = br.get("bertviz", {}) if isinstance(br.get("bertviz"), dict) else {}
-    keys = {("albert-base", 512): "base512", ("albert-base", 128): "base128", ("albert-base", 20): "base20", ("minilm", 512): "mini512",
-            ("minilm", 128): "mini128", ("minilm", 20): "mini20"}
-    out = ["| input | albert_widget: bytes until drawn | all heads, every layer | bertviz HTML | albert_widget Python (widget ready) | bertviz Python (HTML) | albert_widget first paint | bertviz load + render | layer step: albert_widget / bertviz |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    keys = {
+        ("albert-base", 512): "base512",
+        ("albert-base", 128): "base128",
+        ("albert-base", 20): "base20",
+        ("minilm", 512): "mini512",
+        ("minilm", 128): "mini128",
+        ("minilm", 20): "mini20",
+    }
+    out = [
+        "| input | albert_widget: bytes until drawn | all heads, every layer | bertviz HTML | albert_widget Python (widget ready) | bertviz Python (HTML) | albert_widget first paint | bertviz load + render | layer step: albert_widget / bertviz |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (model, n), r in py.items():
         b = bv.get((model, n), {})
         d = br.get(f"{keys.get((model, n), '-')}_head_default") or {}
         page = pages.get(f"{model}:{n}") or {}
         ours_step = br.get(f"{keys.get((model, n), '-')}_head_steps_layer") or {}
         every = br.get("base512_every_head", {}).get("bytes") if (model, n) == ("albert-base", 512) else r["every_head_data"]
-        step = f"{fmt(ours_step.get('median_ms'), ' ms')} / " + (", ".join(f"{x:.0f}" for x in page.get("layer_step_ms", [])) + " ms" if page else "—")
+        step = f"{fmt(ours_step.get('median_ms'), ' ms')} / " + (
+            ", ".join(f"{x:.0f}" for x in page.get("layer_step_ms", [])) + " ms" if page else "—"
+        )
         out.append(
             f"| {model} {n} | {fmt_bytes(d.get('bytes_until_drawn'))} | {fmt_bytes(every)} | {fmt_bytes(b.get('html_bytes'))}{' (computed)' if b.get('computed') else ''} | "
             f"{r['total_s'] * 1000:.0f} ms | {bertviz_python(b)} | {fmt(d.get('first_paint_ms'), ' ms')} | "
@@ -951,7 +1028,9 @@ def tables(results) -> str:
     py = results.get("python", [])
     bv = {(r["model"], r["n"]): r for r in results.get("bertviz", [])}
     br = results.get("browser", {})
-    lines.append("| model | tokens | forward (eager) | widget total | overhead | overhead / forward | encoding | default view data | every head data | bertviz HTML | bertviz Python |")
+    lines.append(
+        "| model | tokens | forward (eager) | widget total | overhead | overhead / forward | encoding | default view data | every head data | bertviz HTML | bertviz Python |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in py:
         b = bv.get((r["model"], r["n"]), {})
@@ -967,34 +1046,60 @@ def tables(results) -> str:
     lines.append("")
     lines.append("| widget | bytes until drawn | first paint after data (frame shown) | to data-drawn | draw work | lines drawn |")
     lines.append("|---|---|---|---|---|---|")
-    for key in ("base512_head_default", "base512_matrix_default", "base128_head_default", "base20_head_default", "mini512_head_default", "mini128_head_default", "mini20_head_default"):
+    for key in (
+        "base512_head_default",
+        "base512_matrix_default",
+        "base128_head_default",
+        "base20_head_default",
+        "mini512_head_default",
+        "mini128_head_default",
+        "mini20_head_default",
+    ):
         d = br.get(key)
         if d:
-            lines.append(f"| {key} | {fmt_bytes(d['bytes_until_drawn'])} | {fmt(d['first_paint_ms'], ' ms')} | {fmt(d.get('first_draw_ms'), ' ms')} | "
-                         f"{fmt(d['draw_ms'], ' ms')} | {d['lines']} |")
+            lines.append(
+                f"| {key} | {fmt_bytes(d['bytes_until_drawn'])} | {fmt(d['first_paint_ms'], ' ms')} | {fmt(d.get('first_draw_ms'), ' ms')} | "
+                f"{fmt(d['draw_ms'], ' ms')} | {d['lines']} |"
+            )
     lines.append("")
-    lines.append("| slider steps, 512 tokens (key press → frame shown; pause 400 ms between) | median | max | to data-drawn | draw work (median) | bytes fetched |")
+    lines.append(
+        "| slider steps, 512 tokens (key press → frame shown; pause 400 ms between) | median | max | to data-drawn | draw work (median) | bytes fetched |"
+    )
     lines.append("|---|---|---|---|---|---|")
-    for key in ("base512_head_steps_head", "base512_head_steps_layer", "base512_head_threshold_steps_head",
-                "base512_head_threshold_steps_layer", "base512_matrix_steps_head", "base512_matrix_steps_layer",
-                "mini512_head_steps_head", "mini512_head_steps_layer", "mini512_head_threshold_steps_head",
-                "mini512_head_threshold_steps_layer"):
+    for key in (
+        "base512_head_steps_head",
+        "base512_head_steps_layer",
+        "base512_head_threshold_steps_head",
+        "base512_head_threshold_steps_layer",
+        "base512_matrix_steps_head",
+        "base512_matrix_steps_layer",
+        "mini512_head_steps_head",
+        "mini512_head_steps_layer",
+        "mini512_head_threshold_steps_head",
+        "mini512_head_threshold_steps_layer",
+    ):
         s = br.get(key)
         if s:
-            lines.append(f"| {key}{' (' + str(s['lines']) + ' lines)' if 'lines' in s else ''} | {fmt(s['median_ms'], ' ms')} | {fmt(s['max_ms'], ' ms')} | "
-                         f"{fmt(s['median_to_drawn_ms'], ' ms')} | {fmt(s['median_draw_ms'], ' ms')} | {fmt_bytes(s['bytes'])} |")
+            lines.append(
+                f"| {key}{' (' + str(s['lines']) + ' lines)' if 'lines' in s else ''} | {fmt(s['median_ms'], ' ms')} | {fmt(s['max_ms'], ' ms')} | "
+                f"{fmt(s['median_to_drawn_ms'], ' ms')} | {fmt(s['median_draw_ms'], ' ms')} | {fmt_bytes(s['bytes'])} |"
+            )
     xh = br.get("xxlarge_head")
     if xh:
         for k in ("steps_head", "steps_layer"):
             s = xh[k]
-            lines.append(f"| xxlarge head view {k} | {fmt(s['median_ms'], ' ms')} | {fmt(s['max_ms'], ' ms')} | "
-                         f"{fmt(s['median_to_drawn_ms'], ' ms')} | {fmt(s['median_draw_ms'], ' ms')} | {fmt_bytes(s['bytes'])} |")
+            lines.append(
+                f"| xxlarge head view {k} | {fmt(s['median_ms'], ' ms')} | {fmt(s['max_ms'], ' ms')} | "
+                f"{fmt(s['median_to_drawn_ms'], ' ms')} | {fmt(s['median_draw_ms'], ' ms')} | {fmt_bytes(s['bytes'])} |"
+            )
     e = br.get("base512_every_head")
     if e:
         lines.append("")
-        lines.append(f"Every head of every layer of albert-base at 512 tokens visited in the page ({e['visited_steps'] + 1} heads, one key "
-                     f"press each, no pause): {fmt_bytes(e['bytes'])} received in all, median step {e['walk_median_ms']:.0f} ms, "
-                     f"JS heap + buffers afterwards {e['heap']['used_plus_buffers_mib']:.0f} MiB.")
+        lines.append(
+            f"Every head of every layer of albert-base at 512 tokens visited in the page ({e['visited_steps'] + 1} heads, one key "
+            f"press each, no pause): {fmt_bytes(e['bytes'])} received in all, median step {e['walk_median_ms']:.0f} ms, "
+            f"JS heap + buffers afterwards {e['heap']['used_plus_buffers_mib']:.0f} MiB."
+        )
     bvr = br.get("bertviz", {})
     if bvr:
         lines.append("")
@@ -1004,27 +1109,33 @@ def tables(results) -> str:
         lines.append("|---|---|---|---|---|---|")
         for key, v in bvr.items():
             if isinstance(v, dict) and "lines" in v:
-                lines.append(f"| {key} | {v['lines']} | {v['load_and_render_s']:.2f} s | {v['render_after_html_ms']:.0f} ms | "
-                             f"{', '.join(f'{x:.0f}' for x in v['layer_step_ms'])} ms | {v['heap']['used_plus_buffers_mib']:.0f} MiB "
-                             f"(with DOM {v['heap']['with_dom_mib']:.0f} MiB) |")
+                lines.append(
+                    f"| {key} | {v['lines']} | {v['load_and_render_s']:.2f} s | {v['render_after_html_ms']:.0f} ms | "
+                    f"{', '.join(f'{x:.0f}' for x in v['layer_step_ms'])} ms | {v['heap']['used_plus_buffers_mib']:.0f} MiB "
+                    f"(with DOM {v['heap']['with_dom_mib']:.0f} MiB) |"
+                )
     return "\n".join(lines)
 
 
 def report(results) -> str:
     m = results["machine"]
     out = ["# albert_widget benchmark against bertviz", ""]
-    out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; {m['os']}; Python {m['python']}, "
-               f"torch {m['torch']} ({m['torch_threads']} threads), transformers {m['transformers']}, {m['chromium']}. "
-               f"Load average at start {tuple(round(x, 1) for x in m['load_average_start'])}, at end "
-               f"{tuple(round(x, 1) for x in results.get('load_average_end', (0, 0, 0)))} (the machine is shared: "
-               f"absolute times are noisy, ratios count). Whole benchmark: {results.get('wall_s', 0):.0f} s.")
+    out.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; {m['os']}; Python {m['python']}, "
+        f"torch {m['torch']} ({m['torch_threads']} threads), transformers {m['transformers']}, {m['chromium']}. "
+        f"Load average at start {tuple(round(x, 1) for x in m['load_average_start'])}, at end "
+        f"{tuple(round(x, 1) for x in results.get('load_average_end', (0, 0, 0)))} (the machine is shared: "
+        f"absolute times are noisy, ratios count). Whole benchmark: {results.get('wall_s', 0):.0f} s."
+    )
     out.append("")
     out.append("## Targets (issue 6)")
     out.append("")
     out.append("| figure | target | measured | met |")
     out.append("|---|---|---|---|")
     for t in results.get("targets", []):
-        out.append(f"| {t['figure']} | {t['target']} | {t['measured']}{' — ' + t['detail'] if t['detail'] else ''} | {'yes' if t['met'] else '**no**'} |")
+        out.append(
+            f"| {t['figure']} | {t['target']} | {t['measured']}{' — ' + t['detail'] if t['detail'] else ''} | {'yes' if t['met'] else '**no**'} |"
+        )
     out.append("")
     out.append("## All figures")
     out.append("")
@@ -1033,17 +1144,21 @@ def report(results) -> str:
     if "tooltip" in br:
         t = br["tooltip"]
         out.append("")
-        out.append(f"Matrix tooltip at 512 tokens (page draws float16): shows {t['value']!r} for layer {t['layer']} head {t['head']} "
-                   f"query {t['query']} key {t['key']}; Python's float32 value {t['python_value']!r}: exact = {t['exact']}.")
+        out.append(
+            f"Matrix tooltip at 512 tokens (page draws float16): shows {t['value']!r} for layer {t['layer']} head {t['head']} "
+            f"query {t['query']} key {t['key']}; Python's float32 value {t['python_value']!r}: exact = {t['exact']}."
+        )
     if "base512_head_default" in br:
         out.append("")
         out.append(f"Head view note at 512 tokens: “{br['base512_head_default'].get('note')}”")
     x = br.get("xxlarge_model")
     if x:
         out.append("")
-        out.append(f"albert-xxlarge 512: capture {x['python']['total_s']:.1f} s (forward {x['python']['forward_s']:.1f} s); "
-                   f"model view drawn {x['drawn_after_capture_s']:.2f} s after the capture returned, {fmt_bytes(x['bytes_until_drawn'])} "
-                   f"on the wire; RSS grew {fmt_bytes(x['python']['rss_delta'])}.")
+        out.append(
+            f"albert-xxlarge 512: capture {x['python']['total_s']:.1f} s (forward {x['python']['forward_s']:.1f} s); "
+            f"model view drawn {x['drawn_after_capture_s']:.2f} s after the capture returned, {fmt_bytes(x['bytes_until_drawn'])} "
+            f"on the wire; RSS grew {fmt_bytes(x['python']['rss_delta'])}."
+        )
     out.append("")
     out.append("## Method")
     out.append("")

@@ -30,9 +30,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def max_difference(a, b) -> float:
-    from albert_widget.analysis import STATISTICS
-
     import numpy as np
+
+    from albert_widget.analysis import STATISTICS
 
     diffs = [np.abs(getattr(a, n) - getattr(b, n)).max() for n in STATISTICS]
     if a.js_divergence is not None:
@@ -123,8 +123,9 @@ def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, objec
         head_stats(model, tokenizer, corpus[:2], engine=engine, shard_size=1, progress=False, **kwargs)
         fixed = time.perf_counter() - t
         t = time.perf_counter()
-        stats = head_stats(model, tokenizer, corpus, engine=engine, batch_size=args.batch_size,
-                           shard_size=args.shard_size, progress=False, **kwargs)
+        stats = head_stats(
+            model, tokenizer, corpus, engine=engine, batch_size=args.batch_size, shard_size=args.shard_size, progress=False, **kwargs
+        )
         wall = time.perf_counter() - t
     finally:
         if engine == "ray":
@@ -193,8 +194,7 @@ def markdown(report: dict) -> str:
         cells = ["—"] * 4
         if not r.get("single", False):
             over = r["wall_s"] - base
-            cells = [f"{r['start_s']:.1f}", f"{r['fixed_s']:.1f}", f"{over:+.1f} ({100 * over / base:+.0f}%)",
-                     f"{r['max_difference']:.1e}"]
+            cells = [f"{r['start_s']:.1f}", f"{r['fixed_s']:.1f}", f"{over:+.1f} ({100 * over / base:+.0f}%)", f"{r['max_difference']:.1e}"]
         lines.append(f"| {r['engine']} | {r['texts']} | {r['wall_s']:.1f} | {r['texts'] / r['wall_s']:.1f} | " + " | ".join(cells) + " |")
     c = report["components"]
     lines += [
@@ -216,8 +216,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--shard-size", type=int, default=500)
     parser.add_argument("--engines", default="dask,ray")
-    parser.add_argument("--threaded-texts", type=int, default=200,
-                        help="texts for the extra one-process run with one torch thread per core (0: skip)")
+    parser.add_argument(
+        "--threaded-texts", type=int, default=200, help="texts for the extra one-process run with one torch thread per core (0: skip)"
+    )
     parser.add_argument("--out", default=str(HERE / "corpus_results.json"))
     parser.add_argument("--md", default=str(HERE / "CORPUS_RESULTS.md"))
     parser.add_argument("--render", action="store_true", help="only rewrite --md from the JSON of --out")
@@ -238,8 +239,11 @@ def main() -> None:
     model, tokenizer = load_default_model()
     corpus = make_corpus(args.texts, seed=0)
     report = {
-        "texts": len(corpus), "model": "all-MiniLM-L6-v2 (packaged)", "batch_size": args.batch_size,
-        "shard_size": args.shard_size, "workers": args.workers,
+        "texts": len(corpus),
+        "model": "all-MiniLM-L6-v2 (packaged)",
+        "batch_size": args.batch_size,
+        "shard_size": args.shard_size,
+        "workers": args.workers,
         "components": components(model, tokenizer, corpus, args.batch_size),
         "runs": [],
     }
@@ -251,7 +255,7 @@ def main() -> None:
     if args.threaded_texts:
         # torch's default (one thread per core) on part of the corpus: on a shared machine its threads
         # wait on each other and it can be far slower per text than one thread.
-        row, _ = run_single(model, tokenizer, corpus[:args.threaded_texts], args, threads=os.cpu_count() or 1)
+        row, _ = run_single(model, tokenizer, corpus[: args.threaded_texts], args, threads=os.cpu_count() or 1)
         report["runs"].append(row)
         print(row, flush=True)
     for engine in [e for e in args.engines.split(",") if e]:
@@ -263,9 +267,15 @@ def main() -> None:
         report["runs"].append(row)
         print(row, flush=True)
     report["machine"] = {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "ray": ray.__version__,
-        "dask": dask.__version__, "load_start": load_start, "load_end": tuple(round(x, 1) for x in os.getloadavg()),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "ray": ray.__version__,
+        "dask": dask.__version__,
+        "load_start": load_start,
+        "load_end": tuple(round(x, 1) for x in os.getloadavg()),
         "total_s": time.perf_counter() - begin,
     }
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

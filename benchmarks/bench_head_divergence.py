@@ -60,8 +60,17 @@ def main() -> None:
     for (la, ha), (lb, hb), n in CASES:
         a, b = _attention(rng, la, ha, n), _attention(rng, lb, hb, n)
         best, median = _time(lambda a=a, b=b: head_divergence(a, b))
-        rows.append({"left": [la, ha], "right": [lb, hb], "tokens": n, "alignment": "token", "pairs": la * ha * lb * hb,
-                     "best_s": best, "median_s": median})
+        rows.append(
+            {
+                "left": [la, ha],
+                "right": [lb, hb],
+                "tokens": n,
+                "alignment": "token",
+                "pairs": la * ha * lb * hb,
+                "best_s": best,
+                "median_s": median,
+            }
+        )
     # Word alignment: different words at one position on each side (one deletion, one insertion).
     n = 128
     left = ["[CLS]", *[f"w{i}" for i in range(n - 2)], "[SEP]"]
@@ -70,17 +79,37 @@ def main() -> None:
     alignment = align_tokens(left, right)
     a, b = _attention(rng, 12, 12, n), _attention(rng, 12, 12, n)
     best, median = _time(lambda: head_divergence(a, b, alignment))
-    rows.append({"left": [12, 12], "right": [12, 12], "tokens": alignment.num_units, "alignment": "word", "pairs": 144 * 144,
-                 "best_s": best, "median_s": median})
+    rows.append(
+        {
+            "left": [12, 12],
+            "right": [12, 12],
+            "tokens": alignment.num_units,
+            "alignment": "word",
+            "pairs": 144 * 144,
+            "best_s": best,
+            "median_s": median,
+        }
+    )
 
     print(f"{'left':>8} {'right':>8} {'aligned':>8} {'align':>6} {'head pairs':>11} {'best s':>8} {'median s':>9}")
     for r in rows:
-        print(f"{'x'.join(map(str, r['left'])):>8} {'x'.join(map(str, r['right'])):>8} {r['tokens']:>8} {r['alignment']:>6} "
-              f"{r['pairs']:>11} {r['best_s']:>8.3f} {r['median_s']:>9.3f}")
+        print(
+            f"{'x'.join(map(str, r['left'])):>8} {'x'.join(map(str, r['right'])):>8} {r['tokens']:>8} {r['alignment']:>6} "
+            f"{r['pairs']:>11} {r['best_s']:>8.3f} {r['median_s']:>9.3f}"
+        )
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
-    result = {"runs": RUNS, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-              "numpy": np.__version__, "load_average": load}, "rows": rows}
+    result = {
+        "runs": RUNS,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "load_average": load,
+        },
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"written to {args.out}")
 

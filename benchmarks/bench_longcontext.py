@@ -35,11 +35,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SHAPES = {
     # TinyLlama-1.1B: 22 layers x 32 heads, 4 key/value heads, head size 64
-    "tinyllama": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                      num_key_value_heads=4, vocab_size=32000, max_position_embeddings=4096),
+    "tinyllama": dict(
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+    ),
     # Llama-3-8B: 32 layers x 32 heads, 8 key/value heads, head size 128
-    "llama3-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                      num_key_value_heads=8, vocab_size=128256, max_position_embeddings=32768, rope_theta=500000.0),
+    "llama3-8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=32768,
+        rope_theta=500000.0,
+    ),
 }
 
 
@@ -103,9 +118,15 @@ def worker(args) -> dict:
         model = model.float()  # exactness is a float32 question: bf16 eager rounds its own scores
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (1, args.tokens), generator=g)
-    out = {"worker": args.worker, "shape": args.shape, "layers": model.config.num_hidden_layers, "tokens": args.tokens,
-           "device": device, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-           "threads": torch.get_num_threads()}
+    out = {
+        "worker": args.worker,
+        "shape": args.shape,
+        "layers": model.config.num_hidden_layers,
+        "tokens": args.tokens,
+        "device": device,
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+    }
     out["rss_after_build"] = _rss("VmRSS")
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -198,7 +219,7 @@ def _exact(model, ids, compact_from_ids, device, np, torch) -> dict:
 
                 found = {
                     "row": diff(result.block(layer, h, rows), ref[rows]),
-                    "tile": diff(result.block(layer, h, slice(r0, r0 + 128), slice(c0, c0 + 128)), ref[r0:r0 + 128, c0:c0 + 128]),
+                    "tile": diff(result.block(layer, h, slice(r0, r0 + 128), slice(c0, c0 + 128)), ref[r0 : r0 + 128, c0 : c0 + 128]),
                     "cell": max(abs(float(result.block(layer, h, [i], [j])[0, 0]) - float(ref[i, j])) for i, j in cells),
                 }
                 if (layer, h) in heads:
@@ -232,13 +253,30 @@ def _exact(model, ids, compact_from_ids, device, np, torch) -> dict:
         model.set_attn_implementation(previous)
         for handle in hooks:
             handle.remove()
-    return {"max_abs_error": errors["fast"], "max_abs_error_same_path": errors["same_path"],
-            "max_abs_error_per_layer": per_layer, "compared": counts, "capture_seconds": capture_seconds}
+    return {
+        "max_abs_error": errors["fast"],
+        "max_abs_error_same_path": errors["same_path"],
+        "max_abs_error_per_layer": per_layer,
+        "compared": counts,
+        "capture_seconds": capture_seconds,
+    }
 
 
 def run_worker(args, mode: str, gpu: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--worker", mode, "--shape", args.shape, "--tokens", str(args.tokens),
-           "--exact-layers", str(args.exact_layers), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--shape",
+        args.shape,
+        "--tokens",
+        str(args.tokens),
+        "--exact-layers",
+        str(args.exact_layers),
+        "--threads",
+        str(args.threads),
+    ]
     if args.layers:
         cmd += ["--layers", str(args.layers)]
     if args.memory_budget:
@@ -275,7 +313,9 @@ def summarize(forward: dict, capture: dict, exact: dict | None, label: str) -> l
         f"| compact result held | {gib(capture['result_bytes'])} | |",
     ]
     if "gpu_peak_above_model" in capture:
-        rows.append(f"| GPU peak above the model: forward / capture | {gib(forward['gpu_peak_above_model'])} / {gib(capture['gpu_peak_above_model'])} | |")
+        rows.append(
+            f"| GPU peak above the model: forward / capture | {gib(forward['gpu_peak_above_model'])} / {gib(capture['gpu_peak_above_model'])} | |"
+        )
     if "sampled_rows_max_abs_error_vs_float64" in capture:
         rows.append(f"| sampled rows vs float64 softmax of the stored q, k | {capture['sampled_rows_max_abs_error_vs_float64']:.2e} | |")
     if exact:
@@ -288,7 +328,9 @@ def summarize(forward: dict, capture: dict, exact: dict | None, label: str) -> l
                 f"cells {e['cell']:.1e} ({c['cell']}) | <= 1e-6 |"
             )
         per = exact["max_abs_error_per_layer"]
-        rows.append(f"| per layer, sdpa path / eager path | {' / '.join(', '.join(f'{x:.1e}' for x in per[k]) for k in ('fast', 'same_path'))} | |")
+        rows.append(
+            f"| per layer, sdpa path / eager path | {' / '.join(', '.join(f'{x:.1e}' for x in per[k]) for k in ('fast', 'same_path'))} | |"
+        )
     return rows + [""]
 
 
@@ -320,8 +362,12 @@ def main() -> None:
     import torch
 
     report: dict = {"python": sys.version.split()[0], "torch": torch.__version__, "cpus": os.cpu_count(), "runs": []}
-    lines = ["# Long-context capture benchmark", "",
-             "Random weights, real shapes (LlamaForCausalLM from a config). Each number from a fresh process.", ""]
+    lines = [
+        "# Long-context capture benchmark",
+        "",
+        "Random weights, real shapes (LlamaForCausalLM from a config). Each number from a fresh process.",
+        "",
+    ]
     if not args.skip_cpu:
         args.tokens = args.tokens or 4096
         forward = run_worker(args, "forward")
@@ -335,8 +381,16 @@ def main() -> None:
         else:
             # The compact form of 32 layers at 32k tokens holds ~12.6 GB (queries/keys in bfloat16):
             # over the 2 GiB default budget, so the run says how much it may use.
-            gpu_args = argparse.Namespace(**{**vars(args), "shape": "llama3-8b", "tokens": args.gpu_tokens, "layers": args.layers,
-                                            "exact_layers": 2, "memory_budget": args.memory_budget or 64 * 1024**3})
+            gpu_args = argparse.Namespace(
+                **{
+                    **vars(args),
+                    "shape": "llama3-8b",
+                    "tokens": args.gpu_tokens,
+                    "layers": args.layers,
+                    "exact_layers": 2,
+                    "memory_budget": args.memory_budget or 64 * 1024**3,
+                }
+            )
             forward = run_worker(gpu_args, "forward", gpu=True)
             capture = run_worker(gpu_args, "capture", gpu=True)
             exact = run_worker(argparse.Namespace(**{**vars(gpu_args), "tokens": min(4096, args.gpu_tokens)}), "exact", gpu=True)

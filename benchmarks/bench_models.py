@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from albert_widget.tiny import CORPUS, random_albert, train_albert_tokenizer  # noqa: E402 - after the env
+from albert_widget.tiny import CORPUS, random_albert, train_albert_tokenizer
 
 SENTENCES = CORPUS + [
     "Long documents need tools that stay fast when the input grows to five hundred tokens.",
@@ -22,10 +22,24 @@ SENTENCES = CORPUS + [
 ]
 
 # albert-base-v2 and albert-xxlarge-v2 shapes (random weights).
-ALBERT_BASE = dict(vocab_size=30000, embedding_size=128, hidden_size=768, num_hidden_layers=12,
-                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
-ALBERT_XXLARGE = dict(vocab_size=30000, embedding_size=128, hidden_size=4096, num_hidden_layers=12,
-                      num_attention_heads=64, intermediate_size=16384, max_position_embeddings=512)
+ALBERT_BASE = dict(
+    vocab_size=30000,
+    embedding_size=128,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=512,
+)
+ALBERT_XXLARGE = dict(
+    vocab_size=30000,
+    embedding_size=128,
+    hidden_size=4096,
+    num_hidden_layers=12,
+    num_attention_heads=64,
+    intermediate_size=16384,
+    max_position_embeddings=512,
+)
 
 
 def albert_tokenizer(vocab_size: int = 800) -> Any:

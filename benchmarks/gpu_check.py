@@ -20,11 +20,11 @@ package = types.ModuleType("albert_widget")
 package.__path__ = [str(ROOT / "albert_widget")]
 sys.modules["albert_widget"] = package
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import bench_models as bm
+import numpy as np
+import torch
 
-import bench_models as bm  # noqa: E402
-from albert_widget.capture import capture  # noqa: E402
+from albert_widget.capture import capture
 
 
 def timed(fn, reps=5):
@@ -69,15 +69,21 @@ def main() -> None:
             half16 = capture(half_model, tok, text, max_length=n, dtype="float16")
         finally:
             base.float().to("cpu")
-        rows.append({
-            "model": "albert-base", "n": n, "capture_s": gpu_s, "forward_s": fwd, "overhead_s": gpu_s - fwd,
-            "attention_mb": gpu.attention.nbytes / 1e6,
-            "max_abs_diff_vs_cpu": float(np.abs(gpu.attention - cpu).max()),
-            "result_is_numpy_float32": isinstance(gpu.attention, np.ndarray) and gpu.attention.dtype == np.float32,
-            "half_model_result_dtype": str(half.attention.dtype),
-            "half_model_max_abs_diff": float(np.abs(half.attention - cpu).max()),
-            "float16_capture_dtype": str(half16.attention.dtype),
-        })
+        rows.append(
+            {
+                "model": "albert-base",
+                "n": n,
+                "capture_s": gpu_s,
+                "forward_s": fwd,
+                "overhead_s": gpu_s - fwd,
+                "attention_mb": gpu.attention.nbytes / 1e6,
+                "max_abs_diff_vs_cpu": float(np.abs(gpu.attention - cpu).max()),
+                "result_is_numpy_float32": isinstance(gpu.attention, np.ndarray) and gpu.attention.dtype == np.float32,
+                "half_model_result_dtype": str(half.attention.dtype),
+                "half_model_max_abs_diff": float(np.abs(half.attention - cpu).max()),
+                "float16_capture_dtype": str(half16.attention.dtype),
+            }
+        )
         print(rows[-1], flush=True)
     report["rows"] = rows
     # albert-xxlarge at 512 tokens, built on the GPU.
@@ -87,8 +93,11 @@ def main() -> None:
     cap_s, result = timed(lambda: capture(xx, tok, text, max_length=512), reps=3)
     fwd = forward_only(xx, tok, text, 512)
     report["xxlarge"] = {
-        "capture_s": cap_s, "forward_s": fwd, "overhead_s": cap_s - fwd,
-        "attention_mb": result.attention.nbytes / 1e6, "shape": list(result.attention.shape),
+        "capture_s": cap_s,
+        "forward_s": fwd,
+        "overhead_s": cap_s - fwd,
+        "attention_mb": result.attention.nbytes / 1e6,
+        "shape": list(result.attention.shape),
         "gpu_peak_mb": torch.cuda.max_memory_allocated() / 1e6,
     }
     print(report["xxlarge"], flush=True)

@@ -482,8 +482,9 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 600) -> nbformat.NotebookN
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # No widget state in the file: section 5 makes widgets but shows figures (the state would add the bundle).
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}},
-                            store_widget_state=False)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}, store_widget_state=False
+    )
     client.execute()
     return nb
 

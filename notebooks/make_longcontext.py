@@ -49,23 +49,15 @@ CELLS = [
         'n = len(tokenizer(text)["input_ids"])\n'
         "print(estimate(attention_shape(model), n).describe())"
     ),
-    new_code_cell(
-        "result = capture(model, tokenizer, text, memory_budget=64 * 2**20)  # 64 MiB: too small for [L, H, N, N]\n"
-        "result"
-    ),
+    new_code_cell("result = capture(model, tokenizer, text, memory_budget=64 * 2**20)  # 64 MiB: too small for [L, H, N, N]\nresult"),
     new_markdown_cell("The full array is refused with what it would need and what to use instead:"),
-    new_code_cell(
-        "try:\n"
-        "    result.attention\n"
-        "except ValueError as error:\n"
-        "    print(error)"
-    ),
+    new_code_cell("try:\n    result.attention\nexcept ValueError as error:\n    print(error)"),
     new_markdown_cell("Any tile, row or head, recomputed exactly on demand:"),
     new_code_cell(
         "tile = result.block(layer=2, head=5, rows=slice(1000, 1008), cols=slice(990, 998))\n"
         "print(tile.shape, tile.dtype)\n"
         "row = result.row(2, 5, n - 1)\n"
-        "print(f\"last row sums to {row.sum():.6f}; heaviest key: {row.argmax()}\")"
+        'print(f"last row sums to {row.sum():.6f}; heaviest key: {row.argmax()}")'
     ),
     new_markdown_cell(
         "Per-head summaries from the capture's single streaming pass: attention to the first token "
@@ -73,9 +65,9 @@ CELLS = [
     ),
     new_code_cell(
         "s = result.summaries\n"
-        "for name, values in ((\"sink\", s.sink), (\"previous token\", s.previous_token), (\"entropy\", s.entropy)):\n"
+        'for name, values in (("sink", s.sink), ("previous token", s.previous_token), ("entropy", s.entropy)):\n'
         "    layer, head = np.unravel_index(values.argmax(), values.shape)\n"
-        "    print(f\"highest {name}: layer {layer}, head {head} = {values[layer, head]:.3f}\")"
+        '    print(f"highest {name}: layer {layer}, head {head} = {values[layer, head]:.3f}")'
     ),
     new_markdown_cell(
         "An induction score: in a repeated text, how much each token attends to the token that followed "
@@ -90,13 +82,13 @@ CELLS = [
         "    for head in range(result.num_heads):\n"
         "        tile = result.block(layer, head, rows, rows - period + 1)\n"
         "        scores[layer, head] = np.diagonal(tile).mean()\n"
-        "print(f\"period {period} tokens; best induction score {scores.max():.3f} (layer, head = {np.unravel_index(scores.argmax(), scores.shape)})\")"
+        'print(f"period {period} tokens; best induction score {scores.max():.3f} (layer, head = {np.unravel_index(scores.argmax(), scores.shape)})")'
     ),
     new_markdown_cell("Generation: the attention of every generated token to everything before it."),
     new_code_cell(
         'generated = capture_generate(model, tokenizer, "the cat sat on the mat because", max_new_tokens=20)\n'
         "print(generated)\n"
-        "print(\"prompt tokens:\", generated.prompt_length, \"generated:\", int(generated.generated.sum()))\n"
+        'print("prompt tokens:", generated.prompt_length, "generated:", int(generated.generated.sum()))\n'
         "print(generated.block(0, 0, rows=[generated.num_tokens - 1]).round(3))"
     ),
 ]

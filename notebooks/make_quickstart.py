@@ -28,10 +28,7 @@ CELLS = [
         "exact values, or type a new sentence and press Enter."
     ),
     new_code_cell(
-        "from albert_widget import AttentionWidget\n"
-        "\n"
-        'w = AttentionWidget.demo("The cat sat on the mat because it was tired.")\n'
-        "w"
+        'from albert_widget import AttentionWidget\n\nw = AttentionWidget.demo("The cat sat on the mat because it was tired.")\nw'
     ),
     new_markdown_cell(
         "The widget's state is plain Python: the tokens the model saw and the attention it computed, "
@@ -46,7 +43,7 @@ CELLS = [
     new_code_cell(
         "w.layer = 3\n"
         "w.head = 5\n"
-        "i, j = w.tokens.index(\"it\"), w.tokens.index(\"cat\")\n"
+        'i, j = w.tokens.index("it"), w.tokens.index("cat")\n'
         "print(f\"layer {w.layer}, head {w.head}: 'it' -> 'cat' = {w.attention[w.layer, w.head, i, j]:.4f}\")"
     ),
     new_markdown_cell(
@@ -55,16 +52,9 @@ CELLS = [
         "Give a second sentence and the model reads both (`[CLS] A [SEP] B [SEP]`); `segments` tells "
         "which sentence each token belongs to. Setting `text` or `text_pair` from Python reruns the model."
     ),
-    new_code_cell(
-        'pair = AttentionWidget.demo("The cat sat on the mat.", "It was tired.")\n'
-        "pair"
-    ),
+    new_code_cell('pair = AttentionWidget.demo("The cat sat on the mat.", "It was tired.")\npair'),
     new_code_cell("list(zip(pair.tokens, pair.segments))"),
-    new_code_cell(
-        "pair.view = \"matrix\"\n"
-        "pair.text_pair = \"It fell asleep.\"\n"
-        "pair.tokens"
-    ),
+    new_code_cell('pair.view = "matrix"\npair.text_pair = "It fell asleep."\npair.tokens'),
     new_markdown_cell(
         "## ALBERT (or any Hugging Face model)\n"
         "\n"
@@ -73,7 +63,7 @@ CELLS = [
         "attention map:\n"
         "\n"
         "```python\n"
-        "w = AttentionWidget.from_pretrained(\"albert-base-v2\", text=\"The cat sat on the mat because it was tired.\")\n"
+        'w = AttentionWidget.from_pretrained("albert-base-v2", text="The cat sat on the mat because it was tired.")\n'
         "w\n"
         "```\n"
         "\n"
@@ -81,7 +71,7 @@ CELLS = [
         "the network:\n"
         "\n"
         "```python\n"
-        "w = AttentionWidget.from_pretrained(\"/path/to/albert-base-v2\", text=\"...\")\n"
+        'w = AttentionWidget.from_pretrained("/path/to/albert-base-v2", text="...")\n'
         "```\n"
         "\n"
         "Or bring your own model and tokenizer (attention is captured even when the model runs the "
@@ -89,9 +79,9 @@ CELLS = [
         "\n"
         "```python\n"
         "from transformers import AlbertModel, AlbertTokenizer\n"
-        "model = AlbertModel.from_pretrained(\"albert-base-v2\")\n"
-        "tokenizer = AlbertTokenizer.from_pretrained(\"albert-base-v2\")\n"
-        "w = AttentionWidget(model, tokenizer, \"The cat sat on the mat.\")\n"
+        'model = AlbertModel.from_pretrained("albert-base-v2")\n'
+        'tokenizer = AlbertTokenizer.from_pretrained("albert-base-v2")\n'
+        'w = AttentionWidget(model, tokenizer, "The cat sat on the mat.")\n'
         "```\n"
         "\n"
         "Attention computed anywhere else (PyTorch, JAX, TensorFlow, numpy) can be shown too: "
@@ -105,18 +95,18 @@ CELLS = [
         "from albert_widget.models import model_label\n"
         "\n"
         "summary = {\n"
-        "    \"model\": model_label(w.info.get(\"name_or_path\")),  # all-MiniLM-L6-v2, not its folder\n"
-        "    \"model_type\": w.info.get(\"model_type\"),\n"
-        "    \"model_path\": w.info.get(\"name_or_path\"),\n"
-        "    \"text\": w.text,\n"
-        "    \"tokens\": w.tokens,\n"
-        "    \"num_tokens\": len(w.tokens),\n"
-        "    \"num_layers\": w.num_layers,\n"
-        "    \"num_heads\": w.num_heads,\n"
-        "    \"bytes_per_layer\": int(w.attention[0].nbytes),\n"
-        "    \"bytes_all_layers\": int(w.attention.nbytes),\n"
+        '    "model": model_label(w.info.get("name_or_path")),  # all-MiniLM-L6-v2, not its folder\n'
+        '    "model_type": w.info.get("model_type"),\n'
+        '    "model_path": w.info.get("name_or_path"),\n'
+        '    "text": w.text,\n'
+        '    "tokens": w.tokens,\n'
+        '    "num_tokens": len(w.tokens),\n'
+        '    "num_layers": w.num_layers,\n'
+        '    "num_heads": w.num_heads,\n'
+        '    "bytes_per_layer": int(w.attention[0].nbytes),\n'
+        '    "bytes_all_layers": int(w.attention.nbytes),\n'
         "}\n"
-        "print(\"SUMMARY \" + json.dumps(summary))"
+        'print("SUMMARY " + json.dumps(summary))'
     ),
 ]
 

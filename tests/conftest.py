@@ -17,7 +17,7 @@ import pytest
 # benchmarks; test modules import them from here.
 from albert_widget.tiny import CORPUS, random_albert, tiny_albert_config, train_albert_tokenizer, train_bpe_tokenizer
 
-__all__ = ["CORPUS", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer", "eager_reference"]
+__all__ = ["CORPUS", "eager_reference", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer"]
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def albert_tokenizer(tmp_path_factory):
     return train_albert_tokenizer(str(tmp_path_factory.mktemp("spm")))
 
 
-@pytest.fixture()
+@pytest.fixture
 def tiny_albert(albert_tokenizer):
     """``(model, tokenizer)``: AlbertModel from a config, random weights, default sdpa attention.
     Function-scoped: tests may switch it to train mode or change its attention implementation."""
@@ -45,7 +45,7 @@ def bpe_tokenizer():
     return train_bpe_tokenizer()
 
 
-@pytest.fixture()
+@pytest.fixture
 def tiny_bart(bpe_tokenizer):
     """BartModel from a config: encoder 2 layers x 4 heads, decoder 3 layers x 2 heads (sdpa default)."""
     import torch
@@ -53,14 +53,24 @@ def tiny_bart(bpe_tokenizer):
 
     torch.manual_seed(0)
     config = BartConfig(
-        vocab_size=len(bpe_tokenizer), d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
-        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
-        pad_token_id=0, bos_token_id=0, eos_token_id=0, decoder_start_token_id=0,
+        vocab_size=len(bpe_tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=3,
+        encoder_attention_heads=4,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=0,
     )
     return BartModel(config).eval(), bpe_tokenizer
 
 
-@pytest.fixture()
+@pytest.fixture
 def tiny_gpt2(bpe_tokenizer):
     """``(model, tokenizer)``: a 2-layer x 4-head GPT2LMHeadModel from a config (32 positions),
     default sdpa attention, with the byte-level BPE tokenizer above."""

@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from albert_widget.analysis import corpus_files, head_importance, head_stats
-
 from conftest import CORPUS, tiny_albert_config
 from test_analysis_partial import assert_same_stats
+
+from albert_widget.analysis import corpus_files, head_importance, head_stats
 
 TEXTS = [f"{CORPUS[i % len(CORPUS)]} Number {i}." for i in range(30)] + [("A pair of sentences.", "The second one.")]
 SHARD = 4  # 8 shards
@@ -65,17 +64,18 @@ def _by_value():
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from transformers import AlbertForSequenceClassification, AlbertModel
-
     from conftest import train_albert_tokenizer
+    from transformers import AlbertForSequenceClassification, AlbertModel
 
     tokenizer = train_albert_tokenizer(str(tmp_path_factory.mktemp("spm")))
     torch.manual_seed(21)
     base = AlbertModel(tiny_albert_config(len(tokenizer), initializer_range=0.2)).eval()  # float32, as users run it
     torch.manual_seed(22)
-    classifier = AlbertForSequenceClassification(
-        tiny_albert_config(len(tokenizer), num_hidden_layers=3, num_labels=3, initializer_range=0.2)
-    ).double().eval()
+    classifier = (
+        AlbertForSequenceClassification(tiny_albert_config(len(tokenizer), num_hidden_layers=3, num_labels=3, initializer_range=0.2))
+        .double()
+        .eval()
+    )
     labels = [i % 3 for i in range(len(TEXTS))]
     return {
         "tokenizer": tokenizer,
@@ -88,7 +88,7 @@ def models(tmp_path_factory):
 
 
 def _shard_texts():
-    return [TEXTS[i:i + SHARD] for i in range(0, len(TEXTS), SHARD)]
+    return [TEXTS[i : i + SHARD] for i in range(0, len(TEXTS), SHARD)]
 
 
 def _first(text):
@@ -120,15 +120,17 @@ def test_ray_stats_equal_one_process(ray_cluster, models, tmp_path):
     # The workers read the corpus themselves from a Parquet file (single sentences only in this file).
     singles = TEXTS[:-1]
     pq.write_table(pa.table({"text": singles}), tmp_path / "corpus.parquet", row_group_size=7)
-    got = head_stats(models["base"], tok, corpus_files(tmp_path / "corpus.parquet"), engine="ray",
-                     num_workers=2, shard_size=SHARD, progress=False)
+    got = head_stats(
+        models["base"], tok, corpus_files(tmp_path / "corpus.parquet"), engine="ray", num_workers=2, shard_size=SHARD, progress=False
+    )
     assert_same_stats(got, head_stats(models["base"], tok, singles, shard_size=SHARD, progress=False))
 
 
 def test_ray_importance_equals_one_process(ray_cluster, models):
     tok = models["tokenizer"]
-    imp = head_importance(models["classifier"], tok, TEXTS, models["labels"], engine="ray", num_workers=2,
-                          shard_size=SHARD, normalize=False)
+    imp = head_importance(
+        models["classifier"], tok, TEXTS, models["labels"], engine="ray", num_workers=2, shard_size=SHARD, normalize=False
+    )
     np.testing.assert_allclose(imp, models["importance"], rtol=0, atol=TOL)
 
 
@@ -139,16 +141,22 @@ def test_ray_worker_killed_mid_run_loses_no_finished_shard(ray_cluster, models, 
     poison = _first(TEXTS[22])  # shard 5
     first = KillingTokenizer(tok, str(tmp_path / "run1.log"), str(marker), poison)
     # Ray restarts the dead actor and retries its shard; the finished shards stay done.
-    got = head_stats(models["base"], first, TEXTS, engine="ray", num_workers=2, shard_size=SHARD,
-                     checkpoint=folder, progress=False)
+    got = head_stats(models["base"], first, TEXTS, engine="ray", num_workers=2, shard_size=SHARD, checkpoint=folder, progress=False)
     assert not marker.exists()  # a worker really was killed
     assert_same_stats(got, models["stats"])
     run1 = logged(tmp_path / "run1.log")
     assert run1.count(poison) == 2  # once in the killed worker, once on retry
     assert len(os.listdir(folder)) == len(_shard_texts())
     # Rerun: every shard is on disk, nothing is computed.
-    again = head_stats(models["base"], KillingTokenizer(tok, str(tmp_path / "run2.log")), TEXTS, engine="ray",
-                       shard_size=SHARD, checkpoint=folder, progress=False)
+    again = head_stats(
+        models["base"],
+        KillingTokenizer(tok, str(tmp_path / "run2.log")),
+        TEXTS,
+        engine="ray",
+        shard_size=SHARD,
+        checkpoint=folder,
+        progress=False,
+    )
     assert logged(tmp_path / "run2.log") == []
     assert_same_stats(again, models["stats"])
 
@@ -181,8 +189,9 @@ def test_dask_stats_equal_one_process(dask_client, models):
 
 def test_dask_importance_equals_one_process(dask_client, models):
     tok = models["tokenizer"]
-    imp = head_importance(models["classifier"], tok, TEXTS, models["labels"], engine="dask", client=dask_client,
-                          shard_size=SHARD, normalize=False)
+    imp = head_importance(
+        models["classifier"], tok, TEXTS, models["labels"], engine="dask", client=dask_client, shard_size=SHARD, normalize=False
+    )
     np.testing.assert_allclose(imp, models["importance"], rtol=0, atol=TOL)
 
 
@@ -203,15 +212,31 @@ def test_dask_worker_killed_mid_run_then_rerun_resumes(dask_client, models, tmp_
     marker.touch()
     poison = _first(TEXTS[22])  # shard 5
     with pytest.raises(KilledWorker):
-        head_stats(models["base"], KillingTokenizer(tok, str(tmp_path / "run1.log"), str(marker), poison), TEXTS,
-                   engine="dask", client=dask_client, shard_size=SHARD, checkpoint=folder, progress=False)
+        head_stats(
+            models["base"],
+            KillingTokenizer(tok, str(tmp_path / "run1.log"), str(marker), poison),
+            TEXTS,
+            engine="dask",
+            client=dask_client,
+            shard_size=SHARD,
+            checkpoint=folder,
+            progress=False,
+        )
     assert not marker.exists()
     _wait_idle(dask_client)  # the other worker may still be finishing a shard of the failed run
     saved = {f: os.stat(folder / f).st_mtime_ns for f in os.listdir(folder)}
     assert saved and len(saved) < len(_shard_texts())  # some shards finished, the killed one did not
 
-    got = head_stats(models["base"], KillingTokenizer(tok, str(tmp_path / "run2.log")), TEXTS, engine="dask",
-                     client=dask_client, shard_size=SHARD, checkpoint=folder, progress=False)
+    got = head_stats(
+        models["base"],
+        KillingTokenizer(tok, str(tmp_path / "run2.log")),
+        TEXTS,
+        engine="dask",
+        client=dask_client,
+        shard_size=SHARD,
+        checkpoint=folder,
+        progress=False,
+    )
     assert_same_stats(got, models["stats"])
     # The rerun computed exactly the shards that were not saved, and left the saved ones alone.
     done = {int(f.split("-")[1]) for f in saved}

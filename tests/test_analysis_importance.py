@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CORPUS, tiny_albert_config
 
 from albert_widget.analysis import head_gates, head_importance
 from albert_widget.analysis.importance import _mask_tokens
-
-from conftest import CORPUS, tiny_albert_config
 
 TEXTS = CORPUS[:4]
 LABELS = [0, 2, 1, 2]
@@ -38,7 +37,7 @@ def _finite_difference(model, loss_of_example, num_examples, layer, head):
     return float(np.mean(out))
 
 
-@pytest.fixture()
+@pytest.fixture
 def classifier(albert_tokenizer):
     from transformers import AlbertForSequenceClassification
 
@@ -102,9 +101,7 @@ def test_importance_matches_finite_differences_masked_lm(albert_tokenizer):
         expected = _finite_difference(model, loss, len(TEXTS), layer, head)
         assert raw[layer, head] == pytest.approx(expected, rel=1e-5, abs=1e-9), (layer, head)
     # Same seed, same masks, same answer; another seed masks other tokens.
-    np.testing.assert_allclose(
-        raw, head_importance(model, albert_tokenizer, TEXTS, normalize=False, seed=7, batch_size=4), rtol=1e-12
-    )
+    np.testing.assert_allclose(raw, head_importance(model, albert_tokenizer, TEXTS, normalize=False, seed=7, batch_size=4), rtol=1e-12)
     assert not np.allclose(raw, head_importance(model, albert_tokenizer, TEXTS, normalize=False, seed=8))
 
 
@@ -153,8 +150,16 @@ def test_importance_bert_family(albert_tokenizer):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(5)
-    cfg = BertConfig(vocab_size=len(albert_tokenizer), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=20, max_position_embeddings=64, num_labels=2, initializer_range=0.2)
+    cfg = BertConfig(
+        vocab_size=len(albert_tokenizer),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=20,
+        max_position_embeddings=64,
+        num_labels=2,
+        initializer_range=0.2,
+    )
     model = BertForSequenceClassification(cfg).double()
     model.eval()
     raw = head_importance(model, albert_tokenizer, TEXTS[:3], [0, 1, 1], normalize=False)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_albert_config
 
 from albert_widget.analysis import norm_attention, value_norms
-
-from conftest import tiny_albert_config
 
 TEXT = "The cat sat on the mat because it was tired."
 PAIR = ("A sentence pair has two segments.", "Each token knows its segment.")
@@ -38,7 +37,7 @@ def _direct(model, tokenizer, text, text_pair, modules_of_layer):
         w_o = dense.weight.detach().double()  # [D, H·d]
         per_head = []
         for head in range(h):
-            f = v[:, head, :] @ w_o[:, head * d:(head + 1) * d].T  # [N, D]: (x W_V + b_V) W_O^h
+            f = v[:, head, :] @ w_o[:, head * d : (head + 1) * d].T  # [N, D]: (x W_V + b_V) W_O^h
             norms = torch.linalg.vector_norm(f, dim=-1)  # [N]
             per_head.append(alpha[head] * norms[None, :])
         layers.append(torch.stack(per_head))

@@ -13,17 +13,16 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
-from albert_widget.analysis import Partial, STATISTICS, corpus_files, head_importance, head_stats, merge_partials
-from albert_widget.analysis.shards import plan_shards
-
 from conftest import CORPUS, tiny_albert_config
+
+from albert_widget.analysis import STATISTICS, Partial, corpus_files, head_importance, head_stats, merge_partials
+from albert_widget.analysis.shards import plan_shards
 
 TEXTS = [f"{CORPUS[i % len(CORPUS)]} Number {i}." for i in range(23)] + [("A pair of sentences.", "The second one.")]
 TOL = 1e-9
 
 
-@pytest.fixture()
+@pytest.fixture
 def albert64(albert_tokenizer):
     """A tiny ALBERT in float64: different batchings agree to rounding of float64, far below 1e-9."""
     from transformers import AlbertModel
@@ -82,8 +81,7 @@ def test_any_split_gives_the_same_importance(albert_tokenizer):
 
 def test_partials_merge_exactly_and_round_trip_through_files(tmp_path):
     rng = np.random.default_rng(0)
-    parts = [Partial("head_stats", {"js": True}, (i,), {"a": rng.random((2, 3))}, {"tokens": i + 1, "log_n": 0.5 * i})
-             for i in range(4)]
+    parts = [Partial("head_stats", {"js": True}, (i,), {"a": rng.random((2, 3))}, {"tokens": i + 1, "log_n": 0.5 * i}) for i in range(4)]
     for p in parts:
         p.save(tmp_path / f"{p.shards[0]}.npz")
     loaded = [Partial.load(tmp_path / f"{i}.npz") for i in (3, 1, 0, 2)]  # any order: merged in shard order
@@ -203,7 +201,8 @@ _MISSING = textwrap.dedent(
 @pytest.mark.parametrize("engine, module", [("ray", "ray"), ("dask", "distributed")])
 def test_missing_engine_names_the_extra(engine, module):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)}
-    out = subprocess.run([sys.executable, "-c", _MISSING.format(module=module, engine=engine)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _MISSING.format(module=module, engine=engine)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert f'pip install "albert_widget[{engine}]"' in out.stdout, out.stdout

@@ -10,15 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_albert_config
 
 from albert_widget.analysis import Relevancy, relevancy, relevancy_matrix
-
-from conftest import tiny_albert_config
 
 TEXT = "The cat sat on the mat because it was tired."
 
 
-@pytest.fixture()
+@pytest.fixture
 def probe(monkeypatch):
     """Patch ALBERT's eager attention: records A_l and a leaf δ_l with A_l + δ_l used downstream."""
     from transformers.models.albert import modeling_albert
@@ -137,7 +136,7 @@ def test_relevancy_callable_target_on_a_base_model(tiny_albert, probe):
         return out.last_hidden_state[0].mean(0).norm()
 
     got = relevancy(model, tokenizer, TEXT, pooled_norm)
-    probs, grads, score = probe(model, enc, pooled_norm)
+    probs, grads, _score = probe(model, enc, pooled_norm)
     expected = _step_by_step(probs, grads)
     assert got.kind == "callable" and got.position == "mean" and got.target is None
     np.testing.assert_allclose(got.matrix, expected, rtol=1e-4, atol=1e-7)
@@ -261,7 +260,7 @@ def test_analysis_functions_take_model_tokenizer_then_text(name):
     assert params[:2] == ["model", "tokenizer"]
     assert params[2] in ("text", "texts")
     for array_fn in ("rollout", "attention_flow", "reduce_heads"):
-        assert list(inspect.signature(getattr(analysis, array_fn)).parameters)[0] == "attention"
+        assert next(iter(inspect.signature(getattr(analysis, array_fn)).parameters)) == "attention"
 
 
 def test_analysis_keywords_are_accepted(tiny_albert):

@@ -45,6 +45,7 @@ def test_rollout_without_residual_is_the_plain_product():
 
 def test_rollout_accepts_torch_tuples_and_results():
     import torch
+
     expected = rollout(HAND)
     layers = tuple(torch.tensor(HAND[l][None], dtype=torch.float32) for l in range(2))
     np.testing.assert_allclose(rollout(layers), expected, atol=1e-6)

@@ -8,11 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import CORPUS, tiny_albert_config
 
 from albert_widget import AttentionResult, capture
 from albert_widget.analysis import STATISTICS, HeadStats, head_stats
-
-from conftest import CORPUS, tiny_albert_config
 
 TOKENS = ["[CLS]", "▁a", "▁b", ".", "[SEP]"]
 N = len(TOKENS)

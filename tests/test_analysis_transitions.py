@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import CORPUS, tiny_albert_config
 
 from albert_widget.analysis import LayerTransitions, layer_transitions, make_corpus
-
-from conftest import CORPUS, tiny_albert_config
 
 TEXTS = CORPUS[:5] + [("A sentence pair has two segments.", "Each token knows its segment.")]
 
@@ -52,7 +51,7 @@ def test_layer_transitions_minilm(minilm):
     l2, cos = _one_at_a_time(model, tokenizer, CORPUS)
     np.testing.assert_allclose(got.l2, l2, rtol=1e-5)
     np.testing.assert_allclose(got.cosine, cos, rtol=1e-5)
-    assert got.l2.shape == (6,) and ((-1 <= got.cosine) & (got.cosine <= 1)).all()
+    assert got.l2.shape == (6,) and ((got.cosine >= -1) & (got.cosine <= 1)).all()
 
 
 def test_make_corpus_is_deterministic_and_varied():
@@ -61,7 +60,7 @@ def test_make_corpus_is_deterministic_and_varied():
     assert len(set(a)) == 300
     assert sum("," in s for s in a) > 50 and sum(s.endswith("?") for s in a) > 10
     lengths = [len(s.split()) for s in a]
-    assert 4 <= min(lengths) and max(lengths) <= 30
+    assert min(lengths) >= 4 and max(lengths) <= 30
     assert make_corpus(5) == a[:5]
     with pytest.raises(ValueError):
         make_corpus(0)

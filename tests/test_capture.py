@@ -256,14 +256,19 @@ def test_pair_with_single_token_type_bert(minilm, reference_attention):
     _, tokenizer = minilm
     torch.manual_seed(3)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=64, type_vocab_size=1,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        type_vocab_size=1,
     )
     model = BertModel(config).eval()
     result = capture(model, tokenizer, TEXT, PAIR)
     first_sep = result.tokens.index("[SEP]")
     assert result.sentence_b_start == first_sep + 1
-    assert result.token_type_ids[first_sep + 1:].all() and not result.token_type_ids[: first_sep + 1].any()
+    assert result.token_type_ids[first_sep + 1 :].all() and not result.token_type_ids[: first_sep + 1].any()
     # With token types the embedding lookup would be out of range; without them it is exact.
     assert_exact(result, reference_attention(model, tokenizer, TEXT, PAIR, token_types=False)[0])
 
@@ -275,8 +280,14 @@ def test_pair_and_length_limit_with_roberta_positions(minilm, reference_attentio
     _, tokenizer = minilm
     torch.manual_seed(4)
     config = RobertaConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=64, type_vocab_size=1, pad_token_id=0,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        type_vocab_size=1,
+        pad_token_id=0,
     )
     model = RobertaModel(config).eval()
     result = capture(model, tokenizer, TEXT, PAIR)
@@ -386,7 +397,7 @@ def test_gpt2_base_model_detected_causal_and_truncated(bpe_tokenizer):
     assert result.num_truncated == len(bpe_tokenizer(LONG)["input_ids"]) - 32
     pair = capture(model, bpe_tokenizer, "Hello there.", "A second one.")
     assert pair.sentence_b_start == len(bpe_tokenizer("Hello there.")["input_ids"])
-    assert pair.token_type_ids[pair.sentence_b_start:].all()
+    assert pair.token_type_ids[pair.sentence_b_start :].all()
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -479,4 +490,3 @@ def test_encoder_decoder_goes_to_capture_seq2seq(albert_tokenizer):
     result = capture(model, albert_tokenizer, TEXT)
     assert result.kinds == ("encoder", "decoder", "cross")
     assert result.info.is_encoder_decoder
-

@@ -18,7 +18,11 @@ from albert_widget.cli import EXIT_MODEL, EXIT_OK, EXIT_USAGE, main
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return subprocess.run(
-        [sys.executable, "-m", "albert_widget", *args], capture_output=True, text=True, env=env, cwd=cwd,
+        [sys.executable, "-m", "albert_widget", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
         timeout=120,
     )
 
@@ -52,8 +56,21 @@ def test_figure_pdf_from_packaged_minilm_offline(tmp_path):
     pypdf = pytest.importorskip("pypdf")
     out = tmp_path / "fig.pdf"
     proc = run_cli(
-        "figure", "--model", "default", "--text", "The cat sat on the mat.", "--pair", "It was tired.",
-        "--view", "matrix", "--layer", "3", "--head", "5", "-o", str(out),
+        "figure",
+        "--model",
+        "default",
+        "--text",
+        "The cat sat on the mat.",
+        "--pair",
+        "It was tired.",
+        "--view",
+        "matrix",
+        "--layer",
+        "3",
+        "--head",
+        "5",
+        "-o",
+        str(out),
     )
     assert proc.returncode == EXIT_OK, proc.stderr
     size = out.stat().st_size
@@ -69,8 +86,23 @@ def test_figure_pdf_from_packaged_minilm_offline(tmp_path):
 def test_figure_svg_from_saved_albert_folder(tmp_path, albert_folder):
     out = tmp_path / "head.svg"
     proc = run_cli(
-        "figure", "--model", albert_folder, "--text", "The cat sat on the mat.", "--view", "head", "--layer", "2",
-        "--heads", "0,3", "--width", "double", "--threshold", "0.05", "-o", str(out),
+        "figure",
+        "--model",
+        albert_folder,
+        "--text",
+        "The cat sat on the mat.",
+        "--view",
+        "head",
+        "--layer",
+        "2",
+        "--heads",
+        "0,3",
+        "--width",
+        "double",
+        "--threshold",
+        "0.05",
+        "-o",
+        str(out),
     )
     assert proc.returncode == EXIT_OK, proc.stderr
     assert f"({out.stat().st_size} bytes)" in proc.stdout
@@ -88,8 +120,22 @@ def test_help_explains_each_option(capsys):
     assert "figure" in top and "html" in top and "exit codes" in top
     assert main(["figure", "--help"]) == EXIT_OK
     text = capsys.readouterr().out
-    for option in ("--model", "--text", "--pair", "--view", "--layer", "--head", "--heads", "--cmap", "--width",
-                   "--dpi", "--max-length", "--output", "--threshold", "--head-reduce"):
+    for option in (
+        "--model",
+        "--text",
+        "--pair",
+        "--view",
+        "--layer",
+        "--head",
+        "--heads",
+        "--cmap",
+        "--width",
+        "--dpi",
+        "--max-length",
+        "--output",
+        "--threshold",
+        "--head-reduce",
+    ):
         assert option in text, option
     for phrase in ("packaged", "offline", "3.3 in", "6.9 in", "from 0", ".pdf", "viridis"):
         assert phrase in text, phrase
@@ -139,17 +185,33 @@ def test_folder_that_is_not_a_model(tmp_path, capsys):
 def test_out_of_range_layer_and_head_name_the_valid_range(tmp_path, capsys, albert_folder):
     out = tmp_path / "f.svg"
     assert main(["figure", "--model", albert_folder, "--layer", "4", "-o", str(out)]) == EXIT_USAGE
-    assert "--layer 4 is out of range: this model has 4 layers (valid: 0 to 3)" in one_error_line(
-        capsys.readouterr().err)
+    assert "--layer 4 is out of range: this model has 4 layers (valid: 0 to 3)" in one_error_line(capsys.readouterr().err)
     assert main(["figure", "--model", albert_folder, "--head", "-1", "-o", str(out)]) == EXIT_USAGE
-    assert "--head: head -1 is out of range: this model has 4 heads per layer (valid: 0 to 3)" in one_error_line(
-        capsys.readouterr().err)
+    assert "--head: head -1 is out of range: this model has 4 heads per layer (valid: 0 to 3)" in one_error_line(capsys.readouterr().err)
     assert main(["figure", "--model", albert_folder, "--view", "head", "--heads", "1,7", "-o", str(out)]) == EXIT_USAGE
     assert "--heads: head 7 is out of range" in one_error_line(capsys.readouterr().err)
     assert not out.exists()
     # in range: written, and stdout says where and how big
-    assert main(["figure", "--model", albert_folder, "--view", "model", "--layer", "3", "--head", "3",
-                 "--dpi", "50", "-o", str(tmp_path / "m.png")]) == EXIT_OK
+    assert (
+        main(
+            [
+                "figure",
+                "--model",
+                albert_folder,
+                "--view",
+                "model",
+                "--layer",
+                "3",
+                "--head",
+                "3",
+                "--dpi",
+                "50",
+                "-o",
+                str(tmp_path / "m.png"),
+            ]
+        )
+        == EXIT_OK
+    )
     written = tmp_path / "m.png"
     assert capsys.readouterr().out.strip() == f"wrote {written} ({written.stat().st_size} bytes)"
 
@@ -202,7 +264,10 @@ def test_text_and_range_are_checked_before_the_model_loads(tmp_path, args, messa
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run(
         [sys.executable, "-c", PRECHECK, "figure", "--model", "default", *args, "-o", str(out)],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     code, seconds, torch_loaded, transformers_loaded = proc.stdout.split()
     assert int(code) == EXIT_USAGE

@@ -165,7 +165,7 @@ def test_head_divergence_of_masked_keys_has_no_nan():
 
 
 # -- CompareWidget ----------------------------------------------------------------------------------
-from page_messages import page_message  # noqa: E402
+from page_messages import page_message
 
 
 def _replies(widget):

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 
 import numpy as np
 import pytest
-from page_messages import page_message
 import torch
+from page_messages import page_message
 
 import albert_widget
 from albert_widget import AttentionWidget
@@ -62,8 +61,9 @@ def shown(fn, *args, **kwargs) -> AttentionWidget:
     InteractiveShell.instance()  # a shell, so that display() publishes rich output to capture
     with capture_output() as cap:
         assert fn(*args, **kwargs) is None
-    views = [o.data["application/vnd.jupyter.widget-view+json"] for o in cap.outputs
-             if "application/vnd.jupyter.widget-view+json" in o.data]
+    views = [
+        o.data["application/vnd.jupyter.widget-view+json"] for o in cap.outputs if "application/vnd.jupyter.widget-view+json" in o.data
+    ]
     assert len(views) == 1, cap.outputs
     widget = _instances[views[0]["model_id"]]
     assert isinstance(widget, AttentionWidget)
@@ -153,8 +153,7 @@ def test_encoder_decoder_same_as_bertviz():
     cross = softmax_attention(2, 4, 5, 6, seed=4)
     enc_tokens = ["<s>", "ĠShe", "Ġsees", "Ġthe", "Ġcat", "</s>"]
     dec_tokens = ["</s>", "<s>", "ĠSie", "Ġsieht", "Ġdie"]
-    kwargs = dict(encoder_attention=enc, decoder_attention=dec, cross_attention=cross,
-                  encoder_tokens=enc_tokens, decoder_tokens=dec_tokens)
+    kwargs = dict(encoder_attention=enc, decoder_attention=dec, cross_attention=cross, encoder_tokens=enc_tokens, decoder_tokens=dec_tokens)
     theirs = bertviz_params(bertviz.head_view(**kwargs, html_action="return"))
     widget = shown(albert_widget.head_view, **kwargs)
     assert widget.kinds == ["encoder", "decoder", "cross"]
@@ -173,9 +172,7 @@ def test_encoder_decoder_same_as_bertviz():
 def test_model_view_same_numbers_as_bertviz_with_include_layers_and_heads():
     attention = softmax_attention(4, 6, 5, seed=5)
     tokens = ["[CLS]", "x", "y", "z", "[SEP]"]
-    theirs = bertviz_params(
-        bertviz.model_view(attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5], html_action="return")
-    )
+    theirs = bertviz_params(bertviz.model_view(attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5], html_action="return"))
     widget = shown(albert_widget.model_view, attention, tokens, include_layers=[1, 3], include_heads=[0, 2, 5])
     assert widget.view == "model"
     assert (widget.num_layers, widget.num_heads) == (2, 3)
@@ -255,8 +252,6 @@ def test_html_action_return_is_a_self_contained_page():
     np.testing.assert_allclose(decoded, expected, rtol=2.0**-11, atol=2.0**-25)  # the exporter's float16 bound
     model_html = albert_widget.model_view(attention, tokens, html_action="return")
     assert read_html(model_html.data)[0]["view"] == "model"
-
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,8 +352,7 @@ def test_neuron_view_on_bert_family_with_a_pair(minilm):
     from albert_widget import neuron_view
 
     model, tokenizer = minilm
-    widget = shown(neuron_view.show, model, "bert", tokenizer, "The cat sat on the mat.", "It was tired.",
-                   layer=2, head=5)
+    widget = shown(neuron_view.show, model, "bert", tokenizer, "The cat sat on the mat.", "It was tired.", layer=2, head=5)
     assert widget.view == "neuron" and (widget.layer, widget.head) == (2, 5)
     assert widget.display_mode == "dark" and widget.result.sentence_b_start is not None
     sent = []

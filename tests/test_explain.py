@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from page_messages import page_message
 
-from albert_widget import AttentionWidget
-from albert_widget import analysis
+from albert_widget import AttentionWidget, analysis
 from albert_widget.explain import EXPLAIN_METHODS, ExplainSource, pooled_norm, reply_to_explain
 
 TEXT = "The cat sat on the mat, because it was tired."
@@ -35,7 +34,7 @@ def _array(reply, buffers):
     return np.frombuffer(buffers[0], dtype="<f4").reshape(reply["shape"])
 
 
-@pytest.fixture()
+@pytest.fixture
 def demo(minilm):
     model, tokenizer = minilm
     w = AttentionWidget(model, tokenizer, TEXT, view="explain")
@@ -78,9 +77,8 @@ def test_relevancy_of_a_base_model_explains_the_documented_proxy(demo, minilm):
 
 def test_relevancy_of_a_classifier_and_of_a_masked_lm(albert_tokenizer):
     import torch
-    from transformers import AlbertForMaskedLM, AlbertForSequenceClassification
-
     from conftest import tiny_albert_config
+    from transformers import AlbertForMaskedLM, AlbertForSequenceClassification
 
     torch.manual_seed(0)
     clf = AlbertForSequenceClassification(tiny_albert_config(len(albert_tokenizer), num_labels=3)).eval()

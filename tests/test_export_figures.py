@@ -5,12 +5,13 @@ captures (tiny ALBERT, packaged MiniLM)."""
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import xml.etree.ElementTree as ET
 
-from matplotlib.collections import QuadMesh
 import numpy as np
 import pytest
+from matplotlib.collections import QuadMesh
 
 from albert_widget import AttentionResult, capture
 from albert_widget.export import figure, prettify_token, save_figure
@@ -99,8 +100,7 @@ def _fonts(reader):
     return out
 
 
-@pytest.mark.parametrize(("view", "width", "inches"), [("matrix", "single", 3.3), ("head", "double", 6.9),
-                                                        ("model", 5.0, 5.0)])
+@pytest.mark.parametrize(("view", "width", "inches"), [("matrix", "single", 3.3), ("head", "double", 6.9), ("model", 5.0, 5.0)])
 def test_pdf_one_page_width_fonts_embedded_deterministic(tmp_path, result, view, width, inches):
     pypdf = pytest.importorskip("pypdf")
     data = write_twice(tmp_path, result, "pdf", view=view, width=width, layer=2, head=3)
@@ -224,7 +224,7 @@ def test_model_view_grid_of_every_layer_and_head_with_outline(result):
     for layer in range(L):
         for head in range(H):
             y, x = layer * (n + gap), head * (n + gap)
-            np.testing.assert_allclose(mosaic[y:y + n, x:x + n], result.attention[layer, head], rtol=1e-6)
+            np.testing.assert_allclose(mosaic[y : y + n, x : x + n], result.attention[layer, head], rtol=1e-6)
             blocks += 1
     assert blocks == L * H and np.isnan(mosaic).sum() == mosaic.size - L * H * n * n
     outline = [p for p in ax.patches if p.get_label() == "selected"]
@@ -259,7 +259,7 @@ def test_albert_capture_figure_shows_words(tmp_path, tiny_albert):
 
 def _overlaps(boxes) -> int:
     count = 0
-    for a, b in zip(boxes, boxes[1:]):
+    for a, b in itertools.pairwise(boxes):
         if a.overlaps(b):
             count += 1
     return count
@@ -325,7 +325,7 @@ def test_hostile_tokens_are_escaped_in_svg(tmp_path, view):
     data = (tmp_path / "h.svg").read_bytes()
     root = svg_root(data)  # parses as XML
     tags = {el.tag for el in root.iter()}
-    assert not any(t.lower().endswith("script") or t.endswith("img") or t.endswith("foreignObject") for t in tags)
+    assert not any(t.lower().endswith("script") or t.endswith(("img", "foreignObject")) for t in tags)
     assert sum(1 for el in root.iter() if el.tag == f"{SVG_NS}svg") == 1  # no injected <svg>
     for el in root.iter():
         assert not [k for k in el.attrib if k.lower().startswith("on")], el.attrib
@@ -353,9 +353,7 @@ def test_hostile_tokens_in_pdf_and_png(tmp_path):
 
 
 def test_latex_escape_for_pgf():
-    assert F.latex_escape("\\input{x} $1 & 50% #_^~") == (
-        r"\textbackslash{}input\{x\} \$1 \& 50\% \#\_\textasciicircum{}\textasciitilde{}"
-    )
+    assert F.latex_escape("\\input{x} $1 & 50% #_^~") == (r"\textbackslash{}input\{x\} \$1 \& 50\% \#\_\textasciicircum{}\textasciitilde{}")
 
 
 def test_pgf_without_latex_says_so(tmp_path, result):
@@ -443,7 +441,7 @@ def test_rc_and_font_size_apply(result):
     ("kwargs", "message"),
     [
         (dict(view="neuron"), "the neuron view.s figure needs the model"),
-            (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
+        (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
         (dict(layer=3), r"layer 3 is out of range: the attention has 3 layers \(valid layer: 0 to 2\)"),
         (dict(layer=-1), "layer -1 is out of range"),
         (dict(head=4), r"head 4 is out of range: the attention has 4 heads \(valid head: 0 to 3\)"),

@@ -61,7 +61,7 @@ def scripts(page: str) -> list[tuple[str, str]]:
         tag_end = page.index(">", start)
         end = lower.find("</script", tag_end)
         assert end >= 0, "unterminated script element"
-        out.append((page[start:tag_end + 1], page[tag_end + 1:end]))
+        out.append((page[start : tag_end + 1], page[tag_end + 1 : end]))
         pos = end + len("</script")
 
 
@@ -82,7 +82,7 @@ def test_no_network_urls_and_no_external_scripts(hostile):
     assert types == ["application/json", "application/octet-stream", "module"]
     # the bundle itself (inlined as JSON) holds no URL, no fetch, no XHR; the only import is the boot
     # script's import of the Blob URL it makes
-    app = json.loads(dict((re.search(r'data-aw="(\w+)"', t).group(1), x) for t, x in scripts(page) if 'data-aw="' in t)["app"])
+    app = json.loads({re.search(r'data-aw="(\w+)"', t).group(1): x for t, x in scripts(page) if 'data-aw="' in t}["app"])
     assert not re.search(r"https?://|//cdn|unpkg|jsdelivr", app["js"] + app["css"])
     assert "fetch(" not in app["js"] and "XMLHttpRequest" not in app["js"] and "import(" not in app["js"]
     boot = [x for t, x in scripts(page) if 'type="module"' in t]
@@ -100,7 +100,7 @@ def test_tokens_cannot_end_or_open_an_element(hostile):
     for token in HOSTILE:
         assert token not in page, token  # ...but never raw: "<", ">", "&" and U+2028/9 are \u escapes
     assert "<img" not in page and "<svg" not in page and "<!--" not in page
-    state = json.loads([x for t, x in elements if 'data-aw="state"' in t][0])
+    state = json.loads(next(x for t, x in elements if 'data-aw="state"' in t))
     assert state["tokens"] == list(hostile.tokens)
     for _, text in elements:
         assert "<" not in text.replace("<\\/", "")  # no raw "<" inside any script element
@@ -191,7 +191,7 @@ def test_float16_keeps_tiny_weights_and_compresses_structure(tmp_path):
     a[0, 0, 0, :4] = [1e-7, 3e-6, 2.0**-20, 0.0]
     r = AttentionResult.from_attention(a, [f"t{i}" for i in range(64)])
     write_html(r, tmp_path / "p.html")
-    _, meta, back = read_html(tmp_path / "p.html")
+    _, _meta, back = read_html(tmp_path / "p.html")
     assert np.abs(back - r.attention).max() <= 2.0**-11
     assert (back[..., 32:] == 0).all()
     assert abs(back[0, 0, 0, 0] - 1e-7) <= 2.0**-25
@@ -211,8 +211,11 @@ def seq2seq_result(N: int = 7, M: int = 5, L: int = 2, Hd: int = 3) -> Attention
     cross = rng.random((L, Hd, M, N), dtype=np.float32)
     cross /= cross.sum(-1, keepdims=True)
     return dataclasses.replace(
-        enc, info=ModelInfo(model_type="bart", num_layers=L, num_heads=Hd, is_encoder_decoder=True),
-        decoder_tokens=tuple(["</s>"] + [f"d{i}" for i in range(M - 1)]), decoder_attention=dec, cross_attention=cross,
+        enc,
+        info=ModelInfo(model_type="bart", num_layers=L, num_heads=Hd, is_encoder_decoder=True),
+        decoder_tokens=tuple(["</s>"] + [f"d{i}" for i in range(M - 1)]),
+        decoder_attention=dec,
+        cross_attention=cross,
         decoder_special_tokens_mask=np.array([True] + [False] * (M - 1)),
     )
 

@@ -84,7 +84,10 @@ VIEWING_SCRIPT = textwrap.dedent(
 def pip(python: Path, *args: str, cwd: Path | None = None) -> str:
     proc = subprocess.run(
         [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
         env=dict(os.environ, HF_HUB_OFFLINE="1", PIP_NO_PYTHON_VERSION_WARNING="1"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -111,8 +114,14 @@ def test_viewing_api_works_without_torch(light_env, tmp_path):
 
     script = tmp_path / "view.py"
     script.write_text(VIEWING_SCRIPT)
-    proc = subprocess.run([str(light_env), str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path, env=dict(os.environ, HF_HUB_OFFLINE="1", MPLBACKEND="Agg"))
+    proc = subprocess.run(
+        [str(light_env), str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=dict(os.environ, HF_HUB_OFFLINE="1", MPLBACKEND="Agg"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
 

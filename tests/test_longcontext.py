@@ -31,8 +31,15 @@ def _llama(vocab=300):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                      num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=1024)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
@@ -40,8 +47,16 @@ def _mistral(vocab=300, window=50):
     from transformers import MistralConfig, MistralForCausalLM
 
     torch.manual_seed(1)
-    cfg = MistralConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, sliding_window=window, max_position_embeddings=1024)
+    cfg = MistralConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=window,
+        max_position_embeddings=1024,
+    )
     return MistralForCausalLM(cfg).eval()
 
 
@@ -49,9 +64,18 @@ def _qwen2(vocab=300):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(2)
-    cfg = Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=1, use_sliding_window=True, sliding_window=64,
-                      max_window_layers=1, max_position_embeddings=1024)
+    cfg = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        use_sliding_window=True,
+        sliding_window=64,
+        max_window_layers=1,
+        max_position_embeddings=1024,
+    )
     return Qwen2ForCausalLM(cfg).eval()
 
 
@@ -59,9 +83,19 @@ def _gemma2(vocab=300):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     torch.manual_seed(3)
-    cfg = Gemma2Config(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=40,
-                       attn_logit_softcapping=5.0, query_pre_attn_scalar=24, max_position_embeddings=1024)
+    cfg = Gemma2Config(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=40,
+        attn_logit_softcapping=5.0,
+        query_pre_attn_scalar=24,
+        max_position_embeddings=1024,
+    )
     return Gemma2ForCausalLM(cfg).eval()
 
 
@@ -76,8 +110,15 @@ def _neox(vocab=300):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     torch.manual_seed(5)
-    cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                        num_attention_heads=4, rotary_pct=0.25, max_position_embeddings=1024)
+    cfg = GPTNeoXConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        rotary_pct=0.25,
+        max_position_embeddings=1024,
+    )
     return GPTNeoXForCausalLM(cfg).eval()
 
 
@@ -85,9 +126,20 @@ def _gpt_oss(vocab=300):
     from transformers import GptOssConfig, GptOssForCausalLM
 
     torch.manual_seed(6)
-    cfg = GptOssConfig(vocab_size=vocab, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, head_dim=16, num_local_experts=2, num_experts_per_tok=1, sliding_window=16,
-                       max_position_embeddings=1024, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    cfg = GptOssConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        num_local_experts=2,
+        num_experts_per_tok=1,
+        sliding_window=16,
+        max_position_embeddings=1024,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )
     model = GptOssForCausalLM(cfg).eval()
     with torch.no_grad():
         for layer in model.model.layers:
@@ -139,7 +191,7 @@ def test_sliding_windows_are_read_per_layer():
     result = compact_from_ids(_qwen2(), _ids(120))
     assert [p.sliding_window for p in result.params] == [None, 64, 64]
     w = result.head(1, 0)
-    assert np.all(w[100, :100 - 64 + 1] == 0) and w[100, 100 - 64 + 1] > 0
+    assert np.all(w[100, : 100 - 64 + 1] == 0) and w[100, 100 - 64 + 1] > 0
     assert _gemma2().config.attn_logit_softcapping == compact_from_ids(_gemma2(), _ids(20)).params[0].softcap
 
 
@@ -299,7 +351,7 @@ def _step_by_step(model, seq, prompt_length):
             cache = out.past_key_values
             rows = {prompt_length - 1: [a[0, :, -1].numpy() for a in out.attentions]}
             for i in range(prompt_length, seq.shape[1]):
-                out = model(seq[:, i:i + 1], cache=cache, use_cache=True, output_attentions=True)
+                out = model(seq[:, i : i + 1], cache=cache, use_cache=True, output_attentions=True)
                 cache = out.past_key_values
                 rows[i] = [a[0, :, -1].numpy() for a in out.attentions]
                 if i + 1 < seq.shape[1]:
@@ -330,7 +382,10 @@ def test_generation_matches_step_by_step_decoding(build, bpe_tokenizer):
             assert not ours[:, :-k].any()
     # the compact result of a generation is the compact result of the whole text
     whole = compact_from_ids(model, seq)
-    assert max(float(np.abs(whole.head(l, h) - result.head(l, h)).max()) for l in range(result.num_layers) for h in range(result.num_heads)) <= TOL
+    assert (
+        max(float(np.abs(whole.head(l, h) - result.head(l, h)).max()) for l in range(result.num_layers) for h in range(result.num_heads))
+        <= TOL
+    )
 
 
 def test_npz_round_trip(tmp_path, bpe_tokenizer):
@@ -367,7 +422,7 @@ def test_streaming_pass_equals_a_float64_softmax(magnitude, window, softcap, sin
     g = torch.Generator().manual_seed(7)
     n, d = 50, 8
     q, k = torch.randn(4, n, d, generator=g) * magnitude, torch.randn(2, n, d, generator=g)
-    params = LayerParams(scaling=d ** -0.5, sliding_window=window, softcap=softcap, sinks=sinks)
+    params = LayerParams(scaling=d**-0.5, sliding_window=window, softcap=softcap, sinks=sinks)
     out = layer_pass(q, k, params, top_k=3, chunk_elements=4 * 9 * n)
     s = (q.double() @ k.double().repeat_interleave(2, 0).transpose(1, 2)) * params.scaling
     if softcap:

@@ -61,7 +61,7 @@ def test_downsample_against_a_loop_and_keeps_row_means():
         for h in range(3):
             for a in range(s):
                 for b in range(s):
-                    block = att[l, h, edges[a]:edges[a + 1], edges[b]:edges[b + 1]].astype(np.float64)
+                    block = att[l, h, edges[a] : edges[a + 1], edges[b] : edges[b + 1]].astype(np.float64)
                     assert abs(got[l, h, a, b] - block.mean()) < 1e-7
     # A row of blocks averages rows that sum to 1: weighted by block widths it sums to 1 too.
     widths = np.diff(edges)
@@ -122,7 +122,7 @@ def test_reply_carries_shape_size_and_one_buffer():
 
 def test_thumbnails_are_much_smaller_than_the_attention():
     att = np.full((12, 12, 512, 512), 1 / 512, dtype=np.float32)
-    reply, bufs = reply_to_thumbnails(att, 1, {"revision": 1, "size": 48})
+    _reply, bufs = reply_to_thumbnails(att, 1, {"revision": 1, "size": 48})
     assert memoryview(bufs[0]).nbytes == 12 * 12 * 48 * 48  # 332 KB instead of 151 MB
     assert memoryview(bufs[0]).nbytes * 400 < att.nbytes
 

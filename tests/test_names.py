@@ -20,7 +20,9 @@ def _js_lists(path: pathlib.Path) -> dict[str, list[str]]:
     return {m.group(1): json.loads(m.group(2)) for m in re.finditer(r"export const (\w+) = (\[[^\]]*\]);", text)}
 
 
-@pytest.mark.parametrize("name", ["VIEWS", "REDUCTIONS", "PAIR_FILTERS", "ATTENTION_KINDS", "DISPLAY_MODES", "EXPLAIN_METHODS", "ENCODINGS"])
+@pytest.mark.parametrize(
+    "name", ["VIEWS", "REDUCTIONS", "PAIR_FILTERS", "ATTENTION_KINDS", "DISPLAY_MODES", "EXPLAIN_METHODS", "ENCODINGS"]
+)
 def test_js_names_equal_python_names(name):
     assert _js_lists(JS / "names.js")[name] == list(getattr(names, name))
 

@@ -7,16 +7,16 @@ import json
 
 import numpy as np
 import pytest
-from page_messages import page_message
 import torch
+from page_messages import page_message
 
 from albert_widget import AttentionWidget, capture
 from albert_widget.neuron import (
     UNAVAILABLE,
     NeuronSource,
     NeuronUnavailable,
-    query_key_modules,
     neuron_row,
+    query_key_modules,
     query_key_vectors,
     reply_to_neuron,
 )

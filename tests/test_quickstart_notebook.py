@@ -22,8 +22,9 @@ def executed(tmp_path_factory):
     env_before = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")  # the kernel inherits these
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path_factory.mktemp("quickstart"))}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path_factory.mktemp("quickstart"))}}
+        ).execute()
     finally:
         for k, v in env_before.items():
             if v is None:
@@ -64,7 +65,7 @@ def test_quickstart_runs_offline_and_shows_the_widget(executed):
     first = code[0]
     views = [o for o in first.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views, first.outputs
-    tokens = eval(_text(code[1]))  # noqa: S307 - the notebook's own repr of w.tokens
+    tokens = eval(_text(code[1]))
     assert tokens == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired", ".", "[SEP]"]
     assert _text(code[2]).strip() == "(6, 12, 13, 13)"
     assert "layer 3, head 5: 'it' -> 'cat' =" in _text(code[3])
@@ -72,14 +73,14 @@ def test_quickstart_runs_offline_and_shows_the_widget(executed):
 
 def test_quickstart_sentence_pair_and_summary(executed):
     code = [c for c in executed.cells if c.cell_type == "code"]
-    pairs = eval(_text(code[5]))  # noqa: S307
+    pairs = eval(_text(code[5]))
     segments = [s for _, s in pairs]
     assert pairs[0] == ("[CLS]", 0) and pairs[-1] == ("[SEP]", 1)
     assert 0 in segments and 1 in segments and segments == sorted(segments)
     assert "asleep" in _text(code[6])
     summary_line = [ln for ln in _text(code[-1]).splitlines() if ln.startswith("SUMMARY ")]
     assert summary_line
-    summary = json.loads(summary_line[0][len("SUMMARY "):])
+    summary = json.loads(summary_line[0][len("SUMMARY ") :])
     assert summary["num_tokens"] == 13 and summary["num_layers"] == 6 and summary["num_heads"] == 12
     assert summary["bytes_per_layer"] == 12 * 13 * 13 * 4
     assert summary["model"] == "all-MiniLM-L6-v2" and summary["model_type"] == "bert"

@@ -66,13 +66,17 @@ def test_constructor_checks_lengths():
     attention = softmax_attention()
     with pytest.raises(ValueError, match="must all match the attention's 5 tokens"):
         AttentionResult(
-            tokens=tuple(TOKENS[:4]), attention=attention,
-            token_type_ids=np.zeros(5, np.int64), special_tokens_mask=np.zeros(5, bool),
+            tokens=tuple(TOKENS[:4]),
+            attention=attention,
+            token_type_ids=np.zeros(5, np.int64),
+            special_tokens_mask=np.zeros(5, bool),
         )
     with pytest.raises(ValueError, match="must all match"):
         AttentionResult(
-            tokens=tuple(TOKENS), attention=attention,
-            token_type_ids=np.zeros(4, np.int64), special_tokens_mask=np.zeros(5, bool),
+            tokens=tuple(TOKENS),
+            attention=attention,
+            token_type_ids=np.zeros(4, np.int64),
+            special_tokens_mask=np.zeros(5, bool),
         )
 
 
@@ -118,7 +122,9 @@ def test_from_attention_segments_specials_and_info():
     assert result.layer_groups == [0, 1, 2]
     assert result.num_truncated == 0 and result.text is None
     explicit = AttentionResult.from_attention(
-        softmax_attention(), TOKENS, special_tokens_mask=[False, True, False, False, False],
+        softmax_attention(),
+        TOKENS,
+        special_tokens_mask=[False, True, False, False, False],
         info=ModelInfo(model_type="albert", num_layers=3, num_heads=2, num_hidden_groups=1, inner_group_num=1),
     )
     assert explicit.special_tokens_mask.tolist() == [False, True, False, False, False]
@@ -137,6 +143,7 @@ def test_layer_groups_follow_albert_grouping():
 
 
 # -- from_attention: errors ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "attention, error, match",
@@ -192,7 +199,9 @@ def test_token_errors():
         AttentionResult.from_attention(attention, 5)
 
 
-@pytest.mark.parametrize("start, error", [(0, ValueError), (5, ValueError), (-1, ValueError), (True, TypeError), ("2", TypeError), (2.0, TypeError)])
+@pytest.mark.parametrize(
+    "start, error", [(0, ValueError), (5, ValueError), (-1, ValueError), (True, TypeError), ("2", TypeError), (2.0, TypeError)]
+)
 def test_bad_sentence_b_start(start, error):
     with pytest.raises(error, match="sentence_b_start"):
         AttentionResult.from_attention(softmax_attention(), TOKENS, start)

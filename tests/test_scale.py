@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CORPUS, tiny_albert_config
 from page_messages import page_message
 
 from albert_widget import AttentionWidget, capture
@@ -24,8 +25,6 @@ from albert_widget.encodings import (
     reply_to_row,
 )
 from albert_widget.transport import decode_array, encoding_error_bound, reply_to_request
-
-from conftest import CORPUS, tiny_albert_config
 
 ROOT = Path(__file__).resolve().parents[1]
 capture_module = importlib.import_module("albert_widget.capture")  # the module, not the function
@@ -43,7 +42,7 @@ def test_policy_matches_the_page():
     source = (ROOT / "js" / "src" / "prefetch.js").read_text()
     assert int(re.search(r"EXACT_MAX_TOKENS = (\d+);", source).group(1)) == EXACT_MAX_TOKENS
     chunk = re.search(r"HEAD_CHUNK_BYTES = ([\d *]+);", source).group(1)
-    assert eval(chunk) == HEAD_CHUNK_BYTES  # noqa: S307 - digits and * only
+    assert eval(chunk) == HEAD_CHUNK_BYTES
     assert drawing_encoding(20) == drawing_encoding(128) == "float32"
     assert drawing_encoding(129) == drawing_encoding(512) == "float16"
     assert layer_bytes(64, 512, 512, "float32") == 64 * 2**20
@@ -124,7 +123,7 @@ def test_widget_answers_head_and_row_requests(monkeypatch):
     r = widget.revision
     page_message(widget, {"type": "layers", "revision": r, "layers": [1], "heads": [2], "dtype": "float16"})
     page_message(widget, {"type": "row", "revision": r, "layer": 1, "row": 4, "heads": [2], "reduce": "none"})
-    (layers, layer_buffers), (row, row_buffers) = sent
+    (layers, _layer_buffers), (row, row_buffers) = sent
     assert layers["type"] == "layers" and layers["heads"] == [2] and layers["shape"] == [1, 10, 10]
     assert row["type"] == "row" and np.array_equal(decode_array(row, row_buffers[0]), attention[1, 2, 4])
     assert widget.bytes_sent == sum(len(__import__("json").dumps(c)) + sum(memoryview(b).nbytes for b in bs) for c, bs in sent)
@@ -161,7 +160,7 @@ def test_capture_still_refuses_non_finite_attention(tiny_albert):
 
 
 # -- memory ------------------------------------------------------------------------------------------------
-@pytest.fixture()
+@pytest.fixture
 def long_albert(albert_tokenizer):
     """A tiny ALBERT that takes 512 tokens (4 layers x 8 heads): 32 MiB of float32 attention."""
     import torch

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from page_messages import page_message
 import torch
+from page_messages import page_message
 
 from albert_widget import AttentionResult, AttentionWidget, capture, capture_seq2seq
 from albert_widget.seq2seq import shift_right
@@ -18,15 +18,23 @@ TEXT = "The cat sat on the mat."
 TARGET = "She sees the small elephant."
 
 
-@pytest.fixture()
+@pytest.fixture
 def tiny_t5(bpe_tokenizer):
     """T5Model from a config: 2 encoder and 3 decoder layers, 4 heads."""
     from transformers import T5Config, T5Model
 
     torch.manual_seed(0)
     config = T5Config(
-        vocab_size=len(bpe_tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=3, num_heads=4,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=0,
+        vocab_size=len(bpe_tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_decoder_layers=3,
+        num_heads=4,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=0,
     )
     return T5Model(config).eval(), bpe_tokenizer
 
@@ -93,9 +101,19 @@ def test_lm_head_model_and_truncation(bpe_tokenizer):
 
     torch.manual_seed(0)
     config = BartConfig(
-        vocab_size=len(bpe_tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=64,
-        pad_token_id=0, bos_token_id=0, eos_token_id=0, decoder_start_token_id=0,
+        vocab_size=len(bpe_tokenizer),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=0,
     )
     model = BartForConditionalGeneration(config).eval()
     result = capture_seq2seq(model, bpe_tokenizer, TEXT * 3, TARGET, max_length=10)
@@ -126,14 +144,20 @@ def test_result_checks_and_npz(tiny_bart, tmp_path):
     assert back.info == result.info
     with pytest.raises(ValueError, match="cross_attention must be"):
         AttentionResult(
-            tokens=result.tokens, attention=result.attention, token_type_ids=result.token_type_ids,
-            special_tokens_mask=result.special_tokens_mask, decoder_tokens=result.decoder_tokens,
+            tokens=result.tokens,
+            attention=result.attention,
+            token_type_ids=result.token_type_ids,
+            special_tokens_mask=result.special_tokens_mask,
+            decoder_tokens=result.decoder_tokens,
             cross_attention=np.zeros((1, 1, 3, 3), dtype=np.float32),
         )
     with pytest.raises(ValueError, match="need decoder_tokens"):
         AttentionResult(
-            tokens=result.tokens, attention=result.attention, token_type_ids=result.token_type_ids,
-            special_tokens_mask=result.special_tokens_mask, decoder_attention=result.decoder_attention,
+            tokens=result.tokens,
+            attention=result.attention,
+            token_type_ids=result.token_type_ids,
+            special_tokens_mask=result.special_tokens_mask,
+            decoder_attention=result.decoder_attention,
         )
     with pytest.raises(ValueError, match="no 'cross' attention"):
         AttentionResult.from_attention(np.full((1, 1, 2, 2), 0.5), ["a", "b"]).attention_of("cross")

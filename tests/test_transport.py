@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from albert_widget.protocol import message_bytes
 from albert_widget.transport import (
     ENCODINGS,
     decode_array,
@@ -14,7 +15,6 @@ from albert_widget.transport import (
     encoding_error_bound,
     reply_to_request,
 )
-from albert_widget.protocol import message_bytes
 
 
 def softmax_attention(layers=4, heads=3, n=17, seed=0, sharpness=4.0):

@@ -7,22 +7,21 @@ import time
 
 import numpy as np
 import pytest
-from page_messages import page_message
 import torch
+from conftest import CORPUS
+from page_messages import page_message
 
-from albert_widget import AttentionResult, AttentionWidget, ModelLoadError, capture
+from albert_widget import AttentionWidget, ModelLoadError, capture
 from albert_widget.models import load_pretrained
 from albert_widget.protocol import message_bytes
 from albert_widget.transport import reply_to_request
-
-from conftest import CORPUS
 
 TEXT = "The cat sat on the mat because it was tired."
 OTHER = "A dog barked at the quick brown fox."
 LONG = " ".join(CORPUS)
 
 
-@pytest.fixture()
+@pytest.fixture
 def widget(tiny_albert):
     model, tokenizer = tiny_albert
     return AttentionWidget(model, tokenizer, TEXT)
@@ -30,9 +29,17 @@ def widget(tiny_albert):
 
 def snapshot(w: AttentionWidget) -> dict:
     return {
-        "text": w.text, "text_pair": w.text_pair, "tokens": list(w.tokens), "segments": list(w.segments),
-        "special": list(w.special), "revision": w.revision, "result": w.result, "attention": w.attention,
-        "num_layers": w.num_layers, "num_heads": w.num_heads, "info": dict(w.info),
+        "text": w.text,
+        "text_pair": w.text_pair,
+        "tokens": list(w.tokens),
+        "segments": list(w.segments),
+        "special": list(w.special),
+        "revision": w.revision,
+        "result": w.result,
+        "attention": w.attention,
+        "num_layers": w.num_layers,
+        "num_heads": w.num_heads,
+        "info": dict(w.info),
     }
 
 
@@ -194,9 +201,8 @@ def test_constructor_options_and_errors(tiny_albert):
 
 
 def test_layer_and_head_clamped_when_shape_shrinks(albert_tokenizer, tiny_albert):
-    from transformers import AlbertModel
-
     from conftest import tiny_albert_config
+    from transformers import AlbertModel
 
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, TEXT, layer=3, head=3)
@@ -317,7 +323,7 @@ def test_cancelled_request_is_dropped_before_it_runs(widget):
             await asyncio.sleep(0)
         return first, second
 
-    first, second = asyncio.run(page())
+    first, _second = asyncio.run(page())
     assert [c["id"] for c, _ in sent] == [first]
     assert widget._requests.cancelled == 1 and widget._requests.queued == 0
 
@@ -334,7 +340,9 @@ def test_set_text_message(widget):
     assert (widget.text, widget.text_pair, widget.revision) == (TEXT, None, 3)
 
 
-@pytest.mark.parametrize("content", [{"type": "set_text", "text": ""}, {"type": "set_text", "text": "  ", "text_pair": None}, {"type": "set_text"}])
+@pytest.mark.parametrize(
+    "content", [{"type": "set_text", "text": ""}, {"type": "set_text", "text": "  ", "text_pair": None}, {"type": "set_text"}]
+)
 def test_set_text_message_with_bad_text_keeps_state(widget, content):
     before = snapshot(widget)
     sent = replies(widget)
@@ -349,9 +357,12 @@ def test_set_text_message_with_bad_text_keeps_state(widget, content):
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [({"type": "bogus"}, "unknown request type 'bogus'"), ({}, "unknown request type None"),
-     ({"type": "layers", "revision": True, "layers": [0]}, "'revision' must be int"),
-     ({"type": "layers", "revision": 1}, "needs 'layers'")],
+    [
+        ({"type": "bogus"}, "unknown request type 'bogus'"),
+        ({}, "unknown request type None"),
+        ({"type": "layers", "revision": True, "layers": [0]}, "'revision' must be int"),
+        ({"type": "layers", "revision": 1}, "needs 'layers'"),
+    ],
 )
 def test_malformed_request_gets_an_error_reply(widget, content, reason):
     before = snapshot(widget)
@@ -406,7 +417,7 @@ def test_state_holds_no_attention(tiny_albert):
 # -- loading ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture()
+@pytest.fixture
 def saved_albert(tiny_albert, tmp_path):
     model, tokenizer = tiny_albert
     folder = tmp_path / "tiny-albert"
@@ -471,8 +482,10 @@ def test_every_synced_trait_documents_itself():
     assert {"tokens", "segments", "special", "num_layers", "num_heads", "kinds", "revision", "info"} <= read_only
 
 
-@pytest.mark.parametrize(("text", "error"), [("", ValueError), ("   ", ValueError), (None, TypeError),
-                                             ("\u200b\u200c\ufeff", ValueError), ("\x00\x07", ValueError)])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("", ValueError), ("   ", ValueError), (None, TypeError), ("\u200b\u200c\ufeff", ValueError), ("\x00\x07", ValueError)],
+)
 def test_demo_refuses_text_without_a_word_before_loading(text, error, monkeypatch):
     import albert_widget.widget as widget_module
 

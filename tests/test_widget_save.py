@@ -36,7 +36,6 @@ def test_save_before_any_text_says_so(tiny_albert, tmp_path):
 # --- the saved figure is the view the page shows ----------------------------------------------------
 
 
-
 def matrix_of(fig):
     """(the [R, C] values, row labels, column labels, masked cells or None) of a matrix figure."""
     ax = next(a for a in fig.axes if a.get_label() == "matrix")
@@ -111,7 +110,7 @@ def test_layer_reduce_and_head_colours_and_threshold(tiny_albert, tmp_path):
     lines = head_lines(figure(result, state=w.widget_state()))
     for h in (0, 3):
         count = int((result.attention[1, h] >= threshold).sum())
-        assert 0 < count < result.num_tokens ** 2
+        assert 0 < count < result.num_tokens**2
         assert lines[(HEAD_PALETTE[h].lower(), f"head {h}")] == count  # the page's colour of head h, by index
     assert w.save(tmp_path / "heads.png") > 0
 
@@ -174,8 +173,7 @@ def test_neuron_view_saves_its_own_figure(tiny_albert, tmp_path):
     save_figure(result, matrix, state={**w.widget_state(), "view": "matrix"})
     assert matrix.read_bytes() != (tmp_path / "neuron.svg").read_bytes()  # not the matrix figure
     qk = query_key_vectors(model, tokenizer, result.text, layer=2)
-    fig = neuron_figure(neuron_row(qk, 1, 3), result.tokens, result.special_tokens_mask, layer=2, head=1, query=3,
-                        scaling=qk.scaling)
+    fig = neuron_figure(neuron_row(qk, 1, 3), result.tokens, result.special_tokens_mask, layer=2, head=1, query=3, scaling=qk.scaling)
     panels = {ax.get_label(): ax.images[0].get_array() for ax in fig.axes}
     np.testing.assert_allclose(np.ma.getdata(panels["softmax"])[:, 0], result.attention[2, 1, 3], atol=1e-6)
     np.testing.assert_allclose(np.ma.getdata(panels["q*k"]), qk.k[1] * qk.q[1, 3][None, :], rtol=1e-6)

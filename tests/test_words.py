@@ -108,8 +108,16 @@ def test_one_marker_rule_for_words_figures_and_statistics():
     from albert_widget.analysis._common import is_punct
     from albert_widget.export import prettify_token
 
-    cases = {"\u2581the": "the", "\u0120the": "the", "##ing": "ing", "##": "##", "the": "the",
-             "\u2581##x": "##x", "\u2581": "", "[CLS]": "[CLS]"}
+    cases = {
+        "\u2581the": "the",
+        "\u0120the": "the",
+        "##ing": "ing",
+        "##": "##",
+        "the": "the",
+        "\u2581##x": "##x",
+        "\u2581": "",
+        "[CLS]": "[CLS]",
+    }
     for token, stripped in cases.items():
         assert strip_marker(token) == stripped, token
         if stripped.strip():
@@ -174,9 +182,7 @@ def run_js(cases: list[dict]) -> list[dict]:
         "tokens": (REPO / "js" / "src" / "tokens.js").as_uri(),
         "filters": (REPO / "js" / "src" / "filters.js").as_uri(),
     }
-    proc = subprocess.run(
-        [node, "--input-type=module", "-e", script], input=json.dumps(cases), capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(cases), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -20,25 +20,25 @@ from .compare import head_divergence
 from .corpus import make_corpus
 from .flow import FLOW_MAX_TOKENS, attention_flow
 from .importance import head_gates, head_importance, importance_from_partial
-from .partial import Partial, merge_partials
-from .shards import corpus_files
 from .norms import norm_attention, value_norms
+from .partial import Partial, merge_partials
 from .relevancy import Relevancy, pooled_norm, relevancy, relevancy_matrix
 from .rollout import reduce_heads, residual_attention, rollout
+from .shards import corpus_files
 from .stats import STATISTICS, HeadStats, head_stats, stats_from_partial
 from .transitions import LayerTransitions, layer_transitions
 
 __all__ = [
     "FLOW_MAX_TOKENS",
+    "STATISTICS",
     "HeadStats",
     "LayerTransitions",
     "Partial",
     "Relevancy",
-    "STATISTICS",
     "attention_flow",
     "corpus_files",
-    "head_gates",
     "head_divergence",
+    "head_gates",
     "head_importance",
     "head_stats",
     "importance_from_partial",

@@ -7,8 +7,9 @@ Nothing here is public API.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,6 @@ from ..forward import (
     eval_mode,
     model_device,
     model_max_length,
-    on_device,
     tokenize,
     validate_text,
 )
@@ -173,7 +173,7 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,7 @@ def aligned_pair(a: Any, b: Any, alignment: Alignment | None = None) -> tuple[np
         elif att_a.shape[-1] == att_b.shape[-1]:
             alignment = identity_alignment([str(i) for i in range(att_a.shape[-1])])
         else:
-            raise ValueError(
-                f"arrays of {att_a.shape[-1]} and {att_b.shape[-1]} tokens: pass AttentionResults or an alignment"
-            )
+            raise ValueError(f"arrays of {att_a.shape[-1]} and {att_b.shape[-1]} tokens: pass AttentionResults or an alignment")
     k = alignment.num_units
     return aligned_attention(att_a, alignment.left_units, k), aligned_attention(att_b, alignment.right_units, k), alignment
 

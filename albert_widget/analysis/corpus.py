@@ -11,24 +11,84 @@ import random
 
 __all__ = ["make_corpus"]
 
-_PEOPLE = ["the teacher", "my sister", "a young doctor", "the old farmer", "our neighbour", "the pilot",
-           "a tired student", "the baker", "his grandmother", "the new manager", "a famous painter", "the young nurse"]
+_PEOPLE = [
+    "the teacher",
+    "my sister",
+    "a young doctor",
+    "the old farmer",
+    "our neighbour",
+    "the pilot",
+    "a tired student",
+    "the baker",
+    "his grandmother",
+    "the new manager",
+    "a famous painter",
+    "the young nurse",
+]
 _NAMES = ["Anna", "Marcus", "Li Wei", "Fatima", "Jonas", "Priya", "Tom", "Elena", "Kofi", "Sofia"]
 _ANIMALS = ["the cat", "a small dog", "the horse", "an old parrot", "the fox", "a grey rabbit", "the goat"]
-_PLACES = ["the station", "the market", "a quiet village", "the library", "the harbour", "the old bridge",
-           "the museum", "a crowded cafe", "the garden", "the mountains"]
-_THINGS = ["a letter", "the keys", "a blue umbrella", "the report", "an apple", "the map", "a heavy box",
-           "the photographs", "a birthday cake", "the broken radio"]
-_TIMES = ["yesterday", "on Monday", "last winter", "every morning", "after lunch", "at midnight", "in the spring",
-          "before the storm", "two years ago", "this evening"]
-_VERBS = [("found", "find"), ("carried", "carry"), ("painted", "paint"), ("forgot", "forget"), ("opened", "open"),
-          ("sold", "sell"), ("borrowed", "borrow"), ("repaired", "repair"), ("hid", "hide"), ("described", "describe")]
+_PLACES = [
+    "the station",
+    "the market",
+    "a quiet village",
+    "the library",
+    "the harbour",
+    "the old bridge",
+    "the museum",
+    "a crowded cafe",
+    "the garden",
+    "the mountains",
+]
+_THINGS = [
+    "a letter",
+    "the keys",
+    "a blue umbrella",
+    "the report",
+    "an apple",
+    "the map",
+    "a heavy box",
+    "the photographs",
+    "a birthday cake",
+    "the broken radio",
+]
+_TIMES = [
+    "yesterday",
+    "on Monday",
+    "last winter",
+    "every morning",
+    "after lunch",
+    "at midnight",
+    "in the spring",
+    "before the storm",
+    "two years ago",
+    "this evening",
+]
+_VERBS = [
+    ("found", "find"),
+    ("carried", "carry"),
+    ("painted", "paint"),
+    ("forgot", "forget"),
+    ("opened", "open"),
+    ("sold", "sell"),
+    ("borrowed", "borrow"),
+    ("repaired", "repair"),
+    ("hid", "hide"),
+    ("described", "describe"),
+]
 _NOW = ["today", "in the morning", "at night", "in winter", "on Sundays", "after the rain"]
 _UNTIL = ["midnight", "the evening", "the last train left", "the rain stopped", "Friday", "sunrise"]
 _ADJ = ["quiet", "busy", "strange", "beautiful", "cold", "noisy", "empty", "bright", "ancient", "small"]
 _FEEL = ["happy", "nervous", "surprised", "tired", "proud", "confused", "relieved", "angry"]
-_TOPICS = ["the weather", "the election", "the new bridge", "the concert", "the price of bread", "the football match",
-           "the experiment", "the missing painting"]
+_TOPICS = [
+    "the weather",
+    "the election",
+    "the new bridge",
+    "the concert",
+    "the price of bread",
+    "the football match",
+    "the experiment",
+    "the missing painting",
+]
 
 
 def _cap(s: str) -> str:
@@ -57,7 +117,7 @@ def _sentence(r: random.Random) -> str:
         lambda: f"{_cap(p)}, who lives near {place}, {v} {thing} for {name}.",
         lambda: f"Although {place} was {adj}, {p} stayed there until {until}.",
         lambda: f"{name} bought bread, cheese, apples and milk at {place}.",
-        lambda: f"\"I never {base} {thing},\" said {name}, looking {feel}.",
+        lambda: f'"I never {base} {thing}," said {name}, looking {feel}.',
         lambda: f"The {adj} room at {place} smelled of coffee, paint and old books.",
         lambda: f"{_cap(p)} asked {q} whether {animal} had {v} {thing}.",
         lambda: f"If it rains {t}, {p} will take {thing} to {place2}.",

@@ -21,13 +21,14 @@ from __future__ import annotations
 import os
 import pickle
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._common import progress_bar
 from .partial import Partial, merge_partials
 from .shards import Shard, ShardTask, load_finished, model_on_device
 
-__all__ = ["ENGINES", "init_ray", "run_shards", "require_engine"]
+__all__ = ["ENGINES", "init_ray", "require_engine", "run_shards"]
 
 ENGINES = (None, "ray", "dask")
 _EXTRAS = {"ray": ("ray", "Ray"), "dask": ("distributed", "Dask distributed")}
@@ -35,20 +36,18 @@ _EXTRAS = {"ray": ("ray", "Ray"), "dask": ("distributed", "Dask distributed")}
 
 def require_engine(engine: str):
     """Import the engine's module, or raise ``ImportError`` naming the extra that installs it."""
-    module, name = _EXTRAS[engine]
+    _module, name = _EXTRAS[engine]
     try:
         if engine == "ray":
             import ray
-            import ray.data  # noqa: F401
+            import ray.data
 
             return ray
         import distributed
 
         return distributed
     except ImportError as exc:
-        raise ImportError(
-            f'engine="{engine}" needs {name}, which is not installed: pip install "albert_widget[{engine}]"'
-        ) from exc
+        raise ImportError(f'engine="{engine}" needs {name}, which is not installed: pip install "albert_widget[{engine}]"') from exc
 
 
 def init_ray(attempts: int = 3, **kwargs: Any) -> None:
@@ -204,8 +203,9 @@ def _run_dask(task: ShardTask, shards: list[Shard], progress: bool, client: Any,
         # One copy of the model per worker, not one per task.
         [task_future] = client.scatter([task], broadcast=True)
         run = uuid.uuid4().hex[:8]  # fresh keys: a rerun never attaches to a cancelled task of a failed run
-        futures = client.map(_run_dask_shard, [task_future] * len(shards), shards,
-                             key=[f"{task.kind}-shard-{s.index}-{run}" for s in shards], pure=False)
+        futures = client.map(
+            _run_dask_shard, [task_future] * len(shards), shards, key=[f"{task.kind}-shard-{s.index}-{run}" for s in shards], pure=False
+        )
         out = []
         try:
             for future in as_completed(futures):

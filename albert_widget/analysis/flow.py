@@ -8,7 +8,7 @@ import numpy as np
 
 from .rollout import residual_attention
 
-__all__ = ["attention_flow", "FLOW_MAX_TOKENS"]
+__all__ = ["FLOW_MAX_TOKENS", "attention_flow"]
 
 #: Default token limit of :func:`attention_flow`. The method solves N² max-flow problems on a graph of
 #: (L+1)·N nodes and L·N² edges, in pure Python (networkx 3.6, preflow-push, one residual network
@@ -70,9 +70,7 @@ def attention_flow(
     graph.add_nodes_from((layer, j) for layer in range(num_layers + 1) for j in range(n))
     for layer in range(num_layers):
         rows, cols = np.nonzero(mats[layer] > 0)
-        graph.add_edges_from(
-            ((layer + 1, int(i)), (layer, int(j)), {"capacity": float(mats[layer, i, j])}) for i, j in zip(rows, cols)
-        )
+        graph.add_edges_from(((layer + 1, int(i)), (layer, int(j)), {"capacity": float(mats[layer, i, j])}) for i, j in zip(rows, cols))
     residual_net = build_residual_network(graph, "capacity")
     flows = np.zeros((n, n))
     for i in range(n):

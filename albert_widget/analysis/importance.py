@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .engines import check_engine, run_shards
 from .partial import Partial
 from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
 
-__all__ = ["head_importance", "head_gates"]
+__all__ = ["head_gates", "head_importance"]
 
 
 @contextlib.contextmanager
@@ -46,7 +47,9 @@ def head_gates(model: Any, gates: Any) -> Iterator[Any]:
     num_layers, num_heads = len(blocks), blocks[0].num_heads
     gates = gates if isinstance(gates, torch.Tensor) else torch.as_tensor(np.asarray(gates, dtype=np.float64))
     if gates.ndim not in (2, 3) or tuple(gates.shape[-2:]) != (num_layers, num_heads):
-        raise ValueError(f"gates must be shaped [{num_layers}, {num_heads}] or [batch, {num_layers}, {num_heads}], got {tuple(gates.shape)}")
+        raise ValueError(
+            f"gates must be shaped [{num_layers}, {num_heads}] or [batch, {num_layers}, {num_heads}], got {tuple(gates.shape)}"
+        )
     state = {"call": 0}
 
     def reset(module, args):
@@ -101,8 +104,9 @@ def _kind(model: Any, labels: Any) -> str:
     )
 
 
-def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence[Sequence[int]], probability: float, seed: int,
-                 first: int = 0):
+def _mask_tokens(
+    tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence[Sequence[int]], probability: float, seed: int, first: int = 0
+):
     """Deterministic MLM masking: for each text ``max(1, round(p·n))`` of its ``n`` non-special tokens are
     replaced by the mask token, drawn with ``numpy.random.default_rng([seed, k])`` where ``k = first + i``
     is the text's index in the corpus: the masks of a text do not depend on how the corpus is sharded.
@@ -118,7 +122,7 @@ def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence
         candidates = [i for i, s in enumerate(spec) if not s]
         if not candidates:
             raise ValueError("a text has no ordinary tokens to mask")
-        k = max(1, int(round(probability * len(candidates))))
+        k = max(1, round(probability * len(candidates)))
         chosen = sorted(int(c) for c in rng.choice(candidates, size=k, replace=False))
         new, lab = list(row), [-100] * len(row)
         for c in chosen:
@@ -130,7 +134,7 @@ def _mask_tokens(tokenizer: Any, ids: Sequence[Sequence[int]], special: Sequence
 
 
 def _per_example_loss(kind: str, logits: Any, labels: Any, problem_type: str | None):
-    torch = require("torch")
+    require("torch")
     F = require("torch.nn.functional")
 
     if kind == "mlm":
@@ -207,12 +211,24 @@ def head_importance(
         texts, labels = list(texts), list(labels)
         if len(labels) != len(texts):
             raise ValueError(f"got {len(labels)} labels for {len(texts)} texts")
-    options = {"kind": kind, "batch_size": batch_size, "mlm_probability": float(mlm_probability), "seed": int(seed),
-               "problem_type": problem_type}
+    options = {
+        "kind": kind,
+        "batch_size": batch_size,
+        "mlm_probability": float(mlm_probability),
+        "seed": int(seed),
+        "problem_type": problem_type,
+    }
     config = task_config(model, **options, labels=labels is not None)
     task = ShardTask("head_importance", importance_of_texts, model, tokenizer, options, config, device)
-    partial = run_shards(task, plan_shards(texts, shard_size, labels), engine=engine, checkpoint=checkpoint,
-                         progress=progress, client=client, num_workers=num_workers)
+    partial = run_shards(
+        task,
+        plan_shards(texts, shard_size, labels),
+        engine=engine,
+        checkpoint=checkpoint,
+        progress=progress,
+        client=client,
+        num_workers=num_workers,
+    )
     return importance_from_partial(partial, normalize=normalize)
 
 
@@ -228,9 +244,21 @@ def importance_from_partial(partial: Partial, normalize: bool = True) -> np.ndar
     return importance
 
 
-def importance_of_texts(model: Any, tokenizer: Any, texts: list, labels: list | None, first: int, device: Any,
-                        on_batch: Any = None, *, kind: str, batch_size: int, mlm_probability: float, seed: int,
-                        problem_type: str | None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def importance_of_texts(
+    model: Any,
+    tokenizer: Any,
+    texts: list,
+    labels: list | None,
+    first: int,
+    device: Any,
+    on_batch: Any = None,
+    *,
+    kind: str,
+    batch_size: int,
+    mlm_probability: float,
+    seed: int,
+    problem_type: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """The shard computation of :func:`head_importance` (every engine runs this): the texts ``first ..``
     of the corpus (strings or pairs; ``labels`` one per text or ``None``) through ``model`` (already on
     ``device``) in batches of ``batch_size`` -> ``({"abs_grad": float64 [L, H] sum over texts of
@@ -242,7 +270,11 @@ def importance_of_texts(model: Any, tokenizer: Any, texts: list, labels: list | 
     token_labels = None
     if kind == "mlm":
         masked, token_labels = _mask_tokens(
-            tokenizer, [it["input_ids"] for it in items], [it["special_tokens_mask"] for it in items], mlm_probability, seed,
+            tokenizer,
+            [it["input_ids"] for it in items],
+            [it["special_tokens_mask"] for it in items],
+            mlm_probability,
+            seed,
             first,
         )
         items = [{**it, "input_ids": m} for it, m in zip(items, masked)]

@@ -17,8 +17,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Partial:
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
 
-    def merge(self, other: "Partial") -> "Partial":
+    def merge(self, other: Partial) -> Partial:
         """The partial of both shard sets: sums and counts added. Raises ``ValueError`` when the kinds,
         settings or array shapes differ, or when a shard is in both."""
         if self.kind != other.kind:
@@ -65,8 +66,14 @@ class Partial:
         return Partial(self.kind, self.config, tuple(sorted(self.shards + other.shards)), sums, counts)
 
     def _write(self, f) -> None:
-        header = {"format": _FORMAT, "kind": self.kind, "config": self.config, "shards": list(self.shards),
-                  "counts": self.counts, "sums": sorted(self.sums)}
+        header = {
+            "format": _FORMAT,
+            "kind": self.kind,
+            "config": self.config,
+            "shards": list(self.shards),
+            "counts": self.counts,
+            "sums": sorted(self.sums),
+        }
         arrays = {f"sum_{name}": np.ascontiguousarray(value, dtype=np.float64) for name, value in self.sums.items()}
         np.savez(f, header=np.array(json.dumps(header)), **arrays)
 
@@ -85,7 +92,7 @@ class Partial:
             raise
 
     @classmethod
-    def load(cls, file: Any) -> "Partial":
+    def load(cls, file: Any) -> Partial:
         """Read a partial written by :meth:`save` (a path or a binary file object)."""
         source = os.fspath(file) if isinstance(file, (str, os.PathLike)) else file
         with np.load(source, allow_pickle=False) as data:
@@ -102,7 +109,7 @@ class Partial:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Partial":
+    def from_bytes(cls, data: bytes) -> Partial:
         return cls.load(io.BytesIO(data))
 
 

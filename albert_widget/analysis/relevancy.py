@@ -4,8 +4,9 @@ for Interpreting Bi-Modal and Encoder-Decoder Transformers", ICCV 2021; self-att
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,10 @@ def pooled_norm(outputs: Any) -> Any:
 def relevancy_note(rel: Relevancy) -> str:
     """One line saying what ``rel`` explains (the widget shows it under the map)."""
     if rel.kind == STAND_IN:
-        return ("this model has no head: relevancy of a stand-in, the length of the mean-pooled embedding; "
-                "mean of the relevancy rows (Chefer et al. 2021)")
+        return (
+            "this model has no head: relevancy of a stand-in, the length of the mean-pooled embedding; "
+            "mean of the relevancy rows (Chefer et al. 2021)"
+        )
     if rel.kind == "callable":
         return f"relevancy of the given target at {rel.position} (Chefer et al. 2021)"
     return f"relevancy of {rel.kind} target {rel.target} at token {rel.position} (Chefer et al. 2021)"
@@ -263,6 +266,5 @@ def _default_position(tokenizer: Any, ids: Any, position: Any) -> int:
             return int(hits[0, 0])
     mask = getattr(tokenizer, "mask_token", None) or "[MASK]"
     raise ValueError(
-        f"this model predicts a token at every position: put {mask} in the text or pass position= (the index of "
-        "the token to explain)"
+        f"this model predicts a token at every position: put {mask} in the text or pass position= (the index of the token to explain)"
     )

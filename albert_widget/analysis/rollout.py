@@ -8,7 +8,7 @@ import numpy as np
 
 from ._common import attention_float64
 
-__all__ = ["rollout", "reduce_heads", "residual_attention"]
+__all__ = ["reduce_heads", "residual_attention", "rollout"]
 
 HEAD_REDUCTIONS = ("mean", "max", "min")
 

@@ -18,12 +18,13 @@ import itertools
 import json
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from .partial import Partial
 
-__all__ = ["CorpusFiles", "Shard", "ShardTask", "corpus_files", "plan_shards", "DEFAULT_SHARD_SIZE"]
+__all__ = ["DEFAULT_SHARD_SIZE", "CorpusFiles", "Shard", "ShardTask", "corpus_files", "plan_shards"]
 
 #: Texts per shard unless told otherwise: small enough that a lost shard costs little, large enough
 #: that the per-shard overhead (a task, a file) is noise next to the model.
@@ -44,8 +45,12 @@ class CorpusFiles:
     label_column: str | None = None
 
 
-def corpus_files(paths: str | os.PathLike | Sequence[str | os.PathLike], column: str = "text",
-                 pair_column: str | None = None, label_column: str | None = None) -> CorpusFiles:
+def corpus_files(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    column: str = "text",
+    pair_column: str | None = None,
+    label_column: str | None = None,
+) -> CorpusFiles:
     """A corpus in files (``.parquet``/``.pq``, ``.jsonl``/``.json``/``.ndjson`` JSON lines), in the
     order given, to pass as ``texts`` to the corpus analyses. A ``pathlib.Path`` or a list of them works
     too (plain strings are texts, not paths)."""
@@ -113,8 +118,10 @@ def _pyarrow():
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ImportError('reading Parquet files needs pyarrow, which is not installed: pip install pyarrow '
-                          '(it comes with the extras "albert_widget[ray]" and "albert_widget[dask]")') from exc
+        raise ImportError(
+            "reading Parquet files needs pyarrow, which is not installed: pip install pyarrow "
+            '(it comes with the extras "albert_widget[ray]" and "albert_widget[dask]")'
+        ) from exc
     return pa, pq
 
 
@@ -241,8 +248,12 @@ def task_config(model: Any, **settings: Any) -> dict[str, Any]:
     """What a partial was computed with (JSON-safe): the model's class and name, and the analysis
     settings. Partials merge, and checkpoints resume, only under the same config."""
     config = getattr(model, "config", None)
-    return {"model": type(model).__name__, "name_or_path": str(getattr(config, "_name_or_path", "") or ""),
-            "dtype": str(getattr(next(iter(model.parameters()), None), "dtype", "")), **settings}
+    return {
+        "model": type(model).__name__,
+        "name_or_path": str(getattr(config, "_name_or_path", "") or ""),
+        "dtype": str(getattr(next(iter(model.parameters()), None), "dtype", "")),
+        **settings,
+    }
 
 
 @dataclass
@@ -293,8 +304,7 @@ class ShardTask:
             self.prepare()
         texts, labels = shard.load()
         with self._lock:  # one model, one shard at a time (threaded workers share the replica)
-            sums, counts = self.compute(self.model, self.tokenizer, texts, labels, shard.first, self._ready,
-                                        on_batch, **self.options)
+            sums, counts = self.compute(self.model, self.tokenizer, texts, labels, shard.first, self._ready, on_batch, **self.options)
         partial = Partial(self.kind, self.config, (shard.index,), sums, counts)
         if self.checkpoint is not None:
             partial.save(checkpoint_path(self.checkpoint, self.kind, shard))

@@ -29,7 +29,7 @@ from .engines import check_engine, run_shards
 from .partial import Partial
 from .shards import DEFAULT_SHARD_SIZE, ShardTask, check_batch_size, plan_shards, task_config
 
-__all__ = ["head_stats", "HeadStats", "STATISTICS"]
+__all__ = ["STATISTICS", "HeadStats", "head_stats"]
 
 #: The per-head statistics of :class:`HeadStats`, each a float64 ``[L, H]`` array.
 STATISTICS = ("to_cls", "to_sep", "to_punct", "to_self", "to_prev", "to_next", "entropy", "distance")
@@ -167,10 +167,10 @@ class _Accumulator:
             for a in range(k):  # head a against heads a..k-1: JS = H((P+Q)/2) - (H(P) + H(Q))/2 per row
                 for c0 in range(a, k, chunk):
                     c1 = min(k, c0 + chunk)
-                    m = p[:, a:a + 1] + p[:, c0:c1]
+                    m = p[:, a : a + 1] + p[:, c0:c1]
                     m.mul_(0.5)
                     h_m = (m * m.clamp(min=1e-30).log_()).sum(-1).neg_()  # 0·log 0 = 0
-                    jsd = (h_m - 0.5 * (hp[:, a:a + 1] + hp[:, c0:c1])).clamp_(min=0)
+                    jsd = (h_m - 0.5 * (hp[:, a : a + 1] + hp[:, c0:c1])).clamp_(min=0)
                     self.js_div[a, c0:c1] += (jsd * rows).sum(dim=(0, 2)).double()
                     self.js_dist[a, c0:c1] += (jsd.sqrt() * rows).sum(dim=(0, 2)).double()
 
@@ -289,8 +289,7 @@ def head_stats(
         results = list(results) if isinstance(results, (list, tuple)) else None
         if not results or not all(isinstance(r, AttentionResult) for r in results):
             raise TypeError(
-                "head_stats() takes a list of AttentionResult, or a model, its tokenizer and texts: "
-                "head_stats(model, tokenizer, texts)"
+                "head_stats() takes a list of AttentionResult, or a model, its tokenizer and texts: head_stats(model, tokenizer, texts)"
             )
         return _from_results(results, device, progress, js)
     if tokenizer is None:
@@ -303,8 +302,15 @@ def head_stats(
     check_batch_size(batch_size)
     options = {"batch_size": batch_size, "js": bool(js)}
     task = ShardTask("head_stats", stats_of_texts, model, tokenizer, options, task_config(model, **options), device)
-    partial = run_shards(task, plan_shards(texts, shard_size), engine=engine, checkpoint=checkpoint,
-                         progress=progress, client=client, num_workers=num_workers)
+    partial = run_shards(
+        task,
+        plan_shards(texts, shard_size),
+        engine=engine,
+        checkpoint=checkpoint,
+        progress=progress,
+        client=client,
+        num_workers=num_workers,
+    )
     return stats_from_partial(partial)
 
 
@@ -329,8 +335,9 @@ def _tokenizer_and_texts(args: tuple, tokenizer: Any, texts: Any) -> tuple[Any, 
     return tokenizer, texts
 
 
-def stats_of_texts(model: Any, tokenizer: Any, texts: list, labels: Any, first: int, device: Any,
-                   on_batch: Any = None, *, batch_size: int, js: bool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def stats_of_texts(
+    model: Any, tokenizer: Any, texts: list, labels: Any, first: int, device: Any, on_batch: Any = None, *, batch_size: int, js: bool
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """The shard computation of :func:`head_stats` (every engine runs this): ``texts`` (strings or
     pairs) through ``model`` (already on ``device``) in padded length-sorted batches -> ``(sums,
     counts)``: float64 ``[L, H]`` sums per statistic over query tokens, ``[L·H, L·H]`` Jensen-Shannon
@@ -393,4 +400,3 @@ def _from_results(results: list[AttentionResult], device: Any, progress: bool, j
     finally:
         bar.close()
     return acc.result()
-

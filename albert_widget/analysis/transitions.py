@@ -3,15 +3,16 @@ Representations", ICLR 2020, Figure 2): how much each layer changes the token em
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..extras import require
 from ._common import accepted_inputs, eval_mode, on_device, progress_bar, text_batches
 
-__all__ = ["layer_transitions", "LayerTransitions"]
+__all__ = ["LayerTransitions", "layer_transitions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +84,4 @@ def layer_transitions(
                 bar.update(len(rows))
     finally:
         bar.close()
-    return LayerTransitions(
-        l2=(l2_sum / count).numpy(), cosine=(cos_sum / count).numpy(), num_examples=batches.num_texts, num_tokens=count
-    )
+    return LayerTransitions(l2=(l2_sum / count).numpy(), cosine=(cos_sum / count).numpy(), num_examples=batches.num_texts, num_tokens=count)

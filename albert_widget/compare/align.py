@@ -206,8 +206,16 @@ def align_tokens(
         for w in indices:
             tokens = tuple(words.members[w])
             label = words.raw[w]
-            slots.append(Slot(side, -1, label if side == "left" else None, label if side == "right" else None,
-                              tokens if side == "left" else (), tokens if side == "right" else ()))
+            slots.append(
+                Slot(
+                    side,
+                    -1,
+                    label if side == "left" else None,
+                    label if side == "right" else None,
+                    tokens if side == "left" else (),
+                    tokens if side == "right" else (),
+                )
+            )
 
     matcher = difflib.SequenceMatcher(None, lw.keys, rw.keys, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():

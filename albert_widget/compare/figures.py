@@ -76,10 +76,15 @@ def _difference_figure(widget: CompareWidget, width: float, dpi: float, font_siz
     cb.ax.tick_params(labelsize=font_size - 1)
     cb.set_label("Δ = right − left", fontsize=font_size)
     w = widget
-    fig.text(0.5, 1 - 0.05 / height, f"Δ attention: right L{w.right_layer} H{w.right_head} − left L{w.left_layer} H{w.left_head}",
-             ha="center", va="top", fontsize=font_size + 1)
-    fig.text(0.01, 0.01, _visible(widget.aligned.note()), ha="left", va="bottom", fontsize=font_size - 1,
-             color=AXIS_TEXT_COLOUR, wrap=True)
+    fig.text(
+        0.5,
+        1 - 0.05 / height,
+        f"Δ attention: right L{w.right_layer} H{w.right_head} − left L{w.left_layer} H{w.left_head}",
+        ha="center",
+        va="top",
+        fontsize=font_size + 1,
+    )
+    fig.text(0.01, 0.01, _visible(widget.aligned.note()), ha="left", va="bottom", fontsize=font_size - 1, color=AXIS_TEXT_COLOUR, wrap=True)
     return fig
 
 
@@ -111,13 +116,26 @@ def _match_figure(widget: CompareWidget, width: float, dpi: float, font_size: fl
     cb.ax.tick_params(labelsize=font_size - 1)
     cb.set_label("similarity 1 − JSD / ln 2", fontsize=font_size)
     other = "left" if side == "right" else "right"
-    fig.text(0.5, 1 - 0.05 / height, f"Closest {other} head (layer·head) of each {side} head, by JSD",
-             ha="center", va="top", fontsize=font_size + 1)
+    fig.text(
+        0.5,
+        1 - 0.05 / height,
+        f"Closest {other} head (layer·head) of each {side} head, by JSD",
+        ha="center",
+        va="top",
+        fontsize=font_size + 1,
+    )
     return fig
 
 
-def compare_figure(widget: CompareWidget, *, view: str = "difference", side: str = "left", width: Any = "single",
-                   dpi: float = 300, font_size: float = DEFAULT_FONT_SIZE):
+def compare_figure(
+    widget: CompareWidget,
+    *,
+    view: str = "difference",
+    side: str = "left",
+    width: Any = "single",
+    dpi: float = 300,
+    font_size: float = DEFAULT_FONT_SIZE,
+):
     """A :class:`matplotlib.figure.Figure` of the difference (of the heads the widget shows) or of the
     head-matching grid (``side``'s heads, each with its closest head on the other side)."""
     if view not in COMPARE_FIGURES:
@@ -130,9 +148,17 @@ def compare_figure(widget: CompareWidget, *, view: str = "difference", side: str
     return _match_figure(widget, w, dpi, font_size, side)
 
 
-def save_compare_figure(widget: CompareWidget, path: str | PathLike, *, view: str = "difference", side: str = "left",
-                        width: Any = "double", dpi: float = 300, font_size: float = DEFAULT_FONT_SIZE,
-                        rc: dict | None = None) -> int:
+def save_compare_figure(
+    widget: CompareWidget,
+    path: str | PathLike,
+    *,
+    view: str = "difference",
+    side: str = "left",
+    width: Any = "double",
+    dpi: float = 300,
+    font_size: float = DEFAULT_FONT_SIZE,
+    rc: dict | None = None,
+) -> int:
     """Write :func:`compare_figure` as ``.svg``, ``.pdf`` or ``.png`` (deterministic bytes); returns
     the number of bytes written."""
     path = os.fspath(path)
@@ -151,7 +177,7 @@ def _svg_text(widget: CompareWidget, **options: Any) -> str:
     """One compare figure as SVG text, without the XML prologue (for inlining in HTML)."""
     with _style(options.get("font_size", DEFAULT_FONT_SIZE), None):
         data = _render(compare_figure(widget, **options), "svg", options.get("dpi", 300)).decode("utf-8")
-    return data[data.index("<svg"):]
+    return data[data.index("<svg") :]
 
 
 def compare_html(widget: CompareWidget, *, title: str | None = None) -> str:
@@ -171,7 +197,7 @@ def compare_html(widget: CompareWidget, *, title: str | None = None) -> str:
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     body = "\n".join(f"<section><h2>{esc(name)}</h2>\n{svg}</section>" for name, svg in figures)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         f"<title>{esc(heading)}</title>\n"
         "<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1000px}svg{max-width:100%;height:auto}"

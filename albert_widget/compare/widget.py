@@ -90,8 +90,11 @@ class CompareWidget(anywidget.AnyWidget):
         self._alignment: Alignment | None = None
         super().__init__(**kwargs)
         self._requests = RequestQueue(
-            self._handlers(), lambda content, buffers: self.send(content, buffers), lambda: self.revision,
-            self._on_failure, contract=COMPARE_REQUESTS,
+            self._handlers(),
+            lambda content, buffers: self.send(content, buffers),
+            lambda: self.revision,
+            self._on_failure,
+            contract=COMPARE_REQUESTS,
         )
         self.on_msg(self._on_page_message)
         for source in self._sources:
@@ -108,8 +111,9 @@ class CompareWidget(anywidget.AnyWidget):
 
     # -- constructors --------------------------------------------------------------------------------
     @classmethod
-    def from_models(cls, model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, text: str,
-                    text_b: str | None = None, **kwargs: Any) -> CompareWidget:
+    def from_models(
+        cls, model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, text: str, text_b: str | None = None, **kwargs: Any
+    ) -> CompareWidget:
         """Two models on one text (or on ``text`` and ``text_b``): captured once each."""
         left = capture(model_a, tokenizer_a, text)
         right = capture(model_b, tokenizer_b, text if text_b is None else text_b)
@@ -147,8 +151,9 @@ class CompareWidget(anywidget.AnyWidget):
             self._divergence = head_divergence(left, right, self.aligned)
         return self._divergence
 
-    def difference(self, left_layer: int | None = None, left_head: int | None = None,
-                   right_layer: int | None = None, right_head: int | None = None) -> dict[str, np.ndarray]:
+    def difference(
+        self, left_layer: int | None = None, left_head: int | None = None, right_layer: int | None = None, right_head: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Δ = right − left of one head of each side (default: the ones shown), float32 ``[S, S]``
         over the slots of :attr:`aligned` (NaN for a word on one side only): ``{"delta", "left", "right"}``."""
         left, right = self.results
@@ -216,9 +221,7 @@ class CompareWidget(anywidget.AnyWidget):
     @t.validate("sync")
     def _validate_sync(self, proposal: Any) -> bool:
         if proposal["value"] and self.left_shape != self.right_shape:
-            raise ValueError(
-                f"sync needs the same layers and heads on both sides; left has {self.left_shape}, right {self.right_shape}"
-            )
+            raise ValueError(f"sync needs the same layers and heads on both sides; left has {self.left_shape}, right {self.right_shape}")
         return bool(proposal["value"])
 
     @t.observe("left_layer", "left_head", "right_layer", "right_head", "sync")
@@ -259,8 +262,14 @@ class CompareWidget(anywidget.AnyWidget):
                 buffers.append(memoryview(np.ascontiguousarray(array, dtype="<i4").reshape(-1).view(np.uint8)))
             la, ha, lb, hb = d.shape
             same = np.einsum("ijij->ij", d).ravel().tolist() if (la, ha) == (lb, hb) else None
-            return {"shape": list(d.shape), "dtype": "float32", "max": float(np.log(2)), "same_head": same,
-                    "left_value": left_value.ravel().tolist(), "right_value": right_value.ravel().tolist()}, buffers
+            return {
+                "shape": list(d.shape),
+                "dtype": "float32",
+                "max": float(np.log(2)),
+                "same_head": same,
+                "left_value": left_value.ravel().tolist(),
+                "right_value": right_value.ravel().tolist(),
+            }, buffers
 
         return {"side": side, "difference": difference, "matching": matching}
 

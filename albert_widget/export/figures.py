@@ -27,9 +27,10 @@ import math
 import os
 import shutil
 import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,34 @@ WIDTHS = {"single": 3.3, "double": 6.9}
 #: tests/test_palette.py checks they are the same lists): each light colour at least 3:1 against white,
 #: each dark one at least 3:1 against a dark theme's background, all 12 apart (CIEDE2000) also under a
 #: protanopia or deuteranopia simulation. Figures are drawn on white: they use HEAD_PALETTE.
-HEAD_PALETTE = ("#0072B2", "#789600", "#871E3C", "#009687", "#874B0F", "#3C00E1", "#C35A78", "#783C78", "#A55A4B", "#7887E1", "#C30FA5", "#B4784B")
-HEAD_PALETTE_DARK = ("#5BA6EA", "#B0CC47", "#C1546B", "#58CDBC", "#C17C40", "#8B54FB", "#FE8FAC", "#AE6EAD", "#DF8D7C", "#BBBFF8", "#F667D6", "#EFAC7D")
+HEAD_PALETTE = (
+    "#0072B2",
+    "#789600",
+    "#871E3C",
+    "#009687",
+    "#874B0F",
+    "#3C00E1",
+    "#C35A78",
+    "#783C78",
+    "#A55A4B",
+    "#7887E1",
+    "#C30FA5",
+    "#B4784B",
+)
+HEAD_PALETTE_DARK = (
+    "#5BA6EA",
+    "#B0CC47",
+    "#C1546B",
+    "#58CDBC",
+    "#C17C40",
+    "#8B54FB",
+    "#FE8FAC",
+    "#AE6EAD",
+    "#DF8D7C",
+    "#BBBFF8",
+    "#F667D6",
+    "#EFAC7D",
+)
 #: The former name of :data:`HEAD_PALETTE`.
 FIGURE_PALETTE = HEAD_PALETTE
 
@@ -81,7 +108,7 @@ PAIR_TITLES = {"aa": "A \u2192 A", "ab": "A \u2192 B", "ba": "B \u2192 A", "bb":
 #: Views of the widget that have no figure (yet), with what to do instead.
 NO_FIGURE_VIEWS = {
     "neuron": "the neuron view's figure needs the model's query and key vectors: save it from the widget "
-              "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
+    "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
     "explain": "the explain view has no figure: save the matrix or head view (view='matrix' or view='head')",
 }
 OUTLINE_COLOUR = "#D55E00"  # the selected head in the model view (vermillion: shows on all of viridis)
@@ -138,8 +165,16 @@ def _visible(text: str) -> str:
 
 
 _LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-    "^": r"\textasciicircum{}", "_": r"\_", "~": r"\textasciitilde{}", "%": r"\%",
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "%": r"\%",
 }
 
 
@@ -158,7 +193,7 @@ def _labels(tokens: Sequence[str], prettify: bool, max_chars: int, escape: Calla
     return out
 
 
-def _measured_labels(tokens: Sequence[str], o: "_Options", max_chars: int, measure: "_Measure", size: float) -> tuple[list[str], float]:
+def _measured_labels(tokens: Sequence[str], o: _Options, max_chars: int, measure: _Measure, size: float) -> tuple[list[str], float]:
     """The labels of raw ``tokens`` (at most ``max_chars`` characters each) and the widest one's width in points."""
     labels = _labels(tokens, o.prettify_tokens, max_chars, o.escape)
     return labels, measure.width(labels, size)
@@ -203,9 +238,7 @@ def _check_index(name: str, value: Any, count: int, what: str) -> int:
     if not _is_int(value):
         raise ValueError(f"{name} must be an int between 0 and {count - 1}, got {value!r}")
     if not 0 <= int(value) < count:
-        raise ValueError(
-            f"{name} {int(value)} is out of range: the attention has {count} {what} (valid {name}: 0 to {count - 1})"
-        )
+        raise ValueError(f"{name} {int(value)} is out of range: the attention has {count} {what} (valid {name}: 0 to {count - 1})")
     return int(value)
 
 
@@ -244,9 +277,7 @@ def resolve_width(width: Any) -> float:
     if isinstance(width, str):
         if width in WIDTHS:
             return WIDTHS[width]
-        raise ValueError(
-            f"unknown width {width!r}: expected 'single' (3.3 in), 'double' (6.9 in) or inches as a number"
-        )
+        raise ValueError(f"unknown width {width!r}: expected 'single' (3.3 in), 'double' (6.9 in) or inches as a number")
     if _is_number(width) and math.isfinite(width) and 1.0 <= float(width) <= 20.0:
         return float(width)
     raise ValueError(f"width must be 'single', 'double' or a number of inches between 1 and 20, got {width!r}")
@@ -302,11 +333,24 @@ def _options(result: AttentionResult, **kw: Any) -> _Options:
     if not (_is_int(max_chars) and 4 <= max_chars <= 200):
         raise ValueError(f"max_label_chars must be an int between 4 and 200, got {max_chars!r}")
     return _Options(
-        view=view, layer=layer, head=head, heads=heads, head_reduce=reduce, cmap=resolve_cmap(kw["cmap"]),
-        width=resolve_width(kw["width"]), dpi=float(dpi), threshold=float(threshold), title=title,
-        colorbar_label=label, prettify_tokens=bool(kw["prettify_tokens"]), font_size=float(font_size),
-        vmax=None if vmax is None else float(vmax), layers=layers, head_colors=colors,
-        max_label_chars=int(max_chars), filters=dict(filters),
+        view=view,
+        layer=layer,
+        head=head,
+        heads=heads,
+        head_reduce=reduce,
+        cmap=resolve_cmap(kw["cmap"]),
+        width=resolve_width(kw["width"]),
+        dpi=float(dpi),
+        threshold=float(threshold),
+        title=title,
+        colorbar_label=label,
+        prettify_tokens=bool(kw["prettify_tokens"]),
+        font_size=float(font_size),
+        vmax=None if vmax is None else float(vmax),
+        layers=layers,
+        head_colors=colors,
+        max_label_chars=int(max_chars),
+        filters=dict(filters),
     )
 
 
@@ -315,9 +359,15 @@ def _as_result(source: Any, tokens: Sequence[str] | None, sentence_b_start: int 
         if tokens is not None:
             validate_tokens(tokens, source.num_tokens)
             return AttentionResult(
-                tokens=tuple(tokens), attention=source.attention, token_type_ids=source.token_type_ids,
-                special_tokens_mask=source.special_tokens_mask, sentence_b_start=source.sentence_b_start,
-                num_truncated=source.num_truncated, info=source.info, text=source.text, text_pair=source.text_pair,
+                tokens=tuple(tokens),
+                attention=source.attention,
+                token_type_ids=source.token_type_ids,
+                special_tokens_mask=source.special_tokens_mask,
+                sentence_b_start=source.sentence_b_start,
+                num_truncated=source.num_truncated,
+                info=source.info,
+                text=source.text,
+                text_pair=source.text_pair,
             )
         return source
     if tokens is None:
@@ -335,8 +385,15 @@ def _as_result(source: Any, tokens: Sequence[str] | None, sentence_b_start: int 
 
 
 #: Fonts with CJK and other scripts DejaVu Sans lacks; used as fallbacks only when installed.
-_FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "WenQuanYi Zen Hei",
-                   "Droid Sans Fallback", "Noto Sans", "Arial Unicode MS")
+_FALLBACK_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Source Han Sans",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+    "Noto Sans",
+    "Arial Unicode MS",
+)
 
 
 def _fallback_fonts() -> list[str]:
@@ -353,26 +410,28 @@ def _style(font_size: float, rc: dict | None) -> Iterator[None]:
 
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update({
-            "svg.hashsalt": _HASH_SALT,
-            "svg.fonttype": "none",
-            "pdf.fonttype": 42,
-            "ps.fonttype": 42,
-            "text.usetex": False,
-            "text.parse_math": False,
-            "font.size": font_size,
-            "axes.linewidth": 0.4,
-            "xtick.major.width": 0.4,
-            "ytick.major.width": 0.4,
-            "xtick.major.size": 1.5,
-            "ytick.major.size": 1.5,
-            "xtick.major.pad": 1.5,
-            "ytick.major.pad": 1.5,
-            "savefig.facecolor": "white",
-            "savefig.edgecolor": "white",
-            "pgf.rcfonts": False,
-            "font.sans-serif": ["DejaVu Sans", *_fallback_fonts()],
-        })
+        matplotlib.rcParams.update(
+            {
+                "svg.hashsalt": _HASH_SALT,
+                "svg.fonttype": "none",
+                "pdf.fonttype": 42,
+                "ps.fonttype": 42,
+                "text.usetex": False,
+                "text.parse_math": False,
+                "font.size": font_size,
+                "axes.linewidth": 0.4,
+                "xtick.major.width": 0.4,
+                "ytick.major.width": 0.4,
+                "xtick.major.size": 1.5,
+                "ytick.major.size": 1.5,
+                "xtick.major.pad": 1.5,
+                "ytick.major.pad": 1.5,
+                "savefig.facecolor": "white",
+                "savefig.edgecolor": "white",
+                "pgf.rcfonts": False,
+                "font.sans-serif": ["DejaVu Sans", *_fallback_fonts()],
+            }
+        )
         if rc:
             matplotlib.rcParams.update(rc)
             # Token text must never be interpreted, whatever the caller's rc says.
@@ -433,7 +492,7 @@ def _reduced(a: np.ndarray, o: _Options) -> tuple[np.ndarray, str]:
 
 
 def _view_title(o: _Options, shown: Shown, what: str) -> str:
-    """"Layer 2, head 3" (or "Mean of 6 layers, head 3"), and a second line naming the page's filters
+    """ "Layer 2, head 3" (or "Mean of 6 layers, head 3"), and a second line naming the page's filters
     that shape the figure (attention kind, pair filter, words, hidden special tokens)."""
     layer = shown.layer_label
     first = f"{layer[0].upper()}{layer[1:]}, {what}"
@@ -449,7 +508,7 @@ def _view_title(o: _Options, shown: Shown, what: str) -> str:
     return first + ("\n" + "; ".join(notes) if notes else "")
 
 
-def _fit_title(title: str, width_in: float, size: float, measure: "_Measure") -> str:
+def _fit_title(title: str, width_in: float, size: float, measure: _Measure) -> str:
     """``title`` with its "; "-separated notes moved to lines of their own where a line would be wider
     than the figure."""
     lines: list[str] = []
@@ -472,8 +531,7 @@ def _shown(result: AttentionResult, o: _Options) -> Shown:
 
 
 def _add_title(fig, text: str, x_in: float, top_in: float, size: float, width_in: float, height_in: float) -> None:
-    fig.text(x_in / width_in, 1 - top_in / height_in, text, ha="center", va="top", fontsize=size,
-             color="black")
+    fig.text(x_in / width_in, 1 - top_in / height_in, text, ha="center", va="top", fontsize=size, color="black")
 
 
 def _title_height(title: str | None, size: float) -> float:
@@ -485,7 +543,7 @@ def _title_height(title: str | None, size: float) -> float:
 def _label_step(pitch_pt: float, size: float, spacing: float) -> int:
     """Show every k-th label so that labels never overlap."""
     need = size * spacing
-    return 1 if pitch_pt >= need else int(math.ceil(need / pitch_pt))
+    return 1 if pitch_pt >= need else math.ceil(need / pitch_pt)
 
 
 def _colourbar_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
@@ -554,8 +612,9 @@ def _draw_mask(ax, mask: np.ndarray, cell_pt: float) -> None:
             k = j
             while k < len(row) and row[k]:
                 k += 1
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), k - j, 1, fill=False, hatch="////", edgecolor="white",
-                                   linewidth=0, alpha=0.7, label="masked"))
+            ax.add_patch(
+                Rectangle((j - 0.5, i - 0.5), k - j, 1, fill=False, hatch="////", edgecolor="white", linewidth=0, alpha=0.7, label="masked")
+            )
             j = k
 
 
@@ -605,13 +664,16 @@ def _matrix_figure(result: AttentionResult, o: _Options):
     ax.yaxis.set_major_locator(FixedLocator(rows_shown))
     ax.set_xticklabels([col_labels[j] for j in cols_shown], rotation=90, fontsize=size)
     ax.set_yticklabels([row_labels[i] for i in rows_shown], fontsize=size)
-    for shown_idx, axis_labels, special in ((cols_shown, ax.get_xticklabels(), plan.col_special),
-                                            (rows_shown, ax.get_yticklabels(), plan.row_special)):
+    for shown_idx, axis_labels, special in (
+        (cols_shown, ax.get_xticklabels(), plan.col_special),
+        (rows_shown, ax.get_yticklabels(), plan.row_special),
+    ):
         for i, text in zip(shown_idx, axis_labels):
             if special[i]:
                 text.set_color(SPECIAL_COLOUR)
-    ax.set_xlabel("key" + (f" (every {step}th token labelled)" if step > 1 else ""), fontsize=o.font_size,
-                  color=AXIS_TEXT_COLOUR, labelpad=3)
+    ax.set_xlabel(
+        "key" + (f" (every {step}th token labelled)" if step > 1 else ""), fontsize=o.font_size, color=AXIS_TEXT_COLOUR, labelpad=3
+    )
     ax.set_ylabel("query", fontsize=o.font_size, color=AXIS_TEXT_COLOUR, labelpad=3)
     b_row, b_col = _segment_start(plan.row_segments), _segment_start(plan.col_segments)
     if b_row is not None:
@@ -693,8 +755,7 @@ def _head_figure(result: AttentionResult, o: _Options):
     ax.axis("off")
     x_left = 2 * _PT + label_w
     x_right = W - 2 * _PT - label_w
-    for labels, special, x, ha in ((row_labels, plan.row_special, x_left, "right"),
-                                   (col_labels, plan.col_special, x_right, "left")):
+    for labels, special, x, ha in ((row_labels, plan.row_special, x_left, "right"), (col_labels, plan.col_special, x_right, "left")):
         for i in range(0, len(labels), step):
             ax.text(x, i, labels[i], ha=ha, va="center", fontsize=size, color=SPECIAL_COLOUR if special[i] else "black")
     x0, x1 = x_left + gap, x_right - gap
@@ -718,9 +779,18 @@ def _head_figure(result: AttentionResult, o: _Options):
     if legend:
         handles = [Line2D([], [], color=colour, linewidth=1.6) for _, _, colour in series]
         fig.legend(
-            handles, [name for name, _, _ in series], loc="upper center", ncol=ncol, frameon=False,
-            fontsize=size, handlelength=1.2, handletextpad=0.4, columnspacing=1.0, borderpad=0,
-            borderaxespad=0, bbox_to_anchor=(0.5, 1 - (_title_height(title, o.font_size + 1) + 2 * _PT) / H),
+            handles,
+            [name for name, _, _ in series],
+            loc="upper center",
+            ncol=ncol,
+            frameon=False,
+            fontsize=size,
+            handlelength=1.2,
+            handletextpad=0.4,
+            columnspacing=1.0,
+            borderpad=0,
+            borderaxespad=0,
+            bbox_to_anchor=(0.5, 1 - (_title_height(title, o.font_size + 1) + 2 * _PT) / H),
             bbox_transform=fig.transFigure,
         )
     return fig
@@ -747,7 +817,7 @@ def model_mosaic(attention: np.ndarray, layers: Sequence[int], heads: Sequence[i
     for i, layer in enumerate(layers):
         for j, head in enumerate(heads):
             y, x = i * (r + gap_px), j * (r + gap_px)
-            mosaic[y:y + r, x:x + r] = _downsample(attention[layer, head], cell_px)
+            mosaic[y : y + r, x : x + r] = _downsample(attention[layer, head], cell_px)
     return mosaic, r
 
 
@@ -756,7 +826,7 @@ def _model_figure(result: AttentionResult, o: _Options):
 
     layers = o.layers or list(range(result.num_layers))
     heads = o.heads or list(range(result.num_heads))
-    L, Hn = len(layers), len(heads)
+    _L, Hn = len(layers), len(heads)
     if o.title is not None:
         title = o.title
     else:
@@ -799,8 +869,17 @@ def _model_figure(result: AttentionResult, o: _Options):
     rows_px, cols_px = mosaic.shape
     if np.isfinite(mosaic).sum() <= MAX_VECTOR_CELLS:
         # one vector quad per cell: sharp at any zoom in PDF/SVG (an image would be smoothed by viewers)
-        image = ax.pcolormesh(np.arange(cols_px + 1) - 0.5, np.arange(rows_px + 1) - 0.5, np.ma.masked_invalid(mosaic),
-                              cmap=cmap, vmin=lo, vmax=hi, shading="flat", edgecolors="face", linewidth=0.1)
+        image = ax.pcolormesh(
+            np.arange(cols_px + 1) - 0.5,
+            np.arange(rows_px + 1) - 0.5,
+            np.ma.masked_invalid(mosaic),
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            shading="flat",
+            edgecolors="face",
+            linewidth=0.1,
+        )
         ax.set_xlim(-0.5, cols_px - 0.5)
         ax.set_ylim(rows_px - 0.5, -0.5)
     else:  # long inputs: one image, each thumbnail at about its printed resolution (cell_px above)
@@ -808,8 +887,9 @@ def _model_figure(result: AttentionResult, o: _Options):
     ax.axis("off")
     if o.layer in layers and o.head in heads:
         y0, x0 = layers.index(o.layer) * (r + gap_px), heads.index(o.head) * (r + gap_px)
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), r, r, fill=False, edgecolor=OUTLINE_COLOUR, linewidth=1.4,
-                               clip_on=False, label="selected"))
+        ax.add_patch(
+            Rectangle((x0 - 0.5, y0 - 0.5), r, r, fill=False, edgecolor=OUTLINE_COLOUR, linewidth=1.4, clip_on=False, label="selected")
+        )
     row_step = _label_step(step / _PT, small, 1.2)
     col_step = _label_step(step / _PT, measure.width([str(h) for h in heads], small) + 2, 1.0)
     for i, layer in enumerate(layers):
@@ -820,10 +900,16 @@ def _model_figure(result: AttentionResult, o: _Options):
     for j, head in enumerate(heads):
         if j % col_step == 0:
             fig.text((left + j * step + cell / 2) / W, label_y / H, str(head), ha="center", va="bottom", fontsize=small)
-    fig.text((left + grid_w / 2) / W, (label_y + small * 1.2 * _PT + 1 * _PT) / H, "head", ha="center",
-             va="bottom", fontsize=size, color=AXIS_TEXT_COLOUR)
-    fig.text(2 * _PT / W, (bottom + grid_h / 2) / H, "layer", ha="left", va="center", rotation=90,
-             fontsize=size, color=AXIS_TEXT_COLOUR)
+    fig.text(
+        (left + grid_w / 2) / W,
+        (label_y + small * 1.2 * _PT + 1 * _PT) / H,
+        "head",
+        ha="center",
+        va="bottom",
+        fontsize=size,
+        color=AXIS_TEXT_COLOUR,
+    )
+    fig.text(2 * _PT / W, (bottom + grid_h / 2) / H, "layer", ha="left", va="center", rotation=90, fontsize=size, color=AXIS_TEXT_COLOUR)
     _add_colourbar(fig, image, o, lo, hi, left + grid_w, bottom, grid_h)
     if title:
         _add_title(fig, title, W / 2, 2 * _PT, size + 1, W, H)
@@ -845,9 +931,23 @@ def _build(source: Any, tokens: Any, sentence_b_start: Any, escape: Callable[[st
 
 #: The options of figure() and save_figure() with their defaults.
 _DEFAULTS: dict[str, Any] = dict(
-    view="matrix", layer=0, head=0, heads=None, head_reduce="none", cmap="viridis", width="single", dpi=300,
-    threshold=0.0, title=None, colorbar_label="attention weight", prettify_tokens=True, font_size=None, vmax=None,
-    layers=None, head_colors=None, max_label_chars=MAX_LABEL_CHARS,
+    view="matrix",
+    layer=0,
+    head=0,
+    heads=None,
+    head_reduce="none",
+    cmap="viridis",
+    width="single",
+    dpi=300,
+    threshold=0.0,
+    title=None,
+    colorbar_label="attention weight",
+    prettify_tokens=True,
+    font_size=None,
+    vmax=None,
+    layers=None,
+    head_colors=None,
+    max_label_chars=MAX_LABEL_CHARS,
 )
 
 
@@ -951,9 +1051,7 @@ def _format_of(path: str, format: str | None) -> str:
         fmt = os.path.splitext(path)[1].lower().lstrip(".")
     if fmt not in FIGURE_FORMATS:
         shown = f"format {format!r}" if format is not None else f"extension {os.path.splitext(path)[1] or '(none)'!r}"
-        raise ValueError(
-            f"unknown {shown} for {path!r}: expected one of {', '.join('.' + f for f in FIGURE_FORMATS)}"
-        )
+        raise ValueError(f"unknown {shown} for {path!r}: expected one of {', '.join('.' + f for f in FIGURE_FORMATS)}")
     return fmt
 
 
@@ -990,8 +1088,15 @@ def _differs(value: Any, default: Any) -> bool:
         return True
 
 
-def figure_bytes(result_or_attention: Any, fmt: str, *, tokens: Sequence[str] | None = None,
-                 sentence_b_start: int | None = None, rc: dict | None = None, **kw: Any) -> bytes:
+def figure_bytes(
+    result_or_attention: Any,
+    fmt: str,
+    *,
+    tokens: Sequence[str] | None = None,
+    sentence_b_start: int | None = None,
+    rc: dict | None = None,
+    **kw: Any,
+) -> bytes:
     """The file :func:`save_figure` writes, as bytes: ``fmt`` is ``"svg"``, ``"pdf"``, ``"png"`` or
     ``"pgf"``; keywords are those of :func:`figure` (the rest keep their defaults)."""
     kw = {**_DEFAULTS, **kw}

@@ -40,8 +40,9 @@ import html as html_lib
 import json
 import os
 import zlib
+from collections.abc import Sequence
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -289,9 +290,7 @@ PAGE_CSS = """\
 def _read_static(name: str) -> str:
     path = os.path.join(_STATIC, name)
     if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{path} is missing: the front end is not built (cd js && npm install && npm run build)"
-        )
+        raise FileNotFoundError(f"{path} is missing: the front end is not built (cd js && npm install && npm run build)")
     with open(path, encoding="utf-8") as f:
         return f.read()
 
@@ -336,7 +335,7 @@ def html_bytes(
         "error_bound": error_bound(precision),
     }
     encoded = {kind: _encode_layers(array, precision, compress) for kind, array in arrays.items()}
-    layers, chunks = encoded["encoder"]
+    _layers, chunks = encoded["encoder"]
     # other attention kinds (BART/T5 decoder and cross attention): their own shapes and chunks
     meta["kinds"] = {kind: {"shape": [int(d) for d in arrays[kind].shape], "chunks": encoded[kind][1]} for kind in kinds}
     app = {"js": _read_static("standalone.js"), "css": _read_static("widget.css")}
@@ -423,14 +422,12 @@ def _elements(raw: bytes, opening: bytes) -> list[tuple[bytes, bytes]]:
     while start >= 0:
         value_end = raw.index(b'">', start + len(opening))
         text_end = raw.index(b"</script>", value_end)
-        out.append((raw[start + len(opening):value_end], raw[value_end + 2:text_end]))
+        out.append((raw[start + len(opening) : value_end], raw[value_end + 2 : text_end]))
         start = raw.find(opening, text_end)
     return out
 
 
-def read_html(
-    source: str | bytes | PathLike[str], kind: str = "encoder"
-) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+def read_html(source: str | bytes | PathLike[str], kind: str = "encoder") -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
     """``(state, meta, attention)`` of a page written by :func:`write_html` (a path or its bytes) or
     :func:`to_html` (its ``str``); ``attention`` is the float32 ``[L, H, N, M]`` attention of ``kind``
     (``"encoder"``; ``"decoder"``/``"cross"`` for BART/T5) as the page decodes it."""
@@ -444,8 +441,9 @@ def read_html(
             with open(source, "rb") as f:
                 raw = f.read()
         utf8 = b'<meta charset="utf-8">' in raw[:1024]
-    blocks = {k.decode(): json.loads(v) for k, v in _elements(raw, b'<script type="application/json" data-aw="')
-              if k in (b"state", b"data")}
+    blocks = {
+        k.decode(): json.loads(v) for k, v in _elements(raw, b'<script type="application/json" data-aw="') if k in (b"state", b"data")
+    }
     state, meta = blocks["state"], blocks["data"]
     if meta.get("format") != FORMAT:
         raise ValueError(f"not an albert_widget page (format {meta.get('format')!r})")
@@ -465,7 +463,7 @@ def read_html(
         data = _unescape(data)
         planes, offset = [], 0
         for method, size in of_kind["chunks"][index]:
-            chunk = data[offset:offset + size]
+            chunk = data[offset : offset + size]
             offset += size
             planes.append(zlib.decompress(chunk) if method == "deflate" else chunk)
         if offset != len(data):
@@ -474,7 +472,7 @@ def read_html(
         if dtype == "uint8":
             rows = H * N
             scales = _unplanes(data[: rows * 4], "<f4")
-            q = np.frombuffer(data[rows * 4:], dtype=np.uint8).reshape(rows, M).astype(np.float32)
+            q = np.frombuffer(data[rows * 4 :], dtype=np.uint8).reshape(rows, M).astype(np.float32)
             values = (q / np.float32(255.0)) * scales[:, None]
         else:
             values = _unplanes(data, "<f2" if dtype == "float16" else "<f4").astype(np.float32)

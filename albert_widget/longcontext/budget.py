@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..forward import AttentionTooLargeError
+
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "CaptureCost",
@@ -21,9 +23,6 @@ __all__ = [
 #: every layer and head is kept while it fits (e.g. 22 layers x 32 heads up to ~870 tokens), the
 #: compact form (queries, keys, row log-sum-exp, summaries) above that.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
-
-
-from ..forward import AttentionTooLargeError
 
 
 class CompactTooLargeError(AttentionTooLargeError):
@@ -86,8 +85,7 @@ class CaptureCost:
         )
 
 
-def estimate(shape: AttentionShape, n: int, *, store_bytes: int = 4, top_k: int = 4,
-             chunk_elements: int | None = None) -> CaptureCost:
+def estimate(shape: AttentionShape, n: int, *, store_bytes: int = 4, top_k: int = 4, chunk_elements: int | None = None) -> CaptureCost:
     """What a capture of ``n`` tokens would hold. ``store_bytes``: bytes per stored query/key value
     (4 for float32, 2 for bfloat16/float16)."""
     from .summaries import DEFAULT_CHUNK_ELEMENTS, ROW_STATS
@@ -101,8 +99,9 @@ def estimate(shape: AttentionShape, n: int, *, store_bytes: int = 4, top_k: int 
     )
     chunk = chunk_elements or DEFAULT_CHUNK_ELEMENTS
     working = 3 * 4 * max(chunk, H * n)  # scores, weights, a temporary
-    return CaptureCost(n=n, shape=shape, dense_bytes=L * H * n * n * 4, compact_bytes=int(compact),
-                       head_bytes=n * n * 4, working_bytes=int(working))
+    return CaptureCost(
+        n=n, shape=shape, dense_bytes=L * H * n * n * 4, compact_bytes=int(compact), head_bytes=n * n * 4, working_bytes=int(working)
+    )
 
 
 def available_memory() -> int | None:

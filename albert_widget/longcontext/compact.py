@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,8 +90,7 @@ class HeadSummaries:
         """One dict per (layer, head): the per-head means of every statistic."""
         means = {name: self.per_head(name, start) for name in ROW_STATS}
         L, H = means["sink"].shape
-        return [{"layer": l, "head": h, **{name: float(means[name][l, h]) for name in ROW_STATS}}
-                for l in range(L) for h in range(H)]
+        return [{"layer": l, "head": h, **{name: float(means[name][l, h]) for name in ROW_STATS}} for l in range(L) for h in range(H)]
 
 
 def _index(sel: Any, n: int, what: str) -> np.ndarray:
@@ -147,8 +146,15 @@ class CompactAttention:
         for a in (self.input_ids, self.generated, self.special_tokens_mask):
             if a.shape != (n,):
                 raise ValueError(f"per-token arrays must have {n} entries, got {a.shape}")
-        for a in (self.input_ids, self.lse, self.generated, self.special_tokens_mask, self.summaries.topk_index,
-                  self.summaries.topk_weight, *self.summaries.rows.values()):
+        for a in (
+            self.input_ids,
+            self.lse,
+            self.generated,
+            self.special_tokens_mask,
+            self.summaries.topk_index,
+            self.summaries.topk_weight,
+            *self.summaries.rows.values(),
+        ):
             if a.flags.writeable:
                 _readonly(a)
 
@@ -277,12 +283,20 @@ class CompactAttention:
             "num_sink_tokens": self.summaries.num_sink_tokens,
             "dtype": dtype,
         }
-        np.savez(path, lse=self.lse, input_ids=self.input_ids, generated=self.generated,
-                 special_tokens_mask=self.special_tokens_mask, topk_index=self.summaries.topk_index,
-                 topk_weight=self.summaries.topk_weight, meta=np.array(json.dumps(meta)), **arrays)
+        np.savez(
+            path,
+            lse=self.lse,
+            input_ids=self.input_ids,
+            generated=self.generated,
+            special_tokens_mask=self.special_tokens_mask,
+            topk_index=self.summaries.topk_index,
+            topk_weight=self.summaries.topk_weight,
+            meta=np.array(json.dumps(meta)),
+            **arrays,
+        )
 
     @classmethod
-    def from_npz(cls, path: str | PathLike) -> "CompactAttention":
+    def from_npz(cls, path: str | PathLike) -> CompactAttention:
         import torch
 
         with np.load(path, allow_pickle=False) as data:
@@ -295,8 +309,15 @@ class CompactAttention:
                 t = torch.from_numpy(np.array(data[name]))
                 return t.view(torch.bfloat16) if meta["dtype"] == "bfloat16" else t
 
-            params = tuple(LayerParams(scaling=p["scaling"], sliding_window=p["sliding_window"], softcap=p["softcap"],
-                                       sinks=tuple(p["sinks"]) if p["sinks"] is not None else None) for p in meta["params"])
+            params = tuple(
+                LayerParams(
+                    scaling=p["scaling"],
+                    sliding_window=p["sliding_window"],
+                    softcap=p["softcap"],
+                    sinks=tuple(p["sinks"]) if p["sinks"] is not None else None,
+                )
+                for p in meta["params"]
+            )
             summaries = HeadSummaries(
                 rows={name: np.array(data[f"row_{name}"]) for name in ROW_STATS},
                 topk_index=np.array(data["topk_index"]),

@@ -12,7 +12,8 @@ attention implementation never changed, the hooks gone.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -155,13 +156,14 @@ def compact_from_ids(
         if problems:
             return
         if layer >= L or query.shape[0] != 1 or query.shape[2] != n or key.shape[2] != n or queries[layer] is not None:
-            problems.append(f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {L} layers")
+            problems.append(
+                f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {L} layers"
+            )
             return
         q = query[0].to(store)
         k = key[0].to(store)
         # The statistics and lse come from the stored values, so recomputed weights match them.
-        arrays.put(layer, layer_pass(q, k, p, top_k=top_k, num_sink_tokens=num_sink_tokens,
-                                     chunk_elements=chunk_elements))
+        arrays.put(layer, layer_pass(q, k, p, top_k=top_k, num_sink_tokens=num_sink_tokens, chunk_elements=chunk_elements))
         queries[layer] = own_copy(q)
         keys[layer] = own_copy(k)
         params[layer] = p
@@ -184,13 +186,40 @@ def compact_from_ids(
             f"{len(missing)} of {L} layers never called transformers' attention interface (first: layer {missing[0]}); "
             "this model's attention cannot be kept compact"
         )
-    return _result(model, ids[0], queries, keys, params, arrays, tokens, special_tokens_mask, text, num_truncated,
-                   max_length, memory_budget, num_sink_tokens, np.zeros(n, dtype=bool))
+    return _result(
+        model,
+        ids[0],
+        queries,
+        keys,
+        params,
+        arrays,
+        tokens,
+        special_tokens_mask,
+        text,
+        num_truncated,
+        max_length,
+        memory_budget,
+        num_sink_tokens,
+        np.zeros(n, dtype=bool),
+    )
 
 
-def _result(model: Any, ids: Any, queries: list[Any], keys: list[Any], params: list[Any], arrays: _Arrays,
-            tokens: tuple[str, ...] | None, special: np.ndarray | None, text: str | None, num_truncated: int,
-            max_length: int | None, memory_budget: int | None, num_sink_tokens: int, generated: np.ndarray) -> CompactAttention:
+def _result(
+    model: Any,
+    ids: Any,
+    queries: list[Any],
+    keys: list[Any],
+    params: list[Any],
+    arrays: _Arrays,
+    tokens: tuple[str, ...] | None,
+    special: np.ndarray | None,
+    text: str | None,
+    num_truncated: int,
+    max_length: int | None,
+    memory_budget: int | None,
+    num_sink_tokens: int,
+    generated: np.ndarray,
+) -> CompactAttention:
     n = int(ids.shape[0])
     id_list = ids.tolist()
     if tokens is None:
@@ -203,8 +232,9 @@ def _result(model: Any, ids: Any, queries: list[Any], keys: list[Any], params: l
         keys=tuple(keys),
         lse=arrays.lse,
         params=tuple(params),
-        summaries=HeadSummaries(rows=arrays.rows, topk_index=arrays.topk_index, topk_weight=arrays.topk_weight,
-                                num_sink_tokens=num_sink_tokens),
+        summaries=HeadSummaries(
+            rows=arrays.rows, topk_index=arrays.topk_index, topk_weight=arrays.topk_weight, num_sink_tokens=num_sink_tokens
+        ),
         generated=generated,
         special_tokens_mask=special if special is not None else np.zeros(n, dtype=bool),
         info=_model_info(model, L, H, max_length),
@@ -255,6 +285,17 @@ def capture_compact(
     if max_length is not None:
         limit = max_length if limit is None else min(limit, max_length)
     ids, tokens, special, dropped = tokenize(tokenizer, text, limit)
-    return compact_from_ids(model, ids, tokens=tokens, special_tokens_mask=special, text=text, num_truncated=dropped,
-                            max_length=limit, memory_budget=memory_budget, top_k=top_k, num_sink_tokens=num_sink_tokens,
-                            store_dtype=store_dtype, chunk_elements=chunk_elements)
+    return compact_from_ids(
+        model,
+        ids,
+        tokens=tokens,
+        special_tokens_mask=special,
+        text=text,
+        num_truncated=dropped,
+        max_length=limit,
+        memory_budget=memory_budget,
+        top_k=top_k,
+        num_sink_tokens=num_sink_tokens,
+        store_dtype=store_dtype,
+        chunk_elements=chunk_elements,
+    )

@@ -17,7 +17,17 @@ import numpy as np
 
 from .budget import attention_shape, estimate, plan
 from .compact import CompactAttention
-from .engine import _Arrays, _result, accepts, compact_from_ids, model_dtype_device, own_copy, resolve_store_dtype, tokenize, with_model_state
+from .engine import (
+    _Arrays,
+    _result,
+    accepts,
+    compact_from_ids,
+    model_dtype_device,
+    own_copy,
+    resolve_store_dtype,
+    tokenize,
+    with_model_state,
+)
 from .hooks import LayerParams, UnsupportedModelError, recording
 from .summaries import layer_pass
 
@@ -60,8 +70,7 @@ def capture_generate(
     dtype, device = model_dtype_device(model)
     store = resolve_store_dtype(store_dtype, dtype)
     chunk = chunk_elements
-    cost = estimate(shape, prompt_length + max_new_tokens, store_bytes=torch.finfo(store).bits // 8, top_k=top_k,
-                    chunk_elements=chunk)
+    cost = estimate(shape, prompt_length + max_new_tokens, store_bytes=torch.finfo(store).bits // 8, top_k=top_k, chunk_elements=chunk)
     plan(cost, memory_budget, allow_dense=False)
 
     L = shape.num_layers
@@ -85,7 +94,7 @@ def capture_generate(
         counts[layer] = after
         params[layer] = params[layer] or p
         q_parts[layer].append(own_copy(query[0].to(store)))
-        k_parts[layer].append(own_copy(key[0, :, total - t:].to(store)))
+        k_parts[layer].append(own_copy(key[0, :, total - t :].to(store)))
 
     options = dict(generate_kwargs)
     options.setdefault("do_sample", False)
@@ -98,8 +107,7 @@ def capture_generate(
 
     def run() -> Any:
         with recording(model, on_call):
-            out = model.generate(ids.to(device), max_new_tokens=max_new_tokens, return_dict_in_generate=True,
-                                 use_cache=True, **options)
+            out = model.generate(ids.to(device), max_new_tokens=max_new_tokens, return_dict_in_generate=True, use_cache=True, **options)
             sequences = out.sequences
             cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
             if sequences.shape[1] > prompt_length and cache is not None and state["appends"]:
@@ -117,8 +125,9 @@ def capture_generate(
     tokens = tuple(str(t) for t in tokenizer.convert_ids_to_tokens(seq.tolist()))
     special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
     special = np.array([i in special_ids for i in seq.tolist()], dtype=bool)
-    common = dict(memory_budget=memory_budget, top_k=top_k, num_sink_tokens=num_sink_tokens, store_dtype=store_dtype,
-                  chunk_elements=chunk_elements)
+    common = dict(
+        memory_budget=memory_budget, top_k=top_k, num_sink_tokens=num_sink_tokens, store_dtype=store_dtype, chunk_elements=chunk_elements
+    )
 
     if not state["appends"] or any(c != n for c in counts):
         # Teacher-forced: one forward pass over the whole sequence gives the same attention.
@@ -131,14 +140,14 @@ def capture_generate(
         q = torch.cat(q_parts[layer], dim=1)
         k = torch.cat(k_parts[layer], dim=1)
         q_parts[layer] = k_parts[layer] = []  # let each layer's pieces go as soon as they are joined
-        arrays.put(layer, layer_pass(q.to(device), k.to(device), params[layer], top_k=top_k,
-                                     num_sink_tokens=num_sink_tokens, chunk_elements=chunk))
+        arrays.put(
+            layer, layer_pass(q.to(device), k.to(device), params[layer], top_k=top_k, num_sink_tokens=num_sink_tokens, chunk_elements=chunk)
+        )
         queries.append(q)
         keys.append(k)
     if any(p is None for p in params):
         raise UnsupportedModelError("some layers never called transformers' attention interface")
-    return _result(model, seq, queries, keys, params, arrays, tokens, special, prompt, 0, None, memory_budget,
-                   num_sink_tokens, generated)
+    return _result(model, seq, queries, keys, params, arrays, tokens, special, prompt, 0, None, memory_budget, num_sink_tokens, generated)
 
 
 def _with_generated(result: CompactAttention, generated: np.ndarray) -> CompactAttention:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
-__all__ = ["LayerParams", "recording", "UnsupportedModelError"]
+__all__ = ["LayerParams", "UnsupportedModelError", "recording"]
 
 
 class UnsupportedModelError(ValueError):
@@ -47,8 +48,12 @@ class LayerParams:
     sinks: tuple[float, ...] | None = None  # one logit per query head
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scaling": self.scaling, "sliding_window": self.sliding_window, "softcap": self.softcap,
-                "sinks": list(self.sinks) if self.sinks is not None else None}
+        return {
+            "scaling": self.scaling,
+            "sliding_window": self.sliding_window,
+            "softcap": self.softcap,
+            "sinks": list(self.sinks) if self.sinks is not None else None,
+        }
 
 
 # id(module) -> callback(module, query, key, params) of the recording that owns the module.
@@ -88,7 +93,9 @@ def _make_wrapper(name: str, original: Any) -> Callable[..., Any]:
         callback = _ACTIVE.get(id(module))
         if callback is not None:
             if kwargs.get("is_causal") is False or getattr(module, "is_causal", True) is False:
-                raise UnsupportedModelError(f"{type(module).__name__} is not causal attention; only decoder self-attention can be kept compact")
+                raise UnsupportedModelError(
+                    f"{type(module).__name__} is not causal attention; only decoder self-attention can be kept compact"
+                )
             callback(module, query, key, _params(module, query, kwargs))
         fn = original if original is not None else _eager_of(module)
         return fn(module, query, key, value, attention_mask, *args, **kwargs)
@@ -104,7 +111,7 @@ def _install() -> None:
     _SAVED_LOCAL = dict(table._local_mapping)
     names = set(table.keys()) | {"eager"}
     for name in names:
-        original = table[name] if name in table else None
+        original = table.get(name, None)
         _INSTALLED[name] = original
         # The instance's local mapping, not the class-wide one: that instance is the one every
         # modeling file imports, and the class-wide registry stays untouched.

@@ -55,8 +55,9 @@ def visible(rows: Any, cols: Any, sliding_window: int | None) -> Any:
     return ok
 
 
-def layer_pass(q: Any, k: Any, params: LayerParams, *, top_k: int = 4, num_sink_tokens: int = 1,
-               chunk_elements: int | None = None) -> dict[str, Any]:
+def layer_pass(
+    q: Any, k: Any, params: LayerParams, *, top_k: int = 4, num_sink_tokens: int = 1, chunk_elements: int | None = None
+) -> dict[str, Any]:
     """Row log-sum-exp and statistics of one layer.
 
     ``q``: ``[H, N, d]``, ``k``: ``[KV, N, d]`` (any float dtype, any device; math in float32).

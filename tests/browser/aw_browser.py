@@ -15,8 +15,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,10 @@ class JupyterServer:
         )
         env.pop("JUPYTER_PATH", None)
         cmd = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -128,8 +132,7 @@ class JupyterServer:
         ]
         log = open(self.log_path, "wb")
         # Own process group: the server and the kernels it starts are stopped together by its pid.
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.root),
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.root), start_new_session=True)
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -262,9 +265,11 @@ def loopback_context(browser: Any, **options: Any) -> tuple[Any, list[str]]:
     return context, external
 
 
-def start_server(cmd: list[str], cwd: Path, env: dict[str, str], url: str, log_path: Path, timeout: float = SERVER_START_TIMEOUT) -> subprocess.Popen:
+def start_server(
+    cmd: list[str], cwd: Path, env: dict[str, str], url: str, log_path: Path, timeout: float = SERVER_START_TIMEOUT
+) -> subprocess.Popen:
     """Start a web server (its own process group) and wait until ``url`` answers (any HTTP status)."""
-    log = open(log_path, "w")  # noqa: SIM115 - the child holds it until it exits
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -316,7 +321,7 @@ class WidgetPage:
             self.page_errors.append(f"{error}\n{stack}")
 
     # -- notebook ---------------------------------------------------------------------------
-    def open(self, name: str, cells: Iterable[str | tuple[str, str]], app: str = "lab") -> "WidgetPage":
+    def open(self, name: str, cells: Iterable[str | tuple[str, str]], app: str = "lab") -> WidgetPage:
         """Write a notebook, open it in JupyterLab (``app="lab"``) or Notebook 7 (``"notebook"``)
         and wait until its kernel is idle and connected."""
         cells = list(cells)
@@ -340,8 +345,9 @@ class WidgetPage:
                     k = s["kernel"]
                     last = k
                     if k.get("execution_state") == "idle" and k.get("connections", 0) >= 1:
-                        self.page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-                            state="attached", timeout=max(1_000, (deadline - time.monotonic()) * 1000))
+                        self.page.locator(
+                            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+                        ).first.wait_for(state="attached", timeout=max(1_000, (deadline - time.monotonic()) * 1000))
                         return
             # Not time.sleep: the page's requests pass through this process's route handler, which
             # only runs while Playwright is pumping events.
@@ -375,13 +381,11 @@ class WidgetPage:
                     timeout=5_000,
                 )
                 break
-            except Exception:  # noqa: BLE001 - the key press was lost (focus moving); press again
+            except Exception:
                 if attempt == 2:
                     raise AssertionError(f"cell {index} did not start (prompt stayed {before!r})")
         handle = self.cell(index).locator(".jp-InputPrompt").first.element_handle()
-        self.page.wait_for_function(
-            r"(el) => /\[\d+\]/.test(el.textContent)", arg=handle, timeout=timeout * 1000
-        )
+        self.page.wait_for_function(r"(el) => /\[\d+\]/.test(el.textContent)", arg=handle, timeout=timeout * 1000)
         return self.output_text(index)
 
     def output_text(self, index: int) -> str:
@@ -456,7 +460,7 @@ class WidgetPage:
 def prettify(token: str) -> str:
     """Python twin of js/src/tokens.js displayText (what a `.aw-token` shows)."""
     text = token
-    if text.startswith("\u2581") or text.startswith("\u0120"):
+    if text.startswith(("▁", "Ġ")):
         text = text[1:]
     elif text.startswith("##") and len(text) > 2:
         text = text[2:]
@@ -476,10 +480,10 @@ def split_v1_frame(b: bytes) -> list[bytes] | None:
     n = int.from_bytes(b[:8], "little") if len(b) >= 8 else 0
     if not (2 <= n < 4096 and len(b) >= 8 * (n + 1)):
         return None
-    offsets = [int.from_bytes(b[8 * (i + 1): 8 * (i + 2)], "little") for i in range(n)]
+    offsets = [int.from_bytes(b[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(n)]
     if offsets[0] != 8 * (n + 1) or offsets != sorted(offsets) or offsets[-1] != len(b):
         return None
-    return [b[offsets[i]: offsets[i + 1]] for i in range(n - 1)]
+    return [b[offsets[i] : offsets[i + 1]] for i in range(n - 1)]
 
 
 def join_v1_frame(parts: list[bytes]) -> bytes:
@@ -503,20 +507,35 @@ def parse_kernel_frame(payload: str | bytes) -> dict[str, Any]:
     if isinstance(payload, str):
         raw = payload.encode("utf-8")
         msg = json.loads(payload)
-        return {"size": len(raw), "channel": msg.get("channel"), "msg_type": msg.get("header", {}).get("msg_type"),
-                "content": msg.get("content", {}), "buffer_bytes": 0}
+        return {
+            "size": len(raw),
+            "channel": msg.get("channel"),
+            "msg_type": msg.get("header", {}).get("msg_type"),
+            "content": msg.get("content", {}),
+            "buffer_bytes": 0,
+        }
     b = bytes(payload)
     parts = split_v1_frame(b)
     if parts is not None:
         channel = parts[0].decode("utf-8")
         header, _parent, _metadata, content = (json.loads(p) if p else {} for p in parts[1:5])
-        return {"size": len(b), "channel": channel, "msg_type": header.get("msg_type"), "content": content,
-                "buffer_bytes": sum(len(p) for p in parts[5:])}
+        return {
+            "size": len(b),
+            "channel": channel,
+            "msg_type": header.get("msg_type"),
+            "content": content,
+            "buffer_bytes": sum(len(p) for p in parts[5:]),
+        }
     nbufs = int.from_bytes(b[:4], "big")
-    offsets = [int.from_bytes(b[4 * (i + 1): 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
-    msg = json.loads(b[offsets[0]: offsets[1]])
-    return {"size": len(b), "channel": msg.get("channel"), "msg_type": msg.get("header", {}).get("msg_type"),
-            "content": msg.get("content", {}), "buffer_bytes": sum(offsets[i + 1] - offsets[i] for i in range(1, nbufs))}
+    offsets = [int.from_bytes(b[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
+    msg = json.loads(b[offsets[0] : offsets[1]])
+    return {
+        "size": len(b),
+        "channel": msg.get("channel"),
+        "msg_type": msg.get("header", {}).get("msg_type"),
+        "content": msg.get("content", {}),
+        "buffer_bytes": sum(offsets[i + 1] - offsets[i] for i in range(1, nbufs)),
+    }
 
 
 class FrameRecorder:
@@ -535,8 +554,7 @@ class FrameRecorder:
 
     def comm_bytes(self, comm_id: str, end: int | None = None) -> dict[str, int]:
         """Bytes of the frames (JSON and binary parts) that belong to one widget's comm."""
-        out = {"frames": 0, "bytes": 0, "buffer_bytes": 0, "comm_open_bytes": 0, "esm_css_bytes": 0,
-               "kernel_ws_bytes": 0}
+        out = {"frames": 0, "bytes": 0, "buffer_bytes": 0, "comm_open_bytes": 0, "esm_css_bytes": 0, "kernel_ws_bytes": 0}
         for payload in self.frames[:end]:
             frame = parse_kernel_frame(payload)
             out["kernel_ws_bytes"] += frame["size"]

@@ -12,8 +12,10 @@ Nothing here is skipped: without Chromium the tests fail and say how to install 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
@@ -57,7 +59,7 @@ def browser() -> Iterable[Any]:
             b.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def lab(request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: Any) -> Iterable[WidgetPage]:
     """A fresh browser context and page on the shared server; kernels are shut down afterwards and
     the test fails if the page tried to leave the loopback interface or threw an uncaught error."""
@@ -69,10 +71,8 @@ def lab(request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: 
         local = is_local(url)
         if not local and wp is not None:
             wp.external.append(url)
-        try:
+        with contextlib.suppress(Exception):
             r.continue_() if local else r.abort()
-        except Exception:  # noqa: BLE001 - the page or context closed while the request waited
-            pass
 
     context.route("**/*", route)
     wp = WidgetPage(jupyter_server, context)
@@ -89,11 +89,9 @@ def lab(request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser: 
             try:
                 wp.page.screenshot(path=str(shot), full_page=True)
                 print(f"screenshot of the failed page: {shot}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"no screenshot: {exc}")
         context.close()
         jupyter_server.shutdown_kernels()
     assert external == [], f"the page tried to reach the network: {external}"
     assert errors == [], f"uncaught errors in the page: {errors}"
-
-

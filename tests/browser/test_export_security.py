@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .aw_browser import ARTIFACTS, prettify
-
 from albert_widget import AttentionResult
 from albert_widget.export.html import read_html, to_html, write_html
+
+from .aw_browser import ARTIFACTS, prettify
 
 HOSTILE = [
     '<img src=x onerror="window.__pwned=1">',
@@ -146,7 +146,7 @@ def test_hostile_tokens_in_jupyterlab_and_in_the_downloads(lab, browser, tmp_pat
         root.locator(".aw-save-svg").click()
     matrix_svg = Path(info.value.path()).read_text(encoding="utf-8")
     mtree = check_svg(matrix_svg, TOKENS)
-    assert len([r for r in mtree.iter(SVG + "rect")]) >= len(TOKENS)
+    assert len(list(mtree.iter(SVG + "rect"))) >= len(TOKENS)
 
     # opening the downloaded SVGs as documents (offline, in their own context) runs nothing either
     off = Offline(browser)
@@ -222,7 +222,7 @@ def test_static_page_offline_inert_and_interactive(browser, tmp_path):
         page = off.page
         root = off.open(path)
         assert pwned(page) is None
-        assert [t for t in root.locator(".aw-view-head .aw-query").all_text_contents()] == [prettify(t) for t in TOKENS]
+        assert list(root.locator(".aw-view-head .aw-query").all_text_contents()) == [prettify(t) for t in TOKENS]
         assert root.locator(".aw-view-head .aw-query").nth(2).get_attribute("title") == f"2: {json.dumps(TOKENS[2])}"
         assert page.locator("img, svg, iframe").count() == 0
         assert page.locator("script").count() == 2 + L + 2  # only the page's own elements
@@ -248,7 +248,9 @@ def test_static_page_offline_inert_and_interactive(browser, tmp_path):
         # the page decodes exactly what Python reads back, within float16 of the capture
         _, _, back = read_html(path)
         for layer in range(L):
-            decoded = np.array(root.evaluate(f"r => r.parentElement.awStandalone.readLayer({layer}).then(a => Array.from(a))"), dtype=np.float32)
+            decoded = np.array(
+                root.evaluate(f"r => r.parentElement.awStandalone.readLayer({layer}).then(a => Array.from(a))"), dtype=np.float32
+            )
             assert np.array_equal(decoded.reshape(H, len(TOKENS), len(TOKENS)), back[layer])
         assert np.abs(back - attention).max() <= 2.0**-11
 
@@ -333,8 +335,11 @@ def test_static_page_of_an_encoder_decoder_switches_kinds(browser, tmp_path):
     cross = softmax(2, 2, n, 3)[:, :, :m, :]
     cross = cross / cross.sum(-1, keepdims=True)
     result = dataclasses.replace(
-        enc, info=ModelInfo(model_type="bart", num_layers=2, num_heads=2, is_encoder_decoder=True),
-        decoder_tokens=tuple(dec_tokens), decoder_attention=dec, cross_attention=np.ascontiguousarray(cross),
+        enc,
+        info=ModelInfo(model_type="bart", num_layers=2, num_heads=2, is_encoder_decoder=True),
+        decoder_tokens=tuple(dec_tokens),
+        decoder_attention=dec,
+        cross_attention=np.ascontiguousarray(cross),
         decoder_special_tokens_mask=np.array([True, False, False, False]),
     )
     path = tmp_path / "bart.html"
@@ -364,10 +369,12 @@ def test_two_pages_embedded_in_one_document_each_render_their_own(browser, tmp_p
     bodies = []
     for k, tokens in enumerate((["[CLS]", "\u2581first", "[SEP]"], ["[CLS]", "\u2581second", "\u2581page", "[SEP]"])):
         page = to_html(AttentionResult.from_attention(softmax(2, 2, len(tokens), k), tokens), view=("head", "matrix")[k])
-        bodies.append(page[page.index('<div class="aw-page"'): page.rindex("</body>")])
-        style = page[page.index("<style>"): page.index("</style>") + 8]
+        bodies.append(page[page.index('<div class="aw-page"') : page.rindex("</body>")])
+        style = page[page.index("<style>") : page.index("</style>") + 8]
     path = tmp_path / "two.html"
-    path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8">{style}</head><body>{"".join(bodies)}</body></html>', encoding="utf-8")
+    path.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8">{style}</head><body>{"".join(bodies)}</body></html>', encoding="utf-8"
+    )
     off = Offline(browser)
     try:
         off.page.goto(path.as_uri())

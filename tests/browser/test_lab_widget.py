@@ -9,14 +9,11 @@ from .aw_browser import ARTIFACTS, REPO, prettify
 
 SENTENCE = "The cat sat on the mat because it was tired."
 
-SETUP = (
-    "import json\n"
-    "from albert_widget import AttentionWidget\n"
-    f"w = AttentionWidget.demo({SENTENCE!r})\n"
-    "w"
-)
+SETUP = f"import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo({SENTENCE!r})\nw"
 SETUP_AT_LAYER_2_HEAD_7 = SETUP.removesuffix("w") + "w.layer = 2\nw.head = 7\nw"
-STATE = "print(json.dumps({'layer': w.layer, 'head': w.head, 'view': w.view, 'tokens': w.tokens, 'error': w.error, 'revision': w.revision}))"
+STATE = (
+    "print(json.dumps({'layer': w.layer, 'head': w.head, 'view': w.view, 'tokens': w.tokens, 'error': w.error, 'revision': w.revision}))"
+)
 
 
 def test_tokens_and_lines_are_drawn(lab):
@@ -200,8 +197,7 @@ def test_two_widgets_do_not_clash_and_two_views_stay_in_sync(lab):
     lab.open(
         "two.ipynb",
         [
-            "import json\nfrom albert_widget import AttentionWidget\n"
-            "a = AttentionWidget.demo('The cat sat on the mat.')\na",
+            "import json\nfrom albert_widget import AttentionWidget\na = AttentionWidget.demo('The cat sat on the mat.')\na",
             "b = AttentionWidget.demo('Dogs bark loudly at night near the old river.')\nb",
             "a",  # a second view of the same widget
             "print(json.dumps({'a': a.layer, 'b': b.layer, 'ta': a.tokens, 'tb': b.tokens}))",

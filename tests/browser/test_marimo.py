@@ -19,7 +19,7 @@ from pathlib import Path
 from .aw_browser import ARTIFACTS, REPO, _free_port, loopback_context, start_server, stop_server, use_demo_widget, wait_data
 
 APP = textwrap.dedent(
-    '''
+    """
     import marimo
 
     app = marimo.App()
@@ -37,7 +37,7 @@ APP = textwrap.dedent(
 
     if __name__ == "__main__":
         app.run()
-    '''
+    """
 )
 
 
@@ -46,8 +46,9 @@ def start_marimo(folder: Path) -> tuple[subprocess.Popen, str]:
     app = folder / "app.py"
     app.write_text(APP)
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               MARIMO_SKIP_UPDATE_CHECK="1", HOME=str(folder))
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MARIMO_SKIP_UPDATE_CHECK="1", HOME=str(folder)
+    )
     url = f"http://127.0.0.1:{port}/"
     cmd = [sys.executable, "-m", "marimo", "run", str(app), "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token"]
     return start_server(cmd, folder, env, url, folder / "marimo.log"), url

@@ -5,10 +5,7 @@ from __future__ import annotations
 from .aw_browser import prettify
 
 SETUP = (
-    "import json\n"
-    "from albert_widget import AttentionWidget\n"
-    "w = AttentionWidget.demo('The cat sat on the mat because it was tired.')\n"
-    "w"
+    "import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo('The cat sat on the mat because it was tired.')\nw"
 )
 STATE = "print(json.dumps({'layer': w.layer, 'head': w.head, 'tokens': w.tokens}))"
 

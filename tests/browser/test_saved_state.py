@@ -56,8 +56,7 @@ def test_reopened_without_its_kernel_the_widget_shows_the_saved_view(lab):
         snap = model["state"]["_snapshot"]
         assert (snap["layer"], snap["kind"], snap["dtype"]) == (3, "encoder", "uint8")
         saved_bytes = len(json.dumps(nb["metadata"]["widgets"]))
-        print(f"notebook {path.stat().st_size} bytes, widget state {saved_bytes} bytes, "
-              f"_esm {len(model['state'].get('_esm', ''))} chars")
+        print(f"notebook {path.stat().st_size} bytes, widget state {saved_bytes} bytes, _esm {len(model['state'].get('_esm', ''))} chars")
 
         lab.server.shutdown_kernels()
         lab.page.goto(lab.server.url + "/lab/tree/saved_state.ipynb?reset")

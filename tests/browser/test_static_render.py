@@ -36,8 +36,9 @@ def executed_notebook(tmp_path: Path) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # JupyterLab saves without widget state unless "Save Widget State Automatically" is on.
-    client = NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
-                            store_widget_state=False, env=env)
+    client = NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}, store_widget_state=False, env=env
+    )
     client.execute(env=env)
     return nb
 

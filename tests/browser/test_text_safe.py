@@ -32,8 +32,8 @@ def strip_buffers(payload: str | bytes) -> tuple[str | bytes, int, bool]:
     if parts is not None:
         return join_v1_frame(parts[:5]), len(parts) - 5, b'"b64"' in parts[4]
     nbufs = int.from_bytes(b[:4], "big")
-    offsets = [int.from_bytes(b[4 * (i + 1): 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
-    msg = json.loads(b[offsets[0]: offsets[1]])
+    offsets = [int.from_bytes(b[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(nbufs)] + [len(b)]
+    msg = json.loads(b[offsets[0] : offsets[1]])
     msg["buffers"] = []
     return json.dumps(msg), nbufs - 1, "b64" in json.dumps(msg.get("content", {}))
 

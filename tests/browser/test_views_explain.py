@@ -32,8 +32,7 @@ def test_explain_view_methods_and_summary_click(lab):
     lab.open(
         "explain_view.ipynb",
         [
-            "import json\nfrom albert_widget import AttentionWidget\n"
-            f"w = AttentionWidget.demo({SENTENCE!r}, view='explain')\nw",
+            f"import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo({SENTENCE!r}, view='explain')\nw",
             STATE,
             f"w.set_input({LONG!r})",
         ],

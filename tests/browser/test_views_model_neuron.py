@@ -94,8 +94,7 @@ def test_model_view_of_a_bert_family_model_has_no_sharing_brackets(lab):
     lab.open(
         "model_minilm.ipynb",
         [
-            "import json\nfrom albert_widget import AttentionWidget\n"
-            f"w = AttentionWidget.demo({(SENTENCE + ' ') * 12!r}, view='model')\nw",
+            f"import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo({(SENTENCE + ' ') * 12!r}, view='model')\nw",
             STATE,
         ],
     )
@@ -156,8 +155,7 @@ def test_neuron_view_softmax_equals_the_matrix_row(lab):
     lab.open(
         "neuron.ipynb",
         [
-            "import json\nfrom albert_widget import AttentionWidget\n"
-            f"w = AttentionWidget.demo({SENTENCE!r})\nw.layer = 2\nw.head = 7\nw",
+            f"import json\nfrom albert_widget import AttentionWidget\nw = AttentionWidget.demo({SENTENCE!r})\nw.layer = 2\nw.head = 7\nw",
             "print(json.dumps([float(v) for v in w.attention[w.layer, w.head, 4]]))",
             STATE,
         ],

@@ -274,8 +274,20 @@ def test_encoder_decoder_kinds(lab):
     _shot(root, "decoder_matrix.png")
 
 
-ODD = ["[CLS]", "", " ", "\U0001f600", "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627",
-       "<img src=x onerror=\"window.__pwned=1\">", "<b>bold</b>", "&amp;", "\u202eevil", "\t", "[SEP]"]
+ODD = [
+    "[CLS]",
+    "",
+    " ",
+    "\U0001f600",
+    "\u05e9\u05dc\u05d5\u05dd",
+    "\u0645\u0631\u062d\u0628\u0627",
+    '<img src=x onerror="window.__pwned=1">',
+    "<b>bold</b>",
+    "&amp;",
+    "\u202eevil",
+    "\t",
+    "[SEP]",
+]
 
 
 def test_odd_tokens_are_drawn_literally(lab):

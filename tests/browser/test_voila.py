@@ -30,8 +30,15 @@ def start_voila(folder: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     home = folder / "home"
     home.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
     url = f"http://127.0.0.1:{port}/"
     cmd = [sys.executable, "-m", "voila", "explore.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     # Voila answers its root only once the notebook has run; any answer on another path means it is up.
