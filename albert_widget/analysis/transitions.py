@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..extras import require
-from ._common import accepted_inputs, eval_mode, on_device, progress_bar, text_batches
+from ..forward import on_device
+from ._common import accepted_inputs, eval_mode, progress_bar, text_batches
 
 __all__ = ["LayerTransitions", "layer_transitions"]
 
