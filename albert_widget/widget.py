@@ -6,7 +6,6 @@ exactly one reply with binary buffers. Every trait's ``help`` is its reference d
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import pathlib
@@ -26,7 +25,7 @@ from .forward import MAX_ATTENTION_BYTES, AttentionTooLargeError, format_bytes, 
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
 from .neuron import NeuronSource
-from .protocol import RequestQueue
+from .protocol import RequestQueue, kernel_event_loop
 from .result import AttentionResult
 from .snapshot import SNAPSHOT_DELAY, snapshot_of
 from .thumbnails import reply_to_thumbnails
@@ -434,9 +433,8 @@ class AttentionWidget(anywidget.AnyWidget):
         handle = getattr(self, "_snapshot_timer", None)
         if handle is not None:
             handle.cancel()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # plain Python (tests, scripts): at once
+        loop = kernel_event_loop()
+        if loop is None:  # not in a kernel (scripts, tests, other hosts): at once
             self._refresh_snapshot()
             return
         self._snapshot_timer = loop.call_later(SNAPSHOT_DELAY, self._refresh_snapshot)
