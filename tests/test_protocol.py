@@ -6,6 +6,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from page_messages import run_in_fresh_loop
 
 from albert_widget.protocol import REQUESTS, BadRequest, RequestQueue, parse_request
 
@@ -34,7 +35,7 @@ def test_outside_a_kernel_requests_run_at_once_even_under_a_running_loop():
         queue.submit({"id": "p:1", "type": "head_stats", "revision": 1})
         return list(sent)
 
-    assert [c["id"] for c in asyncio.run(host())] == ["p:1"]
+    assert [c["id"] for c in run_in_fresh_loop(host)] == ["p:1"]
 
 
 def test_parse_checks_every_field_of_the_contract():
@@ -59,7 +60,7 @@ def test_a_reply_that_cannot_travel_fails_its_request_and_the_queue_goes_on():
         for _ in range(4):
             await asyncio.sleep(0)
 
-    asyncio.run(page())
+    run_in_fresh_loop(page)
     assert [c["id"] for c, _ in sent] == ["p:1", "p:2"]
     assert "not JSON serializable" in sent[0][0]["error"] and sent[1][0] == {"ok": 1, "id": "p:2", "type": "thumbnails"}
     assert queue.queued == 0 and queue.served == {"thumbnails": 1}
@@ -97,7 +98,7 @@ def test_work_left_by_a_loop_that_stopped_still_runs():
         for _ in range(4):
             await asyncio.sleep(0)
 
-    asyncio.run(later())
+    run_in_fresh_loop(later)
     assert [c["id"] for c, _ in sent] == ["p:1", "p:2"]
 
 

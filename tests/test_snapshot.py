@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from page_messages import run_in_fresh_loop
 
 from albert_widget import AttentionWidget
 from albert_widget.snapshot import snapshot_of
@@ -27,7 +28,12 @@ def test_snapshot_is_the_layer_on_screen_within_the_uint8_bound():
     assert w._snapshot["layer"] == 2
 
 
-def test_in_a_running_loop_the_snapshot_waits_for_the_view_to_rest():
+def test_in_a_kernel_the_snapshot_waits_for_the_view_to_rest(monkeypatch):
+    from albert_widget import widget as widget_module
+
+    # as in a kernel: the loop that reads the page's messages (outside a kernel it is taken at once)
+    monkeypatch.setattr(widget_module, "kernel_event_loop", asyncio.get_running_loop)
+
     async def drag():
         w = widget()
         for layer in (0, 2, 0, 2):
@@ -36,7 +42,7 @@ def test_in_a_running_loop_the_snapshot_waits_for_the_view_to_rest():
         await asyncio.sleep(1.2)
         return w._snapshot["layer"]
 
-    assert asyncio.run(drag()) == 2
+    assert run_in_fresh_loop(drag) == 2
 
 
 def test_snapshot_of_clamps_and_falls_back_to_the_encoder():

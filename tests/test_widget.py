@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import CORPUS
-from page_messages import page_message
+from page_messages import page_message, run_in_fresh_loop
 
 from albert_widget import AttentionWidget, ModelLoadError, capture
 from albert_widget.models import load_pretrained
@@ -323,7 +323,7 @@ def test_cancelled_request_is_dropped_before_it_runs(widget):
             await asyncio.sleep(0)
         return first, second
 
-    first, _second = asyncio.run(page())
+    first, _second = run_in_fresh_loop(page)
     assert [c["id"] for c, _ in sent] == [first]
     assert widget._requests.cancelled == 1 and widget._requests.queued == 0
 
