@@ -262,7 +262,10 @@ def _config_shape(name: str) -> tuple[int, int] | None:
 
     from .models import default_model_path
 
-    folder = default_model_path() if name in ("default", "") else os.path.expanduser(name)
+    try:
+        folder = default_model_path() if name in ("default", "") else os.path.expanduser(name)
+    except ImportError:  # the packaged model is not installed (a viewing-only install)
+        return None
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
             config = json.load(f)
@@ -283,6 +286,8 @@ def _precheck(args: argparse.Namespace, heads: list[int] | None) -> None:
     head against the local folder's config.json. The same checks run again on the capture."""
     from .forward import validate_text
 
+    if getattr(args, "npz", None) is not None:
+        return  # no model runs: the saved attention is checked when it is read
     try:
         validate_text(args.text, "--text")
         validate_text(args.pair, "--pair", allow_none=True)

@@ -19,9 +19,15 @@ def running_loop():
         return None
 
 
-def make_queue(handlers, revision=1):
+def make_queue(handlers, revision=1, *, in_kernel=False):
+    """A queue and what it sends; ``in_kernel``: it defers to the running loop as in a kernel."""
     sent: list = []
-    queue = RequestQueue(handlers, lambda content, buffers: sent.append((content, buffers)), lambda: revision, event_loop=running_loop)
+    queue = RequestQueue(
+        handlers,
+        lambda content, buffers: sent.append((content, buffers)),
+        lambda: revision,
+        event_loop=running_loop if in_kernel else (lambda: None),
+    )
     return queue, sent
 
 
@@ -52,7 +58,7 @@ def test_parse_checks_every_field_of_the_contract():
 
 
 def test_a_reply_that_cannot_travel_fails_its_request_and_the_queue_goes_on():
-    queue, sent = make_queue({"head_stats": lambda f: ({"value": np.float32(1)}, []), "thumbnails": lambda f: ({"ok": 1}, [])})
+    queue, sent = make_queue({"head_stats": lambda f: ({"value": np.float32(1)}, []), "thumbnails": lambda f: ({"ok": 1}, [])}, in_kernel=True)
 
     async def page():
         queue.submit({"id": "p:1", "type": "head_stats", "revision": 1})
@@ -87,7 +93,7 @@ def test_requests_submitted_by_a_handler_are_answered_after_it_in_order():
 
 def test_work_left_by_a_loop_that_stopped_still_runs():
     """A step scheduled on a loop that closed before running it does not block later requests."""
-    queue, sent = make_queue({"head_stats": lambda f: ({}, [])})
+    queue, sent = make_queue({"head_stats": lambda f: ({}, [])}, in_kernel=True)
     dead = asyncio.new_event_loop()
     dead.close()
     queue._scheduled = dead  # as left by a loop that ended between scheduling and running its step
