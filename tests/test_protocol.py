@@ -58,7 +58,9 @@ def test_parse_checks_every_field_of_the_contract():
 
 
 def test_a_reply_that_cannot_travel_fails_its_request_and_the_queue_goes_on():
-    queue, sent = make_queue({"head_stats": lambda f: ({"value": np.float32(1)}, []), "thumbnails": lambda f: ({"ok": 1}, [])}, in_kernel=True)
+    queue, sent = make_queue(
+        {"head_stats": lambda f: ({"value": np.float32(1)}, []), "thumbnails": lambda f: ({"ok": 1}, [])}, in_kernel=True
+    )
 
     async def page():
         queue.submit({"id": "p:1", "type": "head_stats", "revision": 1})
