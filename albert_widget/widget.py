@@ -21,7 +21,7 @@ from . import state as page_state
 from .capture import capture
 from .encodings import reply_to_row
 from .explain import ExplainSource
-from .forward import MAX_ATTENTION_BYTES, AttentionTooLargeError, format_bytes, validate_text
+from .forward import MAX_ATTENTION_BYTES, AttentionTooLargeError, format_bytes, is_causal_lm, validate_text
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
 from .neuron import NeuronSource
@@ -355,7 +355,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def _capture(self, text: Any, text_pair: Any) -> AttentionResult:
         # The page draws materialised attention: up to the same limit as any other model; beyond it a
         # decoder LLM's capture comes back compact, which the widget cannot show yet (say what to use).
-        result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length, memory_budget=MAX_ATTENTION_BYTES)
+        budget = MAX_ATTENTION_BYTES if is_causal_lm(self._model) else None  # others: capture's own limit
+        result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length, memory_budget=budget)
         if not isinstance(result, AttentionResult):
             raise AttentionTooLargeError(
                 f"this input's attention would need {format_bytes(4 * result.num_layers * result.num_heads * result.num_tokens**2)} "
