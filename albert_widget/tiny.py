@@ -6,6 +6,7 @@
 - :func:`tiny_albert_config` / :func:`random_albert`: an ALBERT of any shape with random weights
   (default ``sdpa`` attention, as ``from_pretrained`` gives), in eval mode.
 - :func:`train_bpe_tokenizer`: a GPT-2-style byte-level BPE tokenizer (``Ġ`` pieces).
+- :func:`random_llama`: a small Llama-style decoder (rotary, grouped-query attention), random weights.
 
 Nothing is downloaded; the weights are random, so the attention means nothing, but its shapes, the
 tokens and every code path are those of the real models.
@@ -20,7 +21,7 @@ from typing import Any
 
 from .extras import require
 
-__all__ = ["CORPUS", "random_albert", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer"]
+__all__ = ["CORPUS", "random_albert", "random_llama", "tiny_albert_config", "train_albert_tokenizer", "train_bpe_tokenizer"]
 
 #: The sentences the tokenizers are trained on.
 CORPUS = [
@@ -106,6 +107,27 @@ def random_albert(config: Any, seed: int = 0) -> Any:
         config = AlbertConfig(**config)
     torch.manual_seed(seed)
     return AlbertModel(config).eval()
+
+
+def random_llama(vocab_size: int, seed: int = 0, **overrides: Any) -> Any:
+    """``LlamaForCausalLM`` with random weights: 3 layers, 8 query heads sharing 2 key/value heads,
+    head size 8, rotary positions up to 4,096 (``overrides`` change any ``LlamaConfig`` field); in eval
+    mode, default ``sdpa`` attention."""
+    torch = require("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    options: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+    )
+    options.update(overrides)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(**options)).eval()
 
 
 def train_bpe_tokenizer(vocab_size: int = 300, *, sentences: Sequence[str] = CORPUS) -> Any:

@@ -13,7 +13,8 @@ import torch
 from conftest import CORPUS, tiny_albert_config
 from test_analysis_partial import assert_same_stats
 
-from albert_widget.analysis import corpus_files, head_importance, head_stats
+from albert_widget.analysis import corpus_files, corpus_summaries, head_importance, head_stats
+from albert_widget.tiny import random_llama, train_bpe_tokenizer
 
 TEXTS = [f"{CORPUS[i % len(CORPUS)]} Number {i}." for i in range(30)] + [("A pair of sentences.", "The second one.")]
 SHARD = 4  # 8 shards
@@ -87,6 +88,24 @@ def models(tmp_path_factory):
     }
 
 
+LONG_TEXTS = [" ".join(CORPUS[j % len(CORPUS)] for j in range(i, i + 2 + i % 3)) for i in range(7)]
+SUMMARY_FIELDS = ("sink", "entropy", "previous_token", "self_weight", "mean_distance")
+
+
+@pytest.fixture(scope="module")
+def llama():
+    """A small Llama-style decoder and the one-process corpus summaries of LONG_TEXTS (shards of 2)."""
+    tokenizer = train_bpe_tokenizer()
+    model = random_llama(len(tokenizer), seed=5)
+    return model, tokenizer, corpus_summaries(model, tokenizer, LONG_TEXTS, shard_size=2, progress=False)
+
+
+def assert_same_summaries(got, want):
+    assert (got.num_texts, got.num_rows) == (want.num_texts, want.num_rows)
+    for name in SUMMARY_FIELDS:
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=0, atol=TOL, err_msg=name)
+
+
 def _shard_texts():
     return [TEXTS[i : i + SHARD] for i in range(0, len(TEXTS), SHARD)]
 
@@ -132,6 +151,12 @@ def test_ray_importance_equals_one_process(ray_cluster, models):
         models["classifier"], tok, TEXTS, models["labels"], engine="ray", num_workers=2, shard_size=SHARD, normalize=False
     )
     np.testing.assert_allclose(imp, models["importance"], rtol=0, atol=TOL)
+
+
+def test_ray_corpus_summaries_equal_one_process(ray_cluster, llama):
+    model, tokenizer, want = llama
+    got = corpus_summaries(model, tokenizer, LONG_TEXTS, engine="ray", shard_size=2, progress=False, num_workers=2)
+    assert_same_summaries(got, want)
 
 
 def test_ray_worker_killed_mid_run_loses_no_finished_shard(ray_cluster, models, tmp_path):
@@ -193,6 +218,12 @@ def test_dask_importance_equals_one_process(dask_client, models):
         models["classifier"], tok, TEXTS, models["labels"], engine="dask", client=dask_client, shard_size=SHARD, normalize=False
     )
     np.testing.assert_allclose(imp, models["importance"], rtol=0, atol=TOL)
+
+
+def test_dask_corpus_summaries_equal_one_process(dask_client, llama):
+    model, tokenizer, want = llama
+    got = corpus_summaries(model, tokenizer, iter(LONG_TEXTS), engine="dask", client=dask_client, shard_size=2, progress=False)
+    assert_same_summaries(got, want)
 
 
 def _wait_idle(client, timeout=60.0):

@@ -11,13 +11,17 @@
   aligned tokens or words (:mod:`albert_widget.compare.align`).
 * :func:`make_corpus`: a deterministic template corpus for the statistics.
 
-The corpus analyses (:func:`head_stats`, :func:`head_importance`) run over shards of the corpus as
+* :func:`corpus_summaries`: a decoder LLM's long-context per-head summaries (sink, entropy,
+  previous-token, self, distance) averaged over a corpus of long texts.
+
+The corpus analyses (:func:`head_stats`, :func:`head_importance`, :func:`corpus_summaries`) run over shards of the corpus as
 mergeable float64 sums (:class:`Partial`), in this process or on Ray / Dask (``engine=``), with
 checkpoints to resume from; :func:`corpus_files` names a corpus kept in Parquet / JSON-lines files.
 """
 
 from .compare import head_divergence
 from .corpus import make_corpus
+from .corpus_summaries import CorpusSummaries, corpus_summaries, summaries_from_partial
 from .flow import FLOW_MAX_TOKENS, attention_flow
 from .importance import head_gates, head_importance, importance_from_partial
 from .norms import norm_attention, value_norms
@@ -31,12 +35,14 @@ from .transitions import LayerTransitions, layer_transitions
 __all__ = [
     "FLOW_MAX_TOKENS",
     "STATISTICS",
+    "CorpusSummaries",
     "HeadStats",
     "LayerTransitions",
     "Partial",
     "Relevancy",
     "attention_flow",
     "corpus_files",
+    "corpus_summaries",
     "head_divergence",
     "head_gates",
     "head_importance",
@@ -53,5 +59,6 @@ __all__ = [
     "residual_attention",
     "rollout",
     "stats_from_partial",
+    "summaries_from_partial",
     "value_norms",
 ]

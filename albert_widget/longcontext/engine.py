@@ -23,7 +23,7 @@ from .compact import CompactAttention, HeadSummaries
 from .hooks import LayerParams, UnsupportedModelError, recording
 from .summaries import ROW_STATS, layer_pass
 
-__all__ = ["capture_compact", "compact_from_ids", "resolve_store_dtype"]
+__all__ = ["capture_compact", "compact_from_ids", "resolve_store_dtype", "row_statistics"]
 
 
 def resolve_store_dtype(store_dtype: Any, model_dtype: Any) -> Any:
@@ -299,3 +299,54 @@ def capture_compact(
         store_dtype=store_dtype,
         chunk_elements=chunk_elements,
     )
+
+
+def row_statistics(model: Any, input_ids: Any, *, num_sink_tokens: int = 1, chunk_elements: int | None = None) -> dict[str, np.ndarray]:
+    """The per-row statistics of one forward pass, without keeping queries or keys: float32
+    ``[L, H, N]`` for each name of :data:`.summaries.ROW_STATS` (the same numbers a
+    :func:`compact_from_ids` capture keeps in ``summaries.rows``). What corpus analyses over many long
+    texts need; memory is the forward's own plus one layer's streaming chunk."""
+    import torch
+
+    ids = torch.as_tensor(input_ids)
+    if ids.dim() == 1:
+        ids = ids[None]
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(f"input_ids must be [N] or [1, N], got {tuple(ids.shape)}")
+    n = int(ids.shape[1])
+    shape = attention_shape(model)
+    L = shape.num_layers
+    _, device = model_dtype_device(model)
+    rows: dict[str, list[Any]] = {name: [None] * L for name in ROW_STATS}
+    problems: list[str] = []
+
+    def on_layer(layer: int, query: Any, key: Any, p: LayerParams) -> None:
+        if problems:
+            return
+        if layer >= L or query.shape[0] != 1 or query.shape[2] != n or key.shape[2] != n or rows["sink"][layer] is not None:
+            problems.append(
+                f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {L} layers"
+            )
+            return
+        stats = layer_pass(query[0], key[0], p, top_k=0, num_sink_tokens=num_sink_tokens, chunk_elements=chunk_elements)
+        for name in ROW_STATS:
+            rows[name][layer] = stats[name].cpu().numpy()
+
+    kwargs: dict[str, Any] = {"input_ids": ids.to(device), "use_cache": False}
+    if accepts(model, "logits_to_keep"):
+        kwargs["logits_to_keep"] = 1
+
+    def run() -> None:
+        with recording(model, on_layer):
+            model(**kwargs)
+
+    with_model_state(model, run)
+    if problems:
+        raise UnsupportedModelError(problems[0])
+    missing = [layer for layer in range(L) if rows["sink"][layer] is None]
+    if missing:
+        raise UnsupportedModelError(
+            f"{len(missing)} of {L} layers never called transformers' attention interface (first: layer {missing[0]}); "
+            "this model's per-head statistics cannot be streamed"
+        )
+    return {name: np.stack(per_layer) for name, per_layer in rows.items()}
