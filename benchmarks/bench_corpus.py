@@ -83,6 +83,36 @@ def components(model, tokenizer, corpus, batch_size: int) -> dict:
     }
 
 
+class LoadSampler:
+    """The mean 1-minute load average while the block runs (sampled every 2 s): the machine is shared,
+    and a wall time means little without the load it ran under."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(2.0):
+                return
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / max(1, len(self.samples))
+
+
 def run_single(model, tokenizer, corpus, args, threads: int) -> tuple[dict, object]:
     import torch
 
@@ -91,13 +121,14 @@ def run_single(model, tokenizer, corpus, args, threads: int) -> tuple[dict, obje
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        t = time.perf_counter()
-        stats = head_stats(model, tokenizer, corpus, batch_size=args.batch_size, shard_size=args.shard_size, progress=False)
-        wall = time.perf_counter() - t
+        with LoadSampler() as load:
+            t = time.perf_counter()
+            stats = head_stats(model, tokenizer, corpus, batch_size=args.batch_size, shard_size=args.shard_size, progress=False)
+            wall = time.perf_counter() - t
     finally:
         torch.set_num_threads(before)
     label = f"one process, {threads} torch thread{'s' if threads > 1 else ''}"
-    return {"engine": label, "texts": len(corpus), "wall_s": wall, "start_s": 0.0, "fixed_s": 0.0, "single": True}, stats
+    return {"engine": label, "texts": len(corpus), "wall_s": wall, "start_s": 0.0, "fixed_s": 0.0, "single": True, "load": load.mean}, stats
 
 
 def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, object]:
@@ -122,11 +153,12 @@ def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, objec
         t = time.perf_counter()
         head_stats(model, tokenizer, corpus[:2], engine=engine, shard_size=1, progress=False, **kwargs)
         fixed = time.perf_counter() - t
-        t = time.perf_counter()
-        stats = head_stats(
-            model, tokenizer, corpus, engine=engine, batch_size=args.batch_size, shard_size=args.shard_size, progress=False, **kwargs
-        )
-        wall = time.perf_counter() - t
+        with LoadSampler() as load:
+            t = time.perf_counter()
+            stats = head_stats(
+                model, tokenizer, corpus, engine=engine, batch_size=args.batch_size, shard_size=args.shard_size, progress=False, **kwargs
+            )
+            wall = time.perf_counter() - t
     finally:
         if engine == "ray":
             ray.shutdown()
@@ -134,7 +166,7 @@ def run_engine(engine: str, model, tokenizer, corpus, args) -> tuple[dict, objec
             client.close()
             cluster.close()
     label = f"Ray Data, {args.workers} workers x 1 thread" if engine == "ray" else f"Dask, {args.workers} workers x 1 thread"
-    return {"engine": label, "texts": len(corpus), "wall_s": wall, "start_s": start, "fixed_s": fixed}, stats
+    return {"engine": label, "texts": len(corpus), "wall_s": wall, "start_s": start, "fixed_s": fixed, "load": load.mean}, stats
 
 
 NOTES = """\
@@ -183,19 +215,22 @@ def markdown(report: dict) -> str:
         "(a call on 2 one-sentence shards). Engine workers run one torch thread each (Ray and Dask set "
         "OMP_NUM_THREADS=1 in their workers).",
         "",
-        "| run | texts | wall time of the call (s) | texts/s | cluster start-up (s) | fixed cost of a call (s) | overhead vs one process, 1 thread (s, %) | max abs difference from one process |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | texts | wall time of the call (s) | texts/s | mean load average during the call | cluster start-up (s) | fixed cost of a call (s) | overhead vs one process, 1 thread (s, %) | max abs difference from one process |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     base = report["runs"][0]["wall_s"]
     for r in report["runs"]:
         if "error" in r:
-            lines.append(f"| {r['engine']} | {r['texts']} | failed: {r['error'][:120]} | | | | | |")
+            lines.append(f"| {r['engine']} | {r['texts']} | failed: {r['error'][:120]} | | | | | | |")
             continue
         cells = ["—"] * 4
         if not r.get("single", False):
             over = r["wall_s"] - base
             cells = [f"{r['start_s']:.1f}", f"{r['fixed_s']:.1f}", f"{over:+.1f} ({100 * over / base:+.0f}%)", f"{r['max_difference']:.1e}"]
-        lines.append(f"| {r['engine']} | {r['texts']} | {r['wall_s']:.1f} | {r['texts'] / r['wall_s']:.1f} | " + " | ".join(cells) + " |")
+        load = f"{r['load']:.1f}" if "load" in r else "—"
+        lines.append(
+            f"| {r['engine']} | {r['texts']} | {r['wall_s']:.1f} | {r['texts'] / r['wall_s']:.1f} | {load} | " + " | ".join(cells) + " |"
+        )
     c = report["components"]
     lines += [
         "",
