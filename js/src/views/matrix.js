@@ -223,7 +223,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
   /** Label positions for the viewport: every label that fits (every step-th token when they do not). */
   function placeLabels(v) {
     const zoomed = vp.zoom > 1 || tiled();
-    el.classList.toggle("aw-zoomed", zoomed);
+    el.classList.toggle("aw-zoomed", vp.zoom > 1); // labels beyond the plot are clipped once zoomed
     const px = Math.min(v.rowPx, v.colPx);
     const box = Math.max(px, LABEL_BOX_PX);
     const shift = (px - box) / 2;
