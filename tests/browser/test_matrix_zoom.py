@@ -5,7 +5,6 @@ at full zoom and its sentence A/B divider stays on the boundary."""
 
 from __future__ import annotations
 
-
 from .aw_browser import ARTIFACTS
 
 N = 2048
