@@ -145,7 +145,7 @@ def _reduce_cells(values: np.ndarray, rs: np.ndarray, cs: np.ndarray, is_max: bo
     """Max (float32) or sum (float64) of ``values`` ``[R, C]`` over segments starting at ``rs`` x ``cs``.
     Equal segments (the common case: the page asks for whole cells) reduce through a reshape, a few
     times faster than ``reduceat``."""
-    (R, C), sr, sc = values.shape, _uniform(rs, values.shape[0]), _uniform(cs, values.shape[1])
+    sr, sc = _uniform(rs, values.shape[0]), _uniform(cs, values.shape[1])
     if sr and sc:
         cells = values.reshape(len(rs), sr, len(cs), sc)
         return cells.max(axis=3).max(axis=1) if is_max else cells.sum(axis=3, dtype=np.float64).sum(axis=1)
