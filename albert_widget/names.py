@@ -6,7 +6,9 @@ The page's twin is ``js/src/names.js``; ``tests/test_names.py`` checks that the 
 from __future__ import annotations
 
 __all__ = [
+    "ATTENTION_FORMS",
     "ATTENTION_KINDS",
+    "COMPACT_VIEWS",
     "DISPLAY_MODES",
     "ENCODINGS",
     "EXPLAIN_METHODS",
@@ -37,3 +39,8 @@ DISPLAY_MODES = ("auto", "light", "dark")
 EXPLAIN_METHODS = ("rollout", "flow", "relevancy", "norm")
 #: How attention travels to the page (:mod:`albert_widget.transport`).
 ENCODINGS = ("float32", "float16", "uint8")
+#: How the widget holds a capture: the whole ``[L, H, N, N]`` array, or queries, keys and row
+#: log-sum-exp from which any tile is recomputed exactly (:class:`albert_widget.longcontext.CompactAttention`).
+ATTENTION_FORMS = ("dense", "compact")
+#: Views that draw a compact capture (they ask for tiles or summaries, never whole ``[H, N, N]`` layers).
+COMPACT_VIEWS = ("matrix",)

@@ -27,6 +27,24 @@ export interface Requests {
   explain: { revision: number; method: string; layer?: number; head?: number; reduce?: Reduction; encoding?: WireEncoding };
   /** explain view: per-head statistics of this input */
   head_stats: { revision: number; encoding?: WireEncoding };
+  /** a region of one head (or the mean/max over heads) downsampled to out_rows x out_cols cells by max or mean (albert_widget/tiles.py) */
+  tile: {
+    revision: number;
+    layer: number;
+    head?: number;
+    heads?: number[];
+    head_reduce?: Reduction;
+    row0: number;
+    row1: number;
+    col0: number;
+    col1: number;
+    out_rows: number;
+    out_cols: number;
+    reduce?: "max" | "mean";
+    dtype?: Encoding;
+    kind?: AttentionKind;
+    encoding?: WireEncoding;
+  };
   /** the user typed: run the model again (the reply carries the new revision) */
   set_text: { text: string; text_pair?: string | null; encoding?: WireEncoding };
 }
@@ -107,4 +125,6 @@ export interface Traits {
   display_mode: "auto" | "light" | "dark";
   explain_method: "rollout" | "flow" | "relevancy" | "norm";
   neuron_query: number;
+  /** "dense": whole layers may be asked for; "compact": tiles and rows only */
+  attention_form: "dense" | "compact";
 }

@@ -1,18 +1,20 @@
 // anywidget entry point: wires the model to the controls, the data store and the views.
 
 import "./styles.css";
-import { createControls, setTrait } from "./controls.js";
+import { compactReason, createControls, setTrait } from "./controls.js";
 import { h } from "./dom.js";
 import { isDarkColour, themeColours } from "./draw/colour.js";
 import { createExplorer } from "./explore.js";
 import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
 import { isFormTarget, keyAction } from "./keys.js";
+import { COMPACT_VIEWS } from "./names.js";
 import { headsOnScreen } from "./prefetch.js";
 import { isAbort, kernelSource, TEXT_SAFE_NOTICE } from "./protocol.js";
 import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
 import { SNAPSHOT_NOTICE, withSnapshot } from "./snapshot.js";
 import { createStore } from "./store.js";
+import { createTileFetcher } from "./tiles.js";
 import { createExplainView } from "./views/explain.js";
 import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
@@ -48,6 +50,7 @@ const TRAITS = [
   "display_mode",
   "explain_method",
   "neuron_query",
+  "attention_form",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -206,6 +209,8 @@ export function mount({ model, el, store }) {
   });
 
   const explorer = createExplorer({ model, store, schedule });
+  // A compact capture's matrix: tiles of the zoom level on screen, asked for through the store.
+  const tileFetcher = createTileFetcher({ store, onArrive: () => schedule() });
   const exploreControls = createExploreControls({ model, doc, root });
 
   root.append(controls.el, exploreControls.el, note, status, viewArea);
@@ -220,6 +225,7 @@ export function mount({ model, el, store }) {
     const view = root.dataset.view;
     const impl = views[view];
     if (root.dataset.state !== "ready" || !EXPORTABLE.has(view) || !impl || impl.el.hidden || !drawnProps[view]) return null;
+    if (drawnProps[view].tiled) return null; // a compact capture: no whole matrix in the page to write
     const focus = typeof impl.focus === "function" ? impl.focus() : null;
     return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props: drawnProps[view], focus };
   }
@@ -326,6 +332,13 @@ export function mount({ model, el, store }) {
       return;
     }
     if (DETAIL_VIEWS.has(view)) lastDetail = view;
+    const form = String(model.get("attention_form") || "dense");
+    root.dataset.form = form;
+    if (form === "compact") {
+      if (!COMPACT_VIEWS.includes(view)) completeWithout(attrs, compactReason(view, n), "unavailable");
+      else drawCompact(attrs, tokens, layer, head, numHeads, numLayers);
+      return;
+    }
 
     if (SELF_FED.has(view)) {
       const impl = getView(view);
@@ -389,6 +402,42 @@ export function mount({ model, el, store }) {
     else impl.update({ ...props, series: explorer.label(matrixSeries(state), prepared.prefix), exactValue: exactValueOf(loaded, prepared, state, layer) });
     explorer.mark(impl.el, prepared);
     root.dataset.drawMs = (performance.now() - drawStart).toFixed(2); // data-draw-ms: the last draw's cost (js/README.md)
+  }
+
+  /** The matrix view of a compact capture: no layer in the page, tiles of the zoom level shown. */
+  function drawCompact(attrs, tokens, layer, head, numHeads, numLayers) {
+    const drawStart = performance.now();
+    const series = matrixSeries({ head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads });
+    const info = model.get("info") || {};
+    const impl = getView("matrix");
+    setStatus("", "ready");
+    showOnly("matrix");
+    drawnAttrs = attrs;
+    impl.update({
+      tokens,
+      special: model.get("special") || [],
+      segments: model.get("segments") || [],
+      theme: themeColours(root),
+      series,
+      labelKey: "compact",
+      tiled: {
+        fetcher: tileFetcher,
+        layer,
+        heads: series.heads,
+        headReduce: series.reduced,
+        causal: info.is_causal !== false,
+        promptLength: Number.isInteger(info.prompt_length) ? info.prompt_length : tokens.length,
+        reduce: "max",
+        // One step away (arrow keys): the next and previous head, then layer; prefetched once the view is complete.
+        neighbours: series.reduced
+          ? [layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l }))
+          : [
+              ...[head + 1, head - 1].filter((x) => x >= 0 && x < numHeads).map((x) => ({ heads: [x] })),
+              ...[layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l })),
+            ],
+      },
+    });
+    root.dataset.drawMs = (performance.now() - drawStart).toFixed(2);
   }
 
   /**
@@ -475,6 +524,7 @@ export function mount({ model, el, store }) {
     frame = null;
     unsubscribe();
     explorer.dispose();
+    tileFetcher.dispose();
     for (const [event, fn] of modelListeners) model.off(event, fn);
     modelListeners.length = 0;
     for (const [target, type, fn, options] of domListeners) target.removeEventListener(type, fn, options);

@@ -16,3 +16,7 @@ export const DISPLAY_MODES = ["auto", "light", "dark"];
 export const EXPLAIN_METHODS = ["rollout", "flow", "relevancy", "norm"];
 /** How attention travels to the page. */
 export const ENCODINGS = ["float32", "float16", "uint8"];
+/** How the widget holds a capture: whole [L, H, N, N] arrays, or q/k/log-sum-exp (tiles on demand). */
+export const ATTENTION_FORMS = ["dense", "compact"];
+/** Views that draw a compact capture (tiles or summaries, never whole [H, N, N] layers). */
+export const COMPACT_VIEWS = ["matrix"];
