@@ -138,16 +138,6 @@ def test_raw_tokens_when_prettify_is_off(tiny_albert):
     assert rows == list(w.result.tokens)
 
 
-@pytest.mark.parametrize("view", ["explain"])
-def test_a_view_without_figure_says_so(tiny_albert, tmp_path, view):
-    model, tokenizer = tiny_albert
-    w = AttentionWidget(model, tokenizer, "The cat sat.")
-    w.view = view
-    with pytest.raises(ValueError, match=f"the {view} view has no figure"):
-        w.save(tmp_path / "x.svg")
-    assert not (tmp_path / "x.svg").exists()
-
-
 def test_state_and_keyword_twice_is_an_error(tiny_albert, tmp_path):
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, "The cat sat.")

@@ -109,7 +109,8 @@ PAIR_TITLES = {"aa": "A \u2192 A", "ab": "A \u2192 B", "ba": "B \u2192 A", "bb":
 NO_FIGURE_VIEWS = {
     "neuron": "the neuron view's figure needs the model's query and key vectors: save it from the widget "
     "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
-    "explain": "the explain view has no figure: save the matrix or head view (view='matrix' or view='head')",
+    "explain": "the explain view's figure needs its method's arrays (and, for norm and relevancy, the model): save it from "
+    "the widget (AttentionWidget.save with view='explain') or build it with albert_widget.export.explain_figure.explain_figure",
 }
 OUTLINE_COLOUR = "#D55E00"  # the selected head in the model view (vermillion: shows on all of viridis)
 SPECIAL_COLOUR = "#6b6b6b"  # labels of [CLS], [SEP], <s> ...

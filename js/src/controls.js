@@ -6,6 +6,7 @@
 import { clearChildren, h } from "./dom.js";
 import { headColour } from "./draw/colour.js";
 import { VIEWS as VIEW_NAMES } from "./names.js";
+import { numbering } from "./numbering.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 import { perHead } from "./views/explain-math.js";
 
@@ -165,16 +166,20 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   ];
   for (const [target, type, fn] of listeners) target.addEventListener(type, fn);
 
-  function buildChips(count) {
-    if (chipEls.length === count) return;
+  let chipNames = "";
+  function buildChips(count, headName) {
+    // chips carry the model's own head numbers (data-head stays the index the traits use)
+    const key = JSON.stringify(Array.from({ length: count }, (_, k) => headName(k)));
+    if (chipEls.length === count && chipNames === key) return;
+    chipNames = key;
     clearChildren(chips);
     chipEls = Array.from({ length: count }, (_, k) =>
       chips.appendChild(
         h(doc, "button", {
           cls: "aw-chip",
-          text: String(k),
+          text: String(headName(k)),
           dataset: { head: k },
-          attrs: { type: "button", "aria-pressed": "false", title: `head ${k}` },
+          attrs: { type: "button", "aria-pressed": "false", title: `head ${headName(k)}` },
           style: { "--aw-chip-light": headColour(k), "--aw-chip-dark": headColour(k, "#000000") },
         }),
       ),
@@ -222,7 +227,7 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     const groups = Array.isArray(inf.layer_groups) ? inf.layer_groups : null;
     const l = model.get("layer");
     if (groups && groups.length > 0 && Number.isInteger(groups[l]) && new Set(groups).size < groups.length) {
-      parts.push(`layer ${l} runs shared group ${groups[l]}`);
+      parts.push(`layer ${numbering(inf).layer(l)} runs shared group ${groups[l]}`);
     }
     info.textContent = parts.join(" · ");
   }
@@ -233,21 +238,25 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     const H = numHeads();
     const l = clampIndex(model.get("layer"), L);
     const hd = clampIndex(model.get("head"), H);
+    // The sliders move over indices and show the model's own numbers (include_layers=[5, 7]: "5 / 7").
+    const names = numbering(model.get("info"));
     layer.input.max = String(Math.max(0, L - 1));
     layer.input.value = String(l);
     layer.input.disabled = L === 0;
-    layer.value.textContent = L === 0 ? "–" : `${l} / ${L - 1}`;
+    layer.value.textContent = L === 0 ? "–" : `${names.layer(l)} / ${names.layer(L - 1)}`;
+    layer.input.setAttribute("aria-valuetext", L === 0 ? "no layers" : `layer ${names.layer(l)}`);
     head.input.max = String(Math.max(0, H - 1));
     head.input.value = String(hd);
     head.input.disabled = H === 0;
-    head.value.textContent = H === 0 ? "–" : `${hd} / ${H - 1}`;
+    head.value.textContent = H === 0 ? "–" : `${names.head(hd)} / ${names.head(H - 1)}`;
+    head.input.setAttribute("aria-valuetext", H === 0 ? "no heads" : `head ${names.head(hd)}`);
     const t = Number(model.get("threshold")) || 0;
     threshold.input.value = String(t);
     threshold.value.textContent = t.toFixed(2);
     const mode = REDUCE_MODES.includes(model.get("head_reduce")) ? model.get("head_reduce") : "none";
     reduce.value = mode;
 
-    buildChips(H);
+    buildChips(H, names.head);
     const selected = validHeads(model.get("heads"), H);
     chipEls.forEach((chip, k) => {
       const on = selected.includes(k);

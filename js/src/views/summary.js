@@ -5,6 +5,7 @@
 
 import { clearChildren, h } from "../dom.js";
 import { lutIndex, viridisLut } from "../draw/colour.js";
+import { numbering } from "../numbering.js";
 import { chosenStat, parseStatsReply, range, STAT_LABELS, shortNumber, topHeads } from "./explain-math.js";
 
 function lutCss(value, lo, hi) {
@@ -37,6 +38,8 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   let chosen = "";
   let built = null; // `${revision}|${chosen}|${order}` drawn
   let focus = { layer: -1, head: -1 };
+  let names = numbering(null); // the model's own layer and head numbers
+  let numberKey = "";
 
   function pick(layer, head) {
     if (!model) return;
@@ -70,7 +73,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
         const v = values[l * H + hd];
         const c = h(doc, "div", { cls: "aw-summary-cell", dataset: { layer: l, head: hd, value: v } });
         c.style.background = lutCss(v, lo, hi);
-        c.title = `layer ${l}, head ${hd}: ${STAT_LABELS[name] || name} = ${shortNumber(v)}`;
+        c.title = `layer ${names.layer(l)}, head ${names.head(hd)}: ${STAT_LABELS[name] || name} = ${shortNumber(v)}`;
         cells.appendChild(c);
       }
     }
@@ -82,7 +85,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   }
 
   function build() {
-    const key = `${revision}|${chosen}|${order.value}`;
+    const key = `${revision}|${chosen}|${order.value}|${numberKey}`;
     if (built === key) return;
     built = key;
     clearChildren(grids);
@@ -97,7 +100,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
       top.appendChild(
         h(doc, "button", {
           cls: "aw-summary-rank aw-button",
-          text: `L${r.layer} H${r.head} ${shortNumber(r.value)}`,
+          text: `layer ${names.layer(r.layer)}, head ${names.head(r.head)}: ${shortNumber(r.value)}`,
           dataset: { layer: r.layer, head: r.head },
           attrs: { type: "button" },
         }),
@@ -115,6 +118,9 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   }
 
   function update(props) {
+    const inf = props.info || {};
+    names = numbering(inf);
+    numberKey = JSON.stringify([inf.layer_numbers, inf.head_numbers]);
     if (props.revision !== revision) {
       revision = props.revision;
       stats = null;
@@ -154,5 +160,17 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     order.removeEventListener("change", onSelect);
   }
 
-  return { el, update, handleMessage, destroy };
+  /** The grids as drawn, for the explain view's figure: { first, statistics, numLayers, numHeads, grids } or null. */
+  function figure() {
+    if (!stats || stats.error) return null;
+    return {
+      first: chosenStat(chosen, stats.statistics),
+      statistics: stats.statistics,
+      numLayers: stats.numLayers,
+      numHeads: stats.numHeads,
+      grids: stats.grids,
+    };
+  }
+
+  return { el, update, handleMessage, destroy, figure };
 }
