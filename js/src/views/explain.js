@@ -54,6 +54,8 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
   let labelsKey = null;
   let drawnKey = null;
   let shown = null; // what the figure shows now (figure(): the SVG / PNG download)
+  let labelInfos = null; // the labels built last, for fitMargins
+  let fitted = "";
 
   const onMethod = () => {
     if (!model) return;
@@ -80,6 +82,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
     el.style.setProperty("--aw-plot-w", `${n * cell}px`);
     el.style.setProperty("--aw-plot-h", `${(asRow ? 1 : n) * cell}px`);
+    labelInfos = { infos, asRow, font: Math.min(12, Math.max(9, cell - 2)) };
     infos.forEach((info, j) => {
       const t = tokenElement(doc, info, j, "aw-explain-col");
       t.style.left = `${j * cell + shift}px`;
@@ -99,6 +102,50 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
       });
     }
     el.dataset.cell = String(cell);
+  }
+
+  /**
+   * The label margins fit the longest label (no "[CL", "unbelievab…"), measured in the labels' own
+   * font once the view is on the page (before, the computed font is not the stylesheet's).
+   */
+  function fitMargins() {
+    if (!labelInfos || !el.isConnected) return;
+    let family = "monospace";
+    try {
+      family = globalThis.getComputedStyle(cols.firstChild || cols).fontFamily || family;
+    } catch {
+      family = "monospace";
+    }
+    const key = `${labelsKey}|${family}`;
+    if (key === fitted) return;
+    fitted = key;
+    const { infos, asRow, font } = labelInfos;
+    const longest = labelWidth(infos, font, family);
+    el.dataset.labelWidth = longest.toFixed(1);
+    const rowsW = asRow ? labelWidth([{ text: "relevance" }], font, family) : longest;
+    el.style.setProperty("--aw-explain-label-w", `${Math.ceil(Math.max(90, rowsW + 12))}px`);
+    el.style.setProperty("--aw-explain-label-h", `${Math.ceil(Math.max(60, longest + 12))}px`);
+  }
+
+  /** Widest label text in CSS px at `font` px of `family` (italic specials, "·" before a continuation). */
+  function labelWidth(infos, font, family) {
+    let ctx = null;
+    try {
+      ctx = doc.createElement("canvas").getContext("2d");
+    } catch {
+      ctx = null;
+    }
+    let widest = 0;
+    for (const info of infos) {
+      const text = (info.continuation ? "·" : "") + String(info.text ?? "");
+      let w = text.length * font * 0.62; // without a canvas: a monospace estimate
+      if (ctx) {
+        ctx.font = `${info.special ? "italic " : ""}${font}px ${family}`;
+        w = ctx.measureText(text).width;
+      }
+      widest = Math.max(widest, w);
+    }
+    return widest;
   }
 
   function paint(reply, n) {
@@ -184,6 +231,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     }
     drawnKey = key;
     el.hidden = false;
+    fitMargins();
     onDraw();
     return { state: "ready" };
   }

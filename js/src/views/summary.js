@@ -26,8 +26,9 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   const top = h(doc, "div", { cls: "aw-summary-top" });
   const grids = h(doc, "div", { cls: "aw-summary-grids" });
   const message = h(doc, "div", { cls: "aw-summary-message" });
+  const titleEl = h(doc, "div", { cls: "aw-summary-title", text: "Head summary (this input): click a head to focus it" });
   const el = h(doc, "div", { cls: "aw-summary" }, [
-    h(doc, "div", { cls: "aw-summary-title", text: "Head summary (this input): click a head to focus it" }),
+    titleEl,
     h(doc, "div", { cls: "aw-summary-bar" }, [h(doc, "span", { cls: "aw-field-label", text: "Statistic" }), select, order, top]),
     message,
     grids,
@@ -92,6 +93,8 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     clearChildren(top);
     if (!stats || stats.error) return;
     const first = chosenStat(chosen, stats.statistics);
+    const { numLayers: L, numHeads: H } = stats;
+    titleEl.textContent = `Head summary (this input): rows are layers ${names.layer(0)}–${names.layer(L - 1)}, columns heads ${names.head(0)}–${names.head(H - 1)}; click a head to focus it`;
     grids.appendChild(grid(first, true));
     for (const name of stats.statistics) if (name !== first) grids.appendChild(grid(name, false));
     const ranked = topHeads(stats.grids[first], stats.numLayers, stats.numHeads, 5, order.value !== "asc");
