@@ -194,7 +194,7 @@ export function neuronViewSvg(props) {
   const x0 = PAD + keyW;
   const xP = x0 + vw + 16;
   const xS = xP + vw + 16;
-  const xW = xS + SCORE_W + 44;
+  const xW = xS + SCORE_W + 62; // room for the score's number (formatNumber: up to 8 characters)
   const rightEdge = xW + WEIGHT_W + 50;
 
   let body = line(title, PAD, titleY, TITLE_FONT, theme, { bold: true });

@@ -200,6 +200,7 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
       `click one to open it in the ${lastDetail()} view`,
     ];
     caption.textContent = parts.filter(Boolean).join(" · ");
+    const described = parts.slice(0, -1).filter(Boolean).join(" · "); // the figure: what it shows, not how to click
     canvas.setAttribute("aria-label", `Attention thumbnails: ${numLayers} layers × ${numHeads} heads`);
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
@@ -213,7 +214,7 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
       layer,
       head,
       names,
-      caption: caption.textContent,
+      caption: described,
       theme: next.theme,
       fileTag: "all-layers-and-heads",
     };
