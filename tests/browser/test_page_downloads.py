@@ -33,6 +33,15 @@ TITLES = {
 }
 
 
+#: controls that change nothing in a view: disabled there
+INACTIVE = {
+    "matrix": ["input.aw-threshold"],
+    "model": ["input.aw-threshold", ".aw-chip", ".aw-reduce"],
+    "neuron": ["input.aw-threshold", ".aw-chip", ".aw-reduce"],
+    "explain": ["input.aw-layer", "input.aw-head", "input.aw-threshold", ".aw-chip"],
+}
+
+
 def _download(lab, root, kind):
     with lab.page.expect_download(timeout=60_000) as info:
         root.locator(f".aw-save-{kind}").click()
@@ -89,6 +98,13 @@ def test_every_view_downloads_svg_and_png_naming_what_it_shows(lab):
             lab.page.wait_for_function("(el) => el.classList.contains('aw-dark-bg')", arg=root.element_handle(), timeout=30_000)
         for view, title in TITLES.items():
             _show(lab, root, view)
+            for selector in INACTIVE.get(view, []):
+                assert root.locator(selector).first.is_disabled(), (view, selector)
+            if view in ("head", "matrix"):  # a visible divider where sentence B starts (rows and columns)
+                first_b = root.locator(f".aw-view-{view} .aw-seg-b").first.get_attribute("data-index")
+                divider = root.locator(f".aw-view-{view} .aw-seg-start").first
+                assert divider.get_attribute("data-index") == first_b, view
+                assert divider.evaluate("(e) => getComputedStyle(e).boxShadow") != "none", view
             name, data = _download(lab, root, "svg")
             assert name.startswith(f"attention-{view}-") and name.endswith(".svg"), name
             text = data.decode("utf-8")

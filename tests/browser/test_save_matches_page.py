@@ -181,8 +181,8 @@ def test_saved_figure_is_the_view_on_the_page(lab, tmp_path):
             assert (root.locator(".aw-explain-note").text_content() or "").startswith(saved["note"])
             for label in root.locator(".aw-explain-cols .aw-token").all_text_contents():
                 assert label in saved["texts"], (k, label)
-            for name in root.locator(".aw-summary-name").all_text_contents():
-                assert name in saved["texts"], (k, name)
+            for stat in root.locator(".aw-summary-name").all_text_contents():
+                assert stat in saved["texts"], (k, stat)
             for r in root.locator(".aw-summary-range").all_text_contents():
                 assert r in saved["texts"], (k, r)
         elif "rows" in saved:  # matrix view: the same labels, masked cells and values
