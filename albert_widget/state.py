@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .models import model_label
 from .result import AttentionResult
 
 __all__ = ["VIEW_DEFAULTS", "input_state", "page_state", "truncation_notice"]
@@ -41,6 +42,8 @@ def model_info(result: AttentionResult | None, *, editable: bool) -> dict[str, A
     info: dict[str, Any] = {"editable": editable}
     if result is not None:
         info.update(result.info.to_dict())
+        # the model's short name the page shows (all-MiniLM-L6-v2), never a local folder
+        info["model_label"] = model_label(result.info.name_or_path)
         info.update(
             num_truncated=result.num_truncated,
             layer_groups=result.layer_groups,

