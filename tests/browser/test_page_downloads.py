@@ -100,6 +100,8 @@ def test_every_view_downloads_svg_and_png_naming_what_it_shows(lab):
             _show(lab, root, view)
             for selector in INACTIVE.get(view, []):
                 assert root.locator(selector).first.is_disabled(), (view, selector)
+            if ".aw-chip" in INACTIVE.get(view, []):  # and they look it
+                assert float(root.locator(".aw-chip").first.evaluate("(e) => getComputedStyle(e).opacity")) < 0.6, view
             if view in ("head", "matrix"):  # a visible divider where sentence B starts (rows and columns)
                 first_b = root.locator(f".aw-view-{view} .aw-seg-b").first.get_attribute("data-index")
                 divider = root.locator(f".aw-view-{view} .aw-seg-start").first
