@@ -31,6 +31,7 @@ Methods (all on the encoder attention of the capture):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ __all__ = [
     "EXPLAIN_METHODS",
     "ExplainSource",
     "explain_array",
+    "explain_scope",
+    "explain_view",
     "head_stats_array",
     "pooled_norm",
     "reply_to_explain",
@@ -115,6 +118,58 @@ def select_norm(norm: np.ndarray, layer: int, head: int, reduce: str) -> np.ndar
     return block[head]
 
 
+def explain_scope(
+    method: str,
+    layer: int,
+    head: int,
+    reduce: str = "none",
+    layer_numbers: Sequence[int] | None = None,
+    head_numbers: Sequence[int] | None = None,
+) -> str:
+    """What a method's map covers, in words, with the model's own layer and head numbers
+    (``layer_numbers[i]`` names index ``i``, bertviz's include_layers): ``"all layers and heads"``
+    (rollout, flow, relevancy), ``"layer 5, head 3"`` or ``"layer 5, mean over heads"`` (norm). The
+    page's twin: ``explainScope`` in js/src/views/explain-math.js."""
+    if method != "norm":
+        return "all layers and heads"
+
+    def own(numbers: Sequence[int] | None, i: int) -> int:
+        return int(numbers[i]) if numbers is not None and 0 <= i < len(numbers) else i
+
+    where = f"layer {own(layer_numbers, layer)}"
+    return f"{where}, {reduce} over heads" if reduce in ("mean", "max") else f"{where}, head {own(head_numbers, head)}"
+
+
+def explain_view(
+    result: AttentionResult,
+    method: str,
+    layer: int = 0,
+    head: int = 0,
+    reduce: str = "none",
+    model: Any = None,
+    tokenizer: Any = None,
+    cache: ExplainSource | None = None,
+) -> tuple[np.ndarray, str]:
+    """What the explain view shows for one method: ``(values, note)``, values float32 ``[N, N]``
+    (rollout, flow, norm of one layer: one head or the mean / max over heads) or ``[N]`` (relevancy).
+    The page's reply and the saved figure both come from here. Raises ``ValueError`` when the method
+    cannot run (its message is the one the page shows)."""
+    if method not in EXPLAIN_METHODS:
+        raise ValueError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, got {method!r}")
+    if method == "norm":
+        layer = _int(layer, result.num_layers, "layer")
+        head = _int(head, result.num_heads, "head")
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
+    cache = cache or ExplainSource()
+    arr, note = cache.get(method, lambda: explain_array(method, result, model, tokenizer))
+    if arr is None:
+        raise ValueError(note)
+    if method == "norm":
+        arr = select_norm(arr, layer, head, reduce)
+    return np.asarray(arr, dtype=np.float32), note
+
+
 def _int(value: Any, size: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an int")
@@ -135,6 +190,11 @@ class ExplainSource:
         if revision != self.revision:
             self.revision = revision
             self.cache = {}
+
+    def at(self, revision: int) -> ExplainSource:
+        """This cache, emptied first when ``revision`` is not the one it holds."""
+        self._reset(revision)
+        return self
 
     def get(self, key: str, compute: Any) -> tuple[np.ndarray | None, str]:
         """(array, note) or (None, error message), computed once per revision."""
@@ -172,20 +232,9 @@ def reply_to_explain(
         "reduce": reduce,
     }
     try:
-        if method not in EXPLAIN_METHODS:
-            raise ValueError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, got {method!r}")
-        if method == "norm":
-            layer = _int(reply["layer"], result.num_layers, "layer")
-            head = _int(reply["head"], result.num_heads, "head")
-            if reduce not in REDUCTIONS:
-                raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
-        arr, note = cache.get(method, lambda: explain_array(method, result, model, tokenizer))
-        if arr is None:
-            raise ValueError(note)
-        if method == "norm":
-            arr = select_norm(arr, layer, head, reduce)
-            what = f"layer {layer}, " + (f"head {head}" if reduce == "none" else f"{reduce} over heads")
-            note = f"{note}, {what}"
+        # the note says what the method is; the page adds which layer and head in the model's own
+        # numbers (explain_scope), as the saved figure does
+        arr, note = explain_view(result, method, reply["layer"], reply["head"], reduce, model, tokenizer, cache)
     except Exception as exc:
         reply["error"] = str(exc) or type(exc).__name__
         return reply, []

@@ -340,8 +340,11 @@ class AttentionResult:
             )
 
     def __repr__(self) -> str:
+        from .models import model_label  # the model's short name (all-MiniLM-L6-v2), never a local path
+
+        model = model_label(self.info.name_or_path) or self.info.model_type
         return (
-            f"AttentionResult(model={self.info.model_type!r}, layers={self.num_layers}, heads={self.num_heads}, "
+            f"AttentionResult(model={model!r}, layers={self.num_layers}, heads={self.num_heads}, "
             f"tokens={self.num_tokens}, truncated={self.num_truncated})"
         )
 

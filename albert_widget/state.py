@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .longcontext.compact import CompactAttention
+from .models import model_label
 from .result import AttentionResult
 
 __all__ = ["VIEW_DEFAULTS", "attention_form", "input_state", "page_state", "truncation_notice"]
@@ -54,6 +55,7 @@ def model_info(result: Capture | None, *, editable: bool) -> dict[str, Any]:
     info: dict[str, Any] = {"editable": editable}
     if isinstance(result, CompactAttention):
         info.update(result.info.to_dict())
+        info["model_label"] = model_label(result.info.name_or_path)
         info.update(
             num_truncated=result.num_truncated,
             layer_groups=list(range(result.num_layers)),
@@ -64,6 +66,8 @@ def model_info(result: Capture | None, *, editable: bool) -> dict[str, Any]:
         )
     elif result is not None:
         info.update(result.info.to_dict())
+        # the model's short name the page shows (all-MiniLM-L6-v2), never a local folder
+        info["model_label"] = model_label(result.info.name_or_path)
         info.update(
             num_truncated=result.num_truncated,
             layer_groups=result.layer_groups,

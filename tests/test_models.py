@@ -84,8 +84,12 @@ def test_model_label_is_a_short_name_never_a_path(name, label):
     assert model_label(name) == label
 
 
-def test_packaged_model_label_and_local_paths():
+def test_packaged_model_label_and_local_paths(minilm):
     assert model_label(default_model_path()) == "all-MiniLM-L6-v2"
+    # the demo's summary (the result's repr) names the model, not its type ("bert") or its folder
+    from albert_widget import AttentionWidget
+
+    assert repr(AttentionWidget.demo("The cat sat.").result).startswith("AttentionResult(model='all-MiniLM-L6-v2', layers=6")
     assert is_local_path(default_model_path())
     assert is_local_path("./m")
     assert is_local_path("~/m")

@@ -138,16 +138,6 @@ def test_raw_tokens_when_prettify_is_off(tiny_albert):
     assert rows == list(w.result.tokens)
 
 
-@pytest.mark.parametrize("view", ["explain"])
-def test_a_view_without_figure_says_so(tiny_albert, tmp_path, view):
-    model, tokenizer = tiny_albert
-    w = AttentionWidget(model, tokenizer, "The cat sat.")
-    w.view = view
-    with pytest.raises(ValueError, match=f"the {view} view has no figure"):
-        w.save(tmp_path / "x.svg")
-    assert not (tmp_path / "x.svg").exists()
-
-
 def test_state_and_keyword_twice_is_an_error(tiny_albert, tmp_path):
     model, tokenizer = tiny_albert
     w = AttentionWidget(model, tokenizer, "The cat sat.")
@@ -186,3 +176,27 @@ def test_neuron_view_of_cross_attention_says_why_not(tiny_bart, tmp_path):
     w.view, w.attention_kind = "neuron", "cross"
     with pytest.raises(ValueError, match="encoder"):
         w.save(tmp_path / "x.svg")
+
+
+def test_included_layers_and_heads_are_saved_with_the_models_own_numbers(tmp_path):
+    """bertviz's include_layers / include_heads: the saved figure numbers layers and heads as the page's
+    sliders do (info["layer_numbers"] / ["head_numbers"]), not by their index in the capture."""
+    from albert_widget import AttentionResult
+    from albert_widget.compat import make_widget
+
+    rng = np.random.default_rng(3)
+    a = rng.random((2, 2, 4, 4)).astype(np.float32)
+    a /= a.sum(-1, keepdims=True)
+    result = AttentionResult.from_attention(a, ["[CLS]", "a", "b", "[SEP]"])
+    w = make_widget(result, {"view": "matrix", "layer": 1, "head": 1}, {"layer_numbers": [5, 7], "head_numbers": [1, 3]})
+
+    def texts(view, **kw):
+        path = tmp_path / f"{view}.svg"
+        w.save(path, view=view, **kw)
+        return [t.text or "" for t in ET.parse(path).iter("{http://www.w3.org/2000/svg}text")]
+
+    assert any(t.startswith("Layer 7, head 3") for t in texts("matrix"))
+    assert any("heads 1, 3" in t for t in texts("head", heads=[0, 1]))
+    model = texts("model", layer=0, head=0)
+    assert any("outlined: layer 5, head 1" in t for t in model)
+    assert {"5", "7", "1", "3"} <= set(model)

@@ -7,7 +7,6 @@ nothing else: alignment is :mod:`albert_widget.compare.align`, divergences
 
 from __future__ import annotations
 
-import os
 import pathlib
 from typing import Any
 
@@ -17,6 +16,7 @@ import traitlets as t
 
 from ..analysis.compare import best_matches, head_divergence
 from ..capture import capture
+from ..models import model_label
 from ..names import DISPLAY_MODES
 from ..protocol import RequestQueue
 from ..result import AttentionResult
@@ -35,9 +35,9 @@ SIDE_VIEWS = ("matrix", "head")
 
 
 def _label(result: AttentionResult) -> str:
-    name = result.info.name_or_path or result.info.model_type or "attention"
-    if os.path.isabs(name):  # a local folder: its last two parts say which model
-        name = "/".join(pathlib.PurePath(name).parts[-2:])
+    """``"<model's short name>: <text>"``: the name as titles and exported pages write it
+    (:func:`~albert_widget.models.model_label`), never a local folder."""
+    name = model_label(result.info.name_or_path) or result.info.model_type or "attention"
     text = result.text if result.text is not None else " ".join(result.tokens)
     return f"{name}: {text}"
 

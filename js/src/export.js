@@ -16,12 +16,14 @@ export function pngScale(width, height, wanted = PNG_SCALE) {
   return Math.max(0.05, Math.min(wanted, PNG_MAX_SIDE / w, PNG_MAX_SIDE / h, Math.sqrt(PNG_MAX_AREA / (w * h))));
 }
 
-/** A file name for a snapshot: attention-head-layer3-head5.svg */
+/** A file name for a snapshot: attention-head-layer3-head5.svg (the model's own layer number),
+ * attention-model-all.svg, attention-neuron-layer3-head5-query4.svg, attention-explain-rollout.svg */
 export function exportName(snapshot, ext) {
   const part = (s) =>
     String(s)
       .replace(/[^A-Za-z0-9_.-]+/g, "-")
       .replace(/^-+|-+$/g, "");
+  if (snapshot.props && snapshot.props.fileTag) return `attention-${part(snapshot.view)}-${part(snapshot.props.fileTag)}.${ext}`;
   const series = snapshot.props && snapshot.props.series;
   const first = Array.isArray(series) ? series : series ? [series] : [];
   const what =
@@ -29,7 +31,8 @@ export function exportName(snapshot, ext) {
       .map((s) => part(s.key || s.label || ""))
       .filter(Boolean)
       .join("_") || "view";
-  return `attention-${part(snapshot.view)}-layer${snapshot.layer ?? 0}-${what}.${ext}`;
+  const layer = snapshot.names ? snapshot.names.layer(snapshot.layer ?? 0) : (snapshot.layer ?? 0);
+  return `attention-${part(snapshot.view)}-layer${layer}-${what}.${ext}`;
 }
 
 /** Canvas-based text width (CSS px) in the given font families; null outside a browser. */
@@ -65,7 +68,7 @@ function resolveTheme(doc, root, theme) {
   } catch {
     out.segmentB = "#6a1b9a";
   }
-  for (const key of ["background", "surfaceAlt", "foreground", "muted", "border", "segmentB"]) {
+  for (const key of ["background", "surfaceAlt", "foreground", "muted", "border", "segmentB", "accent"]) {
     if (!theme[key]) continue;
     ctx.fillStyle = "#000000";
     ctx.fillStyle = theme[key];

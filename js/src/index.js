@@ -9,6 +9,7 @@ import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
 import { isFormTarget, keyAction } from "./keys.js";
 import { COMPACT_VIEWS } from "./names.js";
+import { numbering } from "./numbering.js";
 import { headsOnScreen } from "./prefetch.js";
 import { isAbort, kernelSource, TEXT_SAFE_NOTICE } from "./protocol.js";
 import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
@@ -218,16 +219,23 @@ export function mount({ model, el, store }) {
   el.appendChild(root);
 
   // SVG / PNG export of the view on screen (toolbar buttons; root.awExportSvg() for tests and
-  // scripts). Only the head and matrix views have a vector writer.
-  const EXPORTABLE = new Set(["head", "matrix"]);
+  // scripts). Head and matrix views: the props they drew; model, neuron and explain views: their
+  // figure() (what they show now), written by draw/svg-views.js.
   const drawnProps = {};
   function snapshot() {
     const view = root.dataset.view;
     const impl = views[view];
-    if (root.dataset.state !== "ready" || !EXPORTABLE.has(view) || !impl || impl.el.hidden || !drawnProps[view]) return null;
+    if (root.dataset.state !== "ready" || !impl || impl.el.hidden || !drawnProps[view]) return null;
     if (drawnProps[view].tiled) return null; // a compact capture: no whole matrix in the page to write
     const focus = typeof impl.focus === "function" ? impl.focus() : null;
-    return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props: drawnProps[view], focus };
+    const names = numbering(model.get("info"));
+    let props = drawnProps[view];
+    if (typeof impl.figure === "function") {
+      const shown = impl.figure();
+      if (!shown) return null;
+      props = { ...shown, names, theme: props.theme };
+    }
+    return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props, focus, names };
   }
   const exporter = createExporter({ doc, root, snapshot });
   function saveView(kind) {
@@ -359,6 +367,7 @@ export function mount({ model, el, store }) {
       if (out.state === "ready") {
         setStatus("", "ready");
         showOnly(view);
+        controls.setCanSave(snapshot() !== null); // the view's own onDraw ran before the root was ready
       } else if (out.state === "loading") {
         setStatus(out.text || "Loading…", "loading"); // the view redraws when its reply arrives
       } else {
@@ -386,7 +395,8 @@ export function mount({ model, el, store }) {
     // Pair filter, hidden special tokens, word level, causal mask, search (filters.js).
     const prepared = explorer.prepare(loaded);
     Object.assign(attrs, prepared.attrs);
-    const state = { head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads: loaded.numHeads };
+    const names = numbering(model.get("info"));
+    const state = { head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads: loaded.numHeads, headName: names.head };
     const props = {
       tokens,
       special: model.get("special") || [],

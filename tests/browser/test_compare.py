@@ -46,6 +46,9 @@ def test_perturbation_side_by_side_difference_and_matching(lab):
     assert root.get_attribute("data-view") == "side"
     assert root.get_attribute("data-level") == "word"
     assert root.locator("input.aw-sync").is_checked()
+    # Each side is labelled with the model's short name (as the HTML export), never its folder.
+    labels = root.locator(".aw-compare-label").all_text_contents()
+    assert labels == ["left: all-MiniLM-L6-v2: The cat sat on the mat.", "right: all-MiniLM-L6-v2: The dog sat on the mat."], labels
 
     # Layer and head move together on both sides (sync): the kernel mirrors the page's choice.
     root.locator("select.aw-layer[data-side=left]").select_option("3")

@@ -34,6 +34,16 @@ def report(widget, state, path):
     out = {"bytes": widget.save(path)}
     if widget.view == "neuron":
         return out
+    if widget.view == "explain":  # the numbers the saved figure drew, from explain.py as the page's
+        import xml.etree.ElementTree as ET
+        from albert_widget.explain import explain_view
+        from albert_widget.export.explain_figure import short_number
+        values, note = explain_view(widget.result, widget.explain_method, widget.layer, widget.head, widget.head_reduce,
+                                    widget._model, widget._tokenizer, widget._explain.at(widget.revision))
+        out.update(explain=True, note=note, shape=list(values.shape), sum=float(values.sum(dtype=np.float64)),
+                   lo=short_number(min(0.0, float(values.min()))), hi=short_number(float(values.max())),
+                   texts=["".join(t.itertext()) for t in ET.parse(path).iter("{http://www.w3.org/2000/svg}text")])
+        return out
     fig = figure(widget.result, state=widget.widget_state())
     out["title"] = fig.texts[0].get_text() if fig.texts else ""
     for ax in fig.axes:
@@ -74,6 +84,8 @@ STEPS = [
     ("w", {"view": "matrix", "heads": [], "prettify_tokens": False}, {"view": "matrix"}),
     ("w", {"view": "neuron", "layer": 1, "head": 2, "prettify_tokens": True}, {"view": "neuron"}),
     ("w", {"view": "model"}, {"view": "model"}),
+    ("w", {"view": "explain", "explain_method": "rollout"}, {"view": "explain"}),
+    ("w", {"explain_method": "norm", "layer": 1, "head": 2, "head_reduce": "none"}, {"view": "explain", "layer": "1", "head": "2"}),
     ("bart", {"view": "matrix", "attention_kind": "cross", "layer": 2, "head": 1}, {"view": "matrix", "kind": "cross", "layer": "2"}),
     ("bart", {"attention_kind": "decoder"}, {"kind": "decoder"}),
     ("bart", {"view": "head", "attention_kind": "cross", "threshold": 0.01}, {"view": "head", "kind": "cross"}),
@@ -153,6 +165,26 @@ def test_saved_figure_is_the_view_on_the_page(lab, tmp_path):
             assert any(f"head 2, query {query} " in t for t in texts), (query, texts[:3])
             numbers = [t for t in texts if re.fullmatch(r"\d\.\d{3}", t)]
             assert numbers == [f"{v:.3f}" for v in softmax], (numbers, softmax)
+        elif saved.get("explain"):  # the method, its scope, the tokens, the values and the colour scale
+            view = root.locator(".aw-view-explain")
+            lab.wait_attr(view, "method", state["explain_method"])
+            lab.wait_attr(view, "state", "ready", timeout=90)
+            lab.wait_attr(view, "shape", "x".join(map(str, saved["shape"])), timeout=90)
+            lab.wait_attr(root.locator(".aw-summary"), "state", "ready", timeout=90)
+            scope = view.get_attribute("data-scope")
+            titles = [t for t in saved["texts"] if t.endswith(f" · {scope}")]
+            assert len(titles) == 1, (k, scope, saved["texts"][:5])
+            assert root.locator(".aw-explain-method option:checked").text_content() + f" · {scope}" == titles[0]
+            assert abs(float(view.get_attribute("data-sum")) - saved["sum"]) <= 1e-4 * max(1.0, abs(saved["sum"])), k
+            assert view.locator(".aw-colourbar-min").text_content() == saved["lo"] and saved["lo"] in saved["texts"]
+            assert view.locator(".aw-colourbar-max").text_content() == saved["hi"] and saved["hi"] in saved["texts"]
+            assert (root.locator(".aw-explain-note").text_content() or "").startswith(saved["note"])
+            for label in root.locator(".aw-explain-cols .aw-token").all_text_contents():
+                assert label in saved["texts"], (k, label)
+            for stat in root.locator(".aw-summary-name").all_text_contents():
+                assert stat in saved["texts"], (k, stat)
+            for r in root.locator(".aw-summary-range").all_text_contents():
+                assert r in saved["texts"], (k, r)
         elif "rows" in saved:  # matrix view: the same labels, masked cells and values
             _labels_settle(lab, root, [".aw-matrix-rows .aw-token", ".aw-matrix-cols .aw-token"], [saved["rows"], saved["cols"]], k)
             view = root.locator(".aw-view-matrix")

@@ -16,6 +16,7 @@ import { bucketLines } from "../views/lines.js";
 import { HATCH_SPACING, MASK_RGB, MIN_HATCH_CELL, maskRuns } from "../views/mask.js";
 import { cellSize, colourRange, labelStep } from "../views/matrix.js";
 import { headColour, lutIndex, VIRIDIS_STOPS, viridisLut } from "./colour.js";
+import { explainViewSvg, modelViewSvg, neuronViewSvg } from "./svg-views.js";
 
 // The SVG namespace is a name, not an address: nothing is ever loaded from it. Built from parts so
 // that the source scan for network URLs (test/static.test.mjs) keeps meaning "no loads".
@@ -38,7 +39,7 @@ export function num(v) {
   return Object.is(r, -0) ? "0" : String(r);
 }
 
-function attrs(map) {
+export function attrs(map) {
   let out = "";
   for (const [k, v] of Object.entries(map)) {
     if (v === undefined || v === null || v === false) continue;
@@ -47,7 +48,7 @@ function attrs(map) {
   return out;
 }
 
-function hex2(v) {
+export function hex2(v) {
   return Math.max(0, Math.min(255, Math.round(v)))
     .toString(16)
     .padStart(2, "0");
@@ -98,7 +99,7 @@ function opacity(v) {
 }
 
 /** fill / stroke attributes of a colour (opacity only when below 1). */
-function paint(kind, colour, alpha = 1) {
+export function paint(kind, colour, alpha = 1) {
   const c = svgColour(colour);
   const o = c.opacity * alpha;
   return { [kind]: c.hex, [`${kind}-opacity`]: o < 1 ? opacity(o) : undefined };
@@ -109,7 +110,7 @@ export function estimateWidth(text, fontSize, mono = true) {
   return [...String(text)].length * fontSize * (mono ? 0.6 : 0.55);
 }
 
-function measurer(measure) {
+export function measurer(measure) {
   return (text, fontSize, { mono = true, italic = false, bold = false } = {}) => {
     if (typeof measure === "function") {
       const w = measure(String(text), { fontSize, mono, italic, bold });
@@ -120,7 +121,7 @@ function measurer(measure) {
 }
 
 /** `text` cut with an ellipsis so that it fits `maxWidth` (CSS text-overflow: ellipsis). */
-function fit(text, maxWidth, width) {
+export function fit(text, maxWidth, width) {
   if (width(text) <= maxWidth) return text;
   const chars = [...text];
   let lo = 0;
@@ -133,7 +134,7 @@ function fit(text, maxWidth, width) {
   return chars.slice(0, lo).join("") + "…";
 }
 
-function themeOf(theme = {}) {
+export function themeOf(theme = {}) {
   return {
     background: theme.background || "#ffffff",
     surfaceAlt: theme.surfaceAlt || "#eeeeee",
@@ -143,10 +144,11 @@ function themeOf(theme = {}) {
     fontFamily: theme.fontFamily || "system-ui, -apple-system, 'Segoe UI', sans-serif",
     codeFontFamily: theme.codeFontFamily || "monospace",
     segmentB: theme.segmentB || "#6a1b9a",
+    accent: theme.accent || "#1976d2",
   };
 }
 
-function document_(width, height, title, body, theme) {
+export function document_(width, height, title, body, theme) {
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<svg${attrs({ xmlns: SVG_NS, version: "1.1", width: num(width), height: num(height), viewBox: `0 0 ${num(width)} ${num(height)}` })}>\n` +
@@ -162,7 +164,7 @@ function document_(width, height, title, body, theme) {
  * One token label as <text>, styled like the page's .aw-token: special/blank muted, special italic,
  * "·" before a continuation piece, sentence B in its own colour (underlined in the head view).
  */
-function tokenText(info, text, x, y, fontSize, anchor, theme, { bold = false, underlineB = false, index = null } = {}) {
+export function tokenText(info, text, x, y, fontSize, anchor, theme, { bold = false, underlineB = false, index = null } = {}) {
   const muted = info.special || info.blank;
   const colour = info.segment === 1 ? theme.segmentB : muted ? theme.muted : theme.foreground;
   const a = {
@@ -304,7 +306,7 @@ export function headViewSvg(props) {
   return { svg: document_(totalWidth, totalHeight, `head view: ${label}`, body, theme), width: totalWidth, height: totalHeight, lines };
 }
 
-function formatRangeLabel(v) {
+export function formatRangeLabel(v) {
   return v === 0 ? "0" : Number(v.toPrecision(3)).toString();
 }
 
@@ -414,13 +416,21 @@ export function matrixViewSvg(props) {
 }
 
 /**
- * SVG of whatever view a snapshot holds: { view: "head" | "matrix", props, focus? , measure? }.
+ * SVG of whatever view a snapshot holds: { view, props, focus? , measure?, names? }. The head and
+ * matrix views' props are what they drew; the model, neuron and explain views' props come from
+ * their figure() (draw/svg-views.js writes those).
  * Returns { svg, width, height } or null when there is nothing drawn.
  */
-export function viewSvg({ view, props, focus = null, measure, theme, layer = null }) {
-  if (!props || !props.data || !props.shape) return null;
-  // The figure names its layer (the series labels name the heads), not only the file name.
-  const p = { ...props, measure, theme: theme || props.theme, series: withLayer(props.series, layer) };
+export function viewSvg({ view, props, focus = null, measure, theme, layer = null, names = null }) {
+  if (!props) return null;
+  // the views whose snapshot props are a figure of their own (draw/svg-views.js)
+  const writer = { model: modelViewSvg, neuron: neuronViewSvg, explain: explainViewSvg }[view];
+  if (writer) return writer({ ...props, measure, theme: theme || props.theme });
+  if (!props.data || !props.shape) return null;
+  // The figure names its layer (the series labels name the heads), not only the file name: the
+  // model's own number of it (include_layers), as the slider shows.
+  const shown = names && Number.isInteger(layer) ? names.layer(layer) : layer;
+  const p = { ...props, measure, theme: theme || props.theme, series: withLayer(props.series, shown) };
   if (view === "head") return headViewSvg({ ...p, focus });
   if (view === "matrix") return matrixViewSvg({ ...p, series: Array.isArray(p.series) ? p.series[0] : p.series });
   return null;

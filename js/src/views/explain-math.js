@@ -29,6 +29,17 @@ export function perHead(method) {
   return method === "norm";
 }
 
+/**
+ * What a method's map covers, in words, with the model's own layer and head numbers (names, from
+ * numbering.js): "all layers and heads", "layer 5, head 3", "layer 5, mean over heads". Twin of
+ * albert_widget/explain.py explain_scope.
+ */
+export function explainScope(method, layer, head, reduce, names) {
+  if (!perHead(method)) return "all layers and heads";
+  const l = `layer ${names ? names.layer(layer) : layer}`;
+  return reduce === "mean" || reduce === "max" ? `${l}, ${reduce} over heads` : `${l}, head ${names ? names.head(head) : head}`;
+}
+
 /** Cache key of an explain request or reply. */
 export function explainKey(revision, method, layer, head, reduce) {
   if (!perHead(method)) return `${revision}|${method}`;

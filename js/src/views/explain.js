@@ -8,7 +8,8 @@ import "./explain.css";
 import { clearChildren, h, sameArray } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
-import { EXPLAIN_METHODS, explainKey, explainRequest, parseExplainReply, perHead, range, shortNumber } from "./explain-math.js";
+import { numbering } from "../numbering.js";
+import { EXPLAIN_METHODS, explainKey, explainRequest, explainScope, parseExplainReply, range, shortNumber } from "./explain-math.js";
 import { tokenElement, tokenInfos } from "./labels.js";
 import { cellSize, labelStep } from "./matrix.js";
 import { createSummaryPanel } from "./summary.js";
@@ -38,12 +39,12 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } }),
     barMax,
   ]);
-  const figure = h(doc, "div", { cls: "aw-explain-figure" }, [grid, colourbar]);
+  const figureEl = h(doc, "div", { cls: "aw-explain-figure" }, [grid, colourbar]);
   const summary = createSummaryPanel({ doc, model, send, requestDraw });
   const el = h(doc, "div", { cls: "aw-view-explain" }, [
     h(doc, "div", { cls: "aw-explain-bar" }, [h(doc, "span", { cls: "aw-field-label", text: "Explain" }), method, note]),
     error,
-    figure,
+    figureEl,
     summary.el,
   ]);
   el.hidden = true;
@@ -52,6 +53,9 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
   const replies = new Map(); // key -> parsed reply (insertion order = LRU)
   let labelsKey = null;
   let drawnKey = null;
+  let shown = null; // what the figure shows now (figure(): the SVG / PNG download)
+  let labelInfos = null; // the labels built last, for fitMargins
+  let fitted = "";
 
   const onMethod = () => {
     if (!model) return;
@@ -78,6 +82,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     el.style.setProperty("--aw-label-font", `${Math.min(12, Math.max(9, cell - 2))}px`);
     el.style.setProperty("--aw-plot-w", `${n * cell}px`);
     el.style.setProperty("--aw-plot-h", `${(asRow ? 1 : n) * cell}px`);
+    labelInfos = { infos, asRow, font: Math.min(12, Math.max(9, cell - 2)) };
     infos.forEach((info, j) => {
       const t = tokenElement(doc, info, j, "aw-explain-col");
       t.style.left = `${j * cell + shift}px`;
@@ -99,6 +104,50 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     el.dataset.cell = String(cell);
   }
 
+  /**
+   * The label margins fit the longest label (no "[CL", "unbelievab…"), measured in the labels' own
+   * font once the view is on the page (before, the computed font is not the stylesheet's).
+   */
+  function fitMargins() {
+    if (!labelInfos || !el.isConnected) return;
+    let family = "monospace";
+    try {
+      family = globalThis.getComputedStyle(cols.firstChild || cols).fontFamily || family;
+    } catch {
+      family = "monospace";
+    }
+    const key = `${labelsKey}|${family}`;
+    if (key === fitted) return;
+    fitted = key;
+    const { infos, asRow, font } = labelInfos;
+    const longest = labelWidth(infos, font, family);
+    el.dataset.labelWidth = longest.toFixed(1);
+    const rowsW = asRow ? labelWidth([{ text: "relevance" }], font, family) : longest;
+    el.style.setProperty("--aw-explain-label-w", `${Math.ceil(Math.max(90, rowsW + 12))}px`);
+    el.style.setProperty("--aw-explain-label-h", `${Math.ceil(Math.max(60, longest + 12))}px`);
+  }
+
+  /** Widest label text in CSS px at `font` px of `family` (italic specials, "·" before a continuation). */
+  function labelWidth(infos, font, family) {
+    let ctx = null;
+    try {
+      ctx = doc.createElement("canvas").getContext("2d");
+    } catch {
+      ctx = null;
+    }
+    let widest = 0;
+    for (const info of infos) {
+      const text = (info.continuation ? "·" : "") + String(info.text ?? "");
+      let w = text.length * font * 0.62; // without a canvas: a monospace estimate
+      if (ctx) {
+        ctx.font = `${info.special ? "italic " : ""}${font}px ${family}`;
+        w = ctx.measureText(text).width;
+      }
+      widest = Math.max(widest, w);
+    }
+    return widest;
+  }
+
   function paint(reply, n) {
     const asRow = reply.row;
     const nr = asRow ? 1 : n;
@@ -117,6 +166,8 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     ctx.drawImage(offscreen, 0, 0, n * cell, nr * cell);
     barMin.textContent = shortNumber(lo);
     barMax.textContent = shortNumber(hi);
+    el.dataset.lo = String(lo);
+    el.dataset.hi = String(hi);
     let sum = 0;
     for (const v of reply.data) sum += v;
     el.dataset.sum = sum.toPrecision(8);
@@ -129,21 +180,23 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     const chosen = model ? String(model.get("explain_method") || "rollout") : "rollout";
     const reduce = model ? String(model.get("head_reduce") || "none") : "none";
     if (method.value !== chosen) method.value = chosen;
-    summary.update({ revision, layer, head });
+    summary.update({ revision, layer, head, info: props.info });
     const key = explainKey(revision, chosen, layer, head, reduce);
     const reply = replies.get(key);
     el.dataset.method = chosen;
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
     if (!reply) {
+      shown = null;
       send(explainRequest(revision, chosen, layer, head, reduce)); // asked again: waits for the same request
       el.dataset.state = "loading";
       return { state: "loading", text: `Computing ${chosen}…` };
     }
     if (reply.error) {
+      shown = null;
       error.textContent = reply.error;
       error.hidden = false;
-      figure.hidden = true;
+      figureEl.hidden = true;
       note.textContent = "";
       el.dataset.state = "error";
       el.dataset.sum = "";
@@ -151,16 +204,34 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     } else {
       error.hidden = true;
       error.textContent = "";
-      figure.hidden = false;
-      note.textContent = reply.note + (perHead(chosen) ? "" : " · all layers and heads");
+      figureEl.hidden = false;
+      const names = numbering(props.info);
+      const scope = explainScope(chosen, layer, head, reduce, names);
+      note.textContent = `${reply.note} · ${scope}`;
       corner.textContent = reply.row ? "" : chosen === "norm" ? "query ↓  key →" : "top position ↓  input token →";
       buildLabels(tokens, special, segments, reply.row);
       if (drawnKey !== key || !sameArray(tokens, el._awTokens || [])) paint(reply, tokens.length);
       el._awTokens = tokens.slice();
       el.dataset.state = "ready";
+      el.dataset.scope = scope;
+      shown = {
+        method: chosen,
+        scope,
+        note: reply.note,
+        corner: corner.textContent,
+        data: reply.data,
+        shape: reply.shape,
+        lo: Number(el.dataset.lo),
+        hi: Number(el.dataset.hi),
+        infos: tokenInfos(tokens, special, segments),
+        cell: Number(el.dataset.cell),
+        names,
+        fileTag: perHeadTag(chosen, scope),
+      };
     }
     drawnKey = key;
     el.hidden = false;
+    fitMargins();
     onDraw();
     return { state: "ready" };
   }
@@ -189,5 +260,16 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     replies.clear();
   }
 
-  return { el, update, handleMessage, destroy };
+  /** What the SVG / PNG download draws (draw/svg-views.js explainViewSvg), or null before a map is shown. */
+  function figure() {
+    if (!shown || el.hidden) return null;
+    return { ...shown, stats: summary.figure() };
+  }
+
+  return { el, update, handleMessage, destroy, figure };
+}
+
+/** File-name part of an explain figure: the method, and its layer and head when it has one. */
+function perHeadTag(method, scope) {
+  return scope === "all layers and heads" ? method : `${method}-${scope.replace(/[^a-z0-9]+/gi, "-")}`;
 }

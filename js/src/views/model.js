@@ -7,6 +7,7 @@ import "./model.css";
 import { clearChildren, h, listenerSet } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, viridisLut } from "../draw/colour.js";
+import { numbering } from "../numbering.js";
 import { gridLayout, groupRuns, requestSize, resolutionCaption, sharesWeights, sharingCaption, thumbAt, thumbnailBytes, thumbOrigin } from "./model-layout.js";
 
 const LABEL_WIDTH = 58;
@@ -44,6 +45,8 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   let drawnKey = "";
   let labelsKey = "";
   let props = null;
+  let names = numbering(null); // the model's own layer and head numbers (include_layers / include_heads)
+  let shownFigure = null; // what figure() gives the SVG / PNG download
 
   function request(rev, size) {
     send({ type: "thumbnails", revision: rev, size });
@@ -56,7 +59,7 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   }
 
   function buildLabels(numLayers, numHeads, groupsList, share) {
-    const key = `${numLayers}:${numHeads}:${layout.thumb}:${share}:${JSON.stringify(groupsList)}`;
+    const key = `${numLayers}:${numHeads}:${layout.thumb}:${share}:${JSON.stringify(groupsList)}:${names.layer(0)}:${names.head(0)}:${names.layer(numLayers - 1)}:${names.head(numHeads - 1)}`;
     if (key === labelsKey) return;
     labelsKey = key;
     clearChildren(heads);
@@ -64,14 +67,14 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     clearChildren(groups);
     const showEvery = layout.thumb >= 18 ? 1 : 2;
     for (let hd = 0; hd < numHeads; hd++) {
-      const t = h(doc, "span", { cls: "aw-model-head-label", text: String(hd), dataset: { head: hd } });
+      const t = h(doc, "span", { cls: "aw-model-head-label", text: String(names.head(hd)), dataset: { head: hd } });
       t.style.left = `${hd * layout.pitch}px`;
       t.style.width = `${layout.thumb}px`;
       if (hd % showEvery !== 0) t.classList.add("aw-label-skip");
       heads.appendChild(t);
     }
     for (let l = 0; l < numLayers; l++) {
-      const t = h(doc, "span", { cls: "aw-model-layer-label", text: `layer ${l}`, dataset: { layer: l } });
+      const t = h(doc, "span", { cls: "aw-model-layer-label", text: `layer ${names.layer(l)}`, dataset: { layer: l } });
       t.style.top = `${l * layout.pitch}px`;
       t.style.height = `${layout.thumb}px`;
       t.style.lineHeight = `${layout.thumb}px`;
@@ -152,6 +155,7 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   function update(next) {
     props = next;
     const { numLayers, numHeads, layer, head, info = {}, tokens = [] } = next;
+    names = numbering(info);
     if (next.revision !== revision) {
       revision = next.revision;
       failure = "";
@@ -196,12 +200,24 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
       `click one to open it in the ${lastDetail()} view`,
     ];
     caption.textContent = parts.filter(Boolean).join(" · ");
+    const described = parts.slice(0, -1).filter(Boolean).join(" · "); // the figure: what it shows, not how to click
     canvas.setAttribute("aria-label", `Attention thumbnails: ${numLayers} layers × ${numHeads} heads`);
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
     el.dataset.size = String(thumbs.size);
     el.dataset.thumb = String(layout.thumb);
     el.dataset.shared = share ? "true" : "false";
+    shownFigure = {
+      thumbs,
+      thumb: layout.thumb,
+      gap: layout.gap,
+      layer,
+      head,
+      names,
+      caption: described,
+      theme: next.theme,
+      fileTag: "all-layers-and-heads",
+    };
     onDraw();
     return { state: "ready" };
   }
@@ -244,8 +260,8 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     hover.hidden = false;
     hover.dataset.layer = String(t.layer);
     hover.dataset.head = String(t.head);
-    canvas.title = `layer ${t.layer}, head ${t.head}: click to open it in the ${lastDetail()} view`;
-    readout.textContent = `layer ${t.layer}, head ${t.head}`;
+    canvas.title = `layer ${names.layer(t.layer)}, head ${names.head(t.head)}: click to open it in the ${lastDetail()} view`;
+    readout.textContent = `layer ${names.layer(t.layer)}, head ${names.head(t.head)}`;
   }
 
   function onLeave() {
@@ -262,5 +278,10 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     el.remove();
   }
 
-  return { el, update, handleMessage, redraw: () => props && update(props), destroy, selfFed: true };
+  /** What the SVG / PNG download draws (draw/svg-views.js modelViewSvg), or null. */
+  function figure() {
+    return el.hidden ? null : shownFigure;
+  }
+
+  return { el, figure, update, handleMessage, redraw: () => props && update(props), destroy, selfFed: true };
 }

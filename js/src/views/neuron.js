@@ -6,6 +6,7 @@
 import "./neuron.css";
 import { clearChildren, h, listenerSet, sameArray } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
+import { numbering } from "../numbering.js";
 import { tokenElement, tokenInfos } from "./labels.js";
 import {
   DIVERGING_STOPS,
@@ -94,6 +95,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   let current = null; // the reply drawn
   let product = null;
   let cw = 1; // vector cell width of the last draw
+  let shownFigure = null; // what figure() gives the SVG / PNG download
   const replies = new Map(); // neuronKey -> parsed reply (insertion order = LRU order)
 
   function request(rev, layer, head, query) {
@@ -215,6 +217,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
   function update(next) {
     props = next;
     const { tokens = [], special = [], segments = [], layer, head, theme } = next;
+    const names = numbering(next.info);
     if (next.revision !== revision) {
       revision = next.revision;
       replies.clear();
@@ -240,7 +243,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     const r = replies.get(key);
     if (!r) {
       request(revision, layer, head, query);
-      return { state: "loading", text: `Loading the query and key vectors of layer ${layer}, head ${head}…` };
+      return { state: "loading", text: `Loading the query and key vectors of layer ${names.layer(layer)}, head ${names.head(head)}…` };
     }
     remember(key, r);
     if (r.error) return { state: "unavailable", text: r.error };
@@ -257,7 +260,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
       t.classList.toggle("aw-neuron-is-query", j === query);
     });
     const qText = infos[query] ? infos[query].text : "";
-    title.textContent = `Layer ${layer} · head ${head} · query token ${query} “${qText}”: how its attention row is made`;
+    title.textContent = `Layer ${names.layer(layer)} · head ${names.head(head)} · query token ${query} “${qText}”: how its attention row is made`;
     formula.textContent =
       `attention(${query} → j) = softmax over j of ( q${sub(query)} · kⱼ ${scalingLabel(r.scaling, r.d)} ): ` +
       "multiply q with each key element by element, add the products up, scale, then softmax.";
@@ -266,6 +269,7 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     el.dataset.layer = String(layer);
     el.dataset.head = String(head);
     el.dataset.query = String(query);
+    shownFigure = { reply: r, infos, query, layer, head, names, theme, fileTag: `layer${names.layer(layer)}-head${names.head(head)}-query${query}` };
     el.dataset.n = String(n);
     el.dataset.d = String(r.d);
     onDraw();
@@ -336,7 +340,12 @@ export function createNeuronView({ doc = document, onDraw = () => {}, send = () 
     el.remove();
   }
 
-  return { el, update, handleMessage, redraw: () => props && update(props), destroy, selfFed: true };
+  /** What the SVG / PNG download draws (draw/svg-views.js neuronViewSvg), or null. */
+  function figure() {
+    return el.hidden ? null : shownFigure;
+  }
+
+  return { el, figure, update, handleMessage, redraw: () => props && update(props), destroy, selfFed: true };
 }
 
 const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉";

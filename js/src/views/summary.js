@@ -5,6 +5,7 @@
 
 import { clearChildren, h } from "../dom.js";
 import { lutIndex, viridisLut } from "../draw/colour.js";
+import { numbering } from "../numbering.js";
 import { chosenStat, parseStatsReply, range, STAT_LABELS, shortNumber, topHeads } from "./explain-math.js";
 
 function lutCss(value, lo, hi) {
@@ -25,8 +26,9 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   const top = h(doc, "div", { cls: "aw-summary-top" });
   const grids = h(doc, "div", { cls: "aw-summary-grids" });
   const message = h(doc, "div", { cls: "aw-summary-message" });
+  const titleEl = h(doc, "div", { cls: "aw-summary-title", text: "Head summary (this input): click a head to focus it" });
   const el = h(doc, "div", { cls: "aw-summary" }, [
-    h(doc, "div", { cls: "aw-summary-title", text: "Head summary (this input): click a head to focus it" }),
+    titleEl,
     h(doc, "div", { cls: "aw-summary-bar" }, [h(doc, "span", { cls: "aw-field-label", text: "Statistic" }), select, order, top]),
     message,
     grids,
@@ -37,6 +39,8 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   let chosen = "";
   let built = null; // `${revision}|${chosen}|${order}` drawn
   let focus = { layer: -1, head: -1 };
+  let names = numbering(null); // the model's own layer and head numbers
+  let numberKey = "";
 
   function pick(layer, head) {
     if (!model) return;
@@ -70,7 +74,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
         const v = values[l * H + hd];
         const c = h(doc, "div", { cls: "aw-summary-cell", dataset: { layer: l, head: hd, value: v } });
         c.style.background = lutCss(v, lo, hi);
-        c.title = `layer ${l}, head ${hd}: ${STAT_LABELS[name] || name} = ${shortNumber(v)}`;
+        c.title = `layer ${names.layer(l)}, head ${names.head(hd)}: ${STAT_LABELS[name] || name} = ${shortNumber(v)}`;
         cells.appendChild(c);
       }
     }
@@ -82,13 +86,15 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   }
 
   function build() {
-    const key = `${revision}|${chosen}|${order.value}`;
+    const key = `${revision}|${chosen}|${order.value}|${numberKey}`;
     if (built === key) return;
     built = key;
     clearChildren(grids);
     clearChildren(top);
     if (!stats || stats.error) return;
     const first = chosenStat(chosen, stats.statistics);
+    const { numLayers: L, numHeads: H } = stats;
+    titleEl.textContent = `Head summary (this input): rows are layers ${names.layer(0)}–${names.layer(L - 1)}, columns heads ${names.head(0)}–${names.head(H - 1)}; click a head to focus it`;
     grids.appendChild(grid(first, true));
     for (const name of stats.statistics) if (name !== first) grids.appendChild(grid(name, false));
     const ranked = topHeads(stats.grids[first], stats.numLayers, stats.numHeads, 5, order.value !== "asc");
@@ -97,7 +103,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
       top.appendChild(
         h(doc, "button", {
           cls: "aw-summary-rank aw-button",
-          text: `L${r.layer} H${r.head} ${shortNumber(r.value)}`,
+          text: `layer ${names.layer(r.layer)}, head ${names.head(r.head)}: ${shortNumber(r.value)}`,
           dataset: { layer: r.layer, head: r.head },
           attrs: { type: "button" },
         }),
@@ -115,6 +121,9 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
   }
 
   function update(props) {
+    const inf = props.info || {};
+    names = numbering(inf);
+    numberKey = JSON.stringify([inf.layer_numbers, inf.head_numbers]);
     if (props.revision !== revision) {
       revision = props.revision;
       stats = null;
@@ -154,5 +163,17 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     order.removeEventListener("change", onSelect);
   }
 
-  return { el, update, handleMessage, destroy };
+  /** The grids as drawn, for the explain view's figure: { first, statistics, numLayers, numHeads, grids } or null. */
+  function figure() {
+    if (!stats || stats.error) return null;
+    return {
+      first: chosenStat(chosen, stats.statistics),
+      statistics: stats.statistics,
+      numLayers: stats.numLayers,
+      numHeads: stats.numHeads,
+      grids: stats.grids,
+    };
+  }
+
+  return { el, update, handleMessage, destroy, figure };
 }
