@@ -91,6 +91,32 @@ CELLS = [
         'print("prompt tokens:", generated.prompt_length, "generated:", int(generated.generated.sum()))\n'
         "print(generated.block(0, 0, rows=[generated.num_tokens - 1]).round(3))"
     ),
+    new_markdown_cell(
+        "In the widget: the matrix view pans and zooms over the whole input (wheel, drag, Reset zoom), "
+        "asking the kernel for exact tiles at the zoom level shown; the row view shows one query over "
+        "every key with its top keys named; the model view colours every layer and head by the statistic "
+        "you pick; the head view draws each query's top-k keys. Generated tokens are marked."
+    ),
+    new_code_cell(
+        "from albert_widget import AttentionWidget\n"
+        "\n"
+        "w = AttentionWidget.from_result(result)  # compact: opens on the matrix view\n"
+        'print(w.attention_form, w.view, "|", len(w.tokens), "tokens")\n'
+        "w"
+    ),
+    new_markdown_cell(
+        "Over a corpus of long documents: `corpus_summaries` averages the same per-head statistics over "
+        "every token of every text, as float64 sums that merge exactly, so it also runs on Ray or Dask "
+        '(`engine="ray"` / `"dask"`) and resumes from a `checkpoint` folder.'
+    ),
+    new_code_cell(
+        "from albert_widget.analysis import corpus_summaries\n"
+        "\n"
+        'documents = [" ".join([sentence] * 30) for sentence in ("the cat sat on the mat .", "a dog barked at the moon .", "rain fell all night long .")]\n'
+        "corpus = corpus_summaries(model, tokenizer, documents, progress=False)\n"
+        "print(corpus)\n"
+        'corpus.to_dataframe().sort_values("sink", ascending=False).head()'
+    ),
 ]
 
 
