@@ -9,7 +9,7 @@ import { VIEWS as VIEW_NAMES } from "./names.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 import { perHead } from "./views/explain-math.js";
 
-const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain" };
+const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain", row: "Row" };
 export const VIEWS = VIEW_NAMES.map((name) => [name, VIEW_LABELS[name]]);
 
 /** Set a trait and push it to Python. */
@@ -328,6 +328,8 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
 export function activeControls(view, explainMethod) {
   switch (view) {
     case "matrix":
+      return { layer: true, head: true, chips: true, threshold: false, reduce: true };
+    case "row":
       return { layer: true, head: true, chips: true, threshold: false, reduce: true };
     case "model":
     case "neuron":

@@ -18,6 +18,8 @@ import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
 import { createModelView } from "./views/model.js";
 import { createNeuronView } from "./views/neuron.js";
+import { createRowView } from "./views/row.js";
+import { createTopkHeadView } from "./views/topk-head.js";
 
 // Traits whose change only needs the controls and the views brought up to date.
 const TRAITS = [
@@ -48,6 +50,8 @@ const TRAITS = [
   "display_mode",
   "explain_method",
   "neuron_query",
+  "row_query",
+  "model_statistic",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -57,10 +61,12 @@ const RUN_DONE = ["text", "text_pair", "error"];
 const FRAME_FALLBACK_MS = 100;
 
 const VIEW_FACTORIES = { head: createHeadView, matrix: createMatrixView, model: createModelView, neuron: createNeuronView, explain: createExplainView };
+// Long inputs: one query's row over the context; the head view of a compact capture (top-k lines).
+Object.assign(VIEW_FACTORIES, { row: createRowView, topk: createTopkHeadView });
 // Views that ask Python for their own data (thumbnails, neuron vectors) instead of the layer store.
-const SELF_FED = new Set(["model", "neuron", "explain"]);
+const SELF_FED = new Set(["model", "neuron", "explain", "row", "topk"]);
 // Where a click on a model-view thumbnail goes: the detail view used last.
-const DETAIL_VIEWS = new Set(["head", "matrix", "neuron"]);
+const DETAIL_VIEWS = new Set(["head", "matrix", "neuron", "row"]);
 
 /**
  * One pending draw at a time: on the next animation frame, or after FRAME_FALLBACK_MS when frames
@@ -312,7 +318,9 @@ export function mount({ model, el, store }) {
     const numHeads = Math.max(0, model.get("num_heads") | 0);
     const layer = clampIndex(model.get("layer"), numLayers);
     const head = clampIndex(model.get("head"), numHeads);
-    const view = String(model.get("view") || "head");
+    const asked = String(model.get("view") || "head");
+    // A compact capture holds no [H, N, N] layer: its head view draws each query's top-k keys.
+    const view = asked === "head" && model.get("attention_form") === "compact" ? "topk" : asked;
     const revision = model.get("revision");
     store.setRevision(revision);
     const attrs = { layer, head, view, revision, ntokens: n };
@@ -325,7 +333,7 @@ export function mount({ model, el, store }) {
       completeWithout(attrs, "No attention to show yet.", "empty");
       return;
     }
-    if (DETAIL_VIEWS.has(view)) lastDetail = view;
+    if (DETAIL_VIEWS.has(asked)) lastDetail = asked;
 
     if (SELF_FED.has(view)) {
       const impl = getView(view);
