@@ -55,13 +55,9 @@ def reply_to_row(attention: Any, revision: int, content: dict[str, Any]) -> tupl
     """Answer ``{"type": "row", "revision", "layer", "row", "heads": [...], "reduce": "none"|"mean"|"max"}``
     with the exact float32 row (``[N]`` keys) of one head, or the mean/max over ``heads``.
 
-    ``attention``: the arrays of a dense result (:attr:`AttentionResult.attentions`) or a compact
-    result itself (:class:`~albert_widget.longcontext.CompactAttention`), whose rows are recomputed
-    exactly from its queries and keys. (The request queue, :mod:`albert_widget.protocol`, has
-    already refused another revision.)
+    (The request queue, :mod:`albert_widget.protocol`, has already refused another revision; a
+    compact capture's rows: :func:`albert_widget.tiles.reply_to_compact_row`.)
     """
-    if getattr(attention, "is_compact", False):
-        return _compact_row(attention, revision, content)
     array, kind = _attention_for(attention, content)
     layer, row, heads, reduce = _row_fields(content, array.shape[0], array.shape[1], array.shape[2])
     rows = array[layer][heads, row]  # [len(heads), N] float32 (a copy of a few rows)
@@ -93,15 +89,3 @@ def _row_fields(content: dict[str, Any], num_layers: int, num_heads: int, num_ro
     if reduce == "none" and len(heads) != 1:
         raise ValueError("a row request without a reduction takes exactly one head")
     return layer, row, heads, reduce
-
-
-def _compact_row(result: Any, revision: int, content: dict[str, Any]) -> tuple[dict[str, Any] | None, list[memoryview]]:
-    """:func:`reply_to_row` of a compact result: the row recomputed from its queries and keys."""
-    from .head_summaries import row_values
-
-    kind = content.get("kind")
-    if kind not in (None, "encoder"):
-        raise ValueError(f"there is no {kind!r} attention; this input has only the encoder's")
-    layer, row, heads, reduce = _row_fields(content, result.num_layers, result.num_heads, result.num_tokens)
-    meta, buffer = encode_array(row_values(result, layer, heads, row, reduce), "float32")
-    return {"type": "row", "revision": revision, "layer": layer, "row": row, "heads": heads, "reduce": reduce, **meta}, [buffer]

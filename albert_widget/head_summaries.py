@@ -35,7 +35,6 @@ __all__ = [
     "is_compact",
     "reply_to_summaries",
     "reply_to_top_k",
-    "row_values",
     "top_k",
 ]
 
@@ -126,20 +125,6 @@ def top_k(result: Any, layer: int, heads: list[int], k: int) -> tuple[np.ndarray
     else:
         pairs = [dense_top_k(result.attention[layer, h], k) for h in heads]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-
-
-def row_values(result: Any, layer: int, heads: list[int], row: int, reduce: str) -> np.ndarray:
-    """float32 ``[N]``: the weights of query ``row`` on every key in one head, or the mean/max over
-    ``heads`` (``reduce``), exact for dense and compact results."""
-    if is_compact(result):
-        rows = np.stack([result.row(layer, h, row) for h in heads])
-    else:
-        rows = result.attention[layer][heads, row]
-    if reduce == "max":
-        return rows.max(axis=0)
-    if reduce == "mean" or len(heads) > 1:
-        return rows.mean(axis=0, dtype=np.float32)
-    return np.asarray(rows[0], dtype=np.float32)
 
 
 def _shape(result: Any) -> tuple[int, int, int]:

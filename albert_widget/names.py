@@ -6,7 +6,9 @@ The page's twin is ``js/src/names.js``; ``tests/test_names.py`` checks that the 
 from __future__ import annotations
 
 __all__ = [
+    "ATTENTION_FORMS",
     "ATTENTION_KINDS",
+    "COMPACT_VIEWS",
     "DISPLAY_MODES",
     "ENCODINGS",
     "EXPLAIN_METHODS",
@@ -45,3 +47,8 @@ ENCODINGS = ("float32", "float16", "uint8")
 HEAD_STATISTICS = ("sink", "entropy", "previous_token", "self_weight", "mean_distance")
 #: What colours the model view: each head's attention as a thumbnail, or one statistic per head.
 MODEL_COLOURINGS = ("thumbnails", *HEAD_STATISTICS)
+#: How the widget holds a capture: the whole ``[L, H, N, N]`` array, or queries, keys and row
+#: log-sum-exp from which any tile is recomputed exactly (:class:`albert_widget.longcontext.CompactAttention`).
+ATTENTION_FORMS = ("dense", "compact")
+#: Views that draw a compact capture (they ask for tiles or summaries, never whole ``[H, N, N]`` layers).
+COMPACT_VIEWS = ("head", "matrix", "model", "row")

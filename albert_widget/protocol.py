@@ -67,6 +67,22 @@ REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "head_stats": {"revision": (_INT, True)},
     "summaries": {"revision": (_INT, True), "start": (_INT, False)},
     "topk": {"revision": (_INT, True), "layer": (_INT, True), "heads": (_LIST, True), "k": (_INT, True)},
+    "tile": {
+        "revision": (_INT, True),
+        "layer": (_INT, True),
+        "head": (_INT, False),
+        "heads": (_LIST, False),
+        "head_reduce": (_STR, False),
+        "row0": (_INT, True),
+        "row1": (_INT, True),
+        "col0": (_INT, True),
+        "col1": (_INT, True),
+        "out_rows": (_INT, True),
+        "out_cols": (_INT, True),
+        "reduce": (_STR, False),
+        "dtype": (_STR, False),
+        "kind": (_STR, False),
+    },
     "set_text": {"text": (_STR, True), "text_pair": ((str, type(None)), False)},
 }
 # Every request may ask for its reply's buffers as text (see WIRE_ENCODINGS); handlers never see it.

@@ -21,15 +21,28 @@ from . import state as page_state
 from .capture import capture
 from .encodings import reply_to_row
 from .explain import ExplainSource
-from .forward import MAX_ATTENTION_BYTES, AttentionTooLargeError, format_bytes, is_causal_lm, validate_text
+from .forward import MAX_ATTENTION_BYTES, is_causal_lm, validate_text
 from .head_summaries import SummarySource, reply_to_summaries, reply_to_top_k
+from .longcontext.compact import CompactAttention
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
-from .names import ATTENTION_KINDS, DISPLAY_MODES, EXPLAIN_METHODS, MODEL_COLOURINGS, PAIR_FILTERS, REDUCTIONS, STATIC_VIEWS, VIEWS
+from .names import (
+    ATTENTION_FORMS,
+    ATTENTION_KINDS,
+    COMPACT_VIEWS,
+    DISPLAY_MODES,
+    EXPLAIN_METHODS,
+    MODEL_COLOURINGS,
+    PAIR_FILTERS,
+    REDUCTIONS,
+    STATIC_VIEWS,
+    VIEWS,
+)
 from .neuron import NeuronSource
 from .protocol import RequestQueue, kernel_event_loop
 from .result import AttentionResult
 from .snapshot import SNAPSHOT_DELAY, snapshot_of
 from .thumbnails import reply_to_thumbnails
+from .tiles import reply_to_compact_row, reply_to_tile
 from .transport import reply_to_request
 
 __all__ = ["AttentionWidget"]
@@ -71,6 +84,14 @@ class AttentionWidget(anywidget.AnyWidget):
     its attention; setting ``widget.text`` (or typing in the widget) runs it again.
     ``widget.attention`` is the float32 ``[layers, heads, N, N]`` array shown; ``widget.result`` the
     whole :class:`~albert_widget.result.AttentionResult`.
+
+    Long inputs of decoder LLMs: when a causal LM's full attention would exceed ``memory_budget``
+    (bytes of float32 ``[L, H, N, N]``; default ``MAX_ATTENTION_BYTES``), the widget holds the
+    compact capture (:class:`~albert_widget.longcontext.CompactAttention`: queries, keys, row
+    log-sum-exp) instead, ``attention_form`` is ``"compact"`` and the page asks for exact tiles at
+    the zoom level it shows. ``AttentionWidget.from_result(compact)`` shows one made elsewhere (e.g.
+    ``CompactAttention.from_npz(path)``). Views that need whole layers (neuron, explain, the dense
+    model thumbnails) say so instead; the matrix view pans and zooms.
     """
 
     _esm = _STATIC / "widget.js"
@@ -94,6 +115,12 @@ class AttentionWidget(anywidget.AnyWidget):
     decoder_tokens = _input(t.List(), "list[str]: encoder-decoder models, the decoder's input tokens.")
     decoder_special = _input(t.List(), "list[bool]: special-token mask of decoder_tokens.")
     revision = _input(t.Int(0), "Bumped on every new capture; the page drops data of older revisions.")
+    attention_form = _input(
+        Choice(ATTENTION_FORMS, "dense"),
+        "How the capture is held: 'dense' (every [heads, N, N] layer; the page may ask for whole layers) or "
+        "'compact' (queries, keys and row log-sum-exp of a long decoder-LLM input: the page asks for exact "
+        "tiles, and views that need whole layers are off).",
+    )
     info = _input(t.Dict(), "Model facts (type, name, layer groups, causal), truncation, kind shapes, editable.")
     error = _synced(t.Unicode(""), "Shown in the widget when the last input or request failed; '' when fine.")
     notice = _synced(t.Unicode(""), "Shown in the widget, e.g. when the input was truncated to the model's maximum.")
@@ -146,23 +173,29 @@ class AttentionWidget(anywidget.AnyWidget):
         text: str = "",
         text_pair: str | None = None,
         *,
-        view: str = "head",
+        view: str | None = None,
         layer: int = 0,
         head: int = 0,
         max_length: int | None = None,
-        result: AttentionResult | None = None,
+        memory_budget: int | None = None,
+        result: AttentionResult | CompactAttention | None = None,
         **kwargs: Any,
     ) -> None:
         if result is None and (model is None or tokenizer is None):
             raise TypeError("AttentionWidget needs a model and its tokenizer (or use AttentionWidget.from_attention)")
         if result is None and not callable(getattr(model, "forward", None)):
             raise TypeError(f"model must be a transformers model, got {type(model).__name__}")
+        if result is not None and not isinstance(result, (AttentionResult, CompactAttention)):
+            raise TypeError(f"result must be an AttentionResult or a CompactAttention, got {type(result).__name__}")
+        if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget <= 0):
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+        self._memory_budget = memory_budget
         self._model = model
         self._tokenizer = tokenizer
         self._max_length = max_length
-        self._result: AttentionResult | None = None
+        self._result: AttentionResult | CompactAttention | None = None
         self._installing = False
-        self._pending: AttentionResult | None = None
+        self._pending: AttentionResult | CompactAttention | None = None
         self._neuron = NeuronSource()
         self._explain = ExplainSource()
         self._summaries = SummarySource()
@@ -178,7 +211,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 self._install(self._capture(text, text_pair))
             else:
                 self.set_trait("info", page_state.model_info(None, editable=self._model is not None))
-            self.view = view
+            self.view = view if view is not None else ("matrix" if self.attention_form == "compact" else _D["view"])
             self.layer = layer
             self.head = head
 
@@ -212,10 +245,31 @@ class AttentionWidget(anywidget.AnyWidget):
         return cls(model, tokenizer, text, text_pair, **kwargs)
 
     @classmethod
-    def from_attention(cls, attention: Any, tokens: Sequence[str], sentence_b_start: int | None = None, **kwargs: Any) -> AttentionWidget:
+    def from_attention(
+        cls, attention: Any, tokens: Sequence[str] | None = None, sentence_b_start: int | None = None, **kwargs: Any
+    ) -> AttentionWidget:
         """Show attention computed anywhere: a tuple of per-layer ``[1, H, N, N]`` or ``[H, N, N]``
-        tensors/arrays, or one ``[L, H, N, N]`` array (torch, numpy, JAX, TensorFlow)."""
+        tensors/arrays, or one ``[L, H, N, N]`` array (torch, numpy, JAX, TensorFlow), with its
+        ``tokens``. A :class:`~albert_widget.longcontext.CompactAttention` (which carries its own
+        tokens) is shown as it is: see :meth:`from_result`."""
+        if isinstance(attention, CompactAttention):
+            if tokens is not None and tuple(tokens) != attention.tokens:
+                raise ValueError("a CompactAttention carries its own tokens: leave tokens out (or pass the same ones)")
+            if sentence_b_start is not None:
+                raise ValueError("a CompactAttention has one sentence: sentence_b_start does not apply")
+            return cls.from_result(attention, **kwargs)
+        if tokens is None:
+            raise TypeError("from_attention needs the tokens of the attention it shows")
         result = AttentionResult.from_attention(attention, tokens, sentence_b_start)
+        return cls(result=result, **kwargs)
+
+    @classmethod
+    def from_result(cls, result: AttentionResult | CompactAttention, **kwargs: Any) -> AttentionWidget:
+        """Show a capture made elsewhere, without a model: an :class:`~albert_widget.result.AttentionResult`
+        (e.g. ``AttentionResult.from_npz(path)``) or a compact
+        :class:`~albert_widget.longcontext.CompactAttention` (``capture_compact``, ``capture_generate``,
+        ``CompactAttention.from_npz(path)``), which opens on the matrix view. Keywords: ``view``,
+        ``layer``, ``head`` and any trait."""
         return cls(result=result, **kwargs)
 
     def compare(self, other: Any = None, *, text_b: str | None = None, **kwargs: Any) -> Any:
@@ -232,14 +286,30 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- public read-only views of the data ------------------------------------------------------
     @property
-    def result(self) -> AttentionResult | None:
-        """The capture shown now (``None`` before the first text)."""
+    def result(self) -> AttentionResult | CompactAttention | None:
+        """The capture shown now (``None`` before the first text): an AttentionResult, or a
+        CompactAttention when ``attention_form == "compact"``."""
         return self._result
 
     @property
     def attention(self) -> np.ndarray | None:
-        """float32 ``[layers, heads, N, N]`` shown now (read-only)."""
+        """float32 ``[layers, heads, N, N]`` shown now (read-only). A compact capture has none: this
+        raises ``AttentionTooLargeError`` saying what it would need and what to use instead
+        (``widget.result.block(layer, head, rows, cols)``)."""
         return None if self._result is None else self._result.attention
+
+    def _dense(self, what: str) -> AttentionResult:
+        """The dense capture, or a clear error saying that ``what`` needs one and what to use instead."""
+        if self._result is None:
+            raise ValueError(f"there is nothing to {what} yet: give the widget a text first")
+        if isinstance(self._result, CompactAttention):
+            r = self._result
+            raise ValueError(
+                f"cannot {what}: this widget holds a compact capture ({r.num_tokens:,} tokens; queries, keys and "
+                "row log-sum-exp, never whole [heads, N, N] layers). Use widget.result.to_npz(path) to keep it, "
+                "widget.result.block(layer, head, rows, cols) for exact values of any region, or a shorter text"
+            )
+        return self._result
 
     def widget_state(self) -> dict[str, Any]:
         """The page's state as plain data (every synced trait): what :meth:`to_html` writes into the
@@ -286,15 +356,14 @@ class AttentionWidget(anywidget.AnyWidget):
         bytes written."""
         from .export import save_figure
 
-        if self._result is None:
-            raise ValueError("there is nothing to save yet: give the widget a text first")
+        result = self._dense("save a figure")
         state = self.widget_state()
         chosen = dict(view=view, layer=layer, head=head, heads=heads, head_reduce=head_reduce)
         state.update({k: v for k, v in chosen.items() if v is not None})
         state.update({k: kwargs.pop(k) for k in list(kwargs) if k in page_state.VIEW_DEFAULTS})
         if state["view"] == "neuron":
             return self._save_neuron(path, state, **kwargs)
-        return save_figure(self._result, path, state=state, **kwargs)
+        return save_figure(result, path, state=state, **kwargs)
 
     def _save_neuron(
         self,
@@ -313,8 +382,7 @@ class AttentionWidget(anywidget.AnyWidget):
         from .export.neuron_figure import default_query, neuron_figure
         from .neuron import neuron_row
 
-        result = self._result
-        assert result is not None
+        result = self._dense("save the neuron view")
         if state.get("attention_kind", "encoder") != "encoder":
             raise ValueError("the neuron view shows encoder (self-)attention only: set attention_kind='encoder'")
         layer, head = int(state["layer"]), int(state["head"])
@@ -348,31 +416,25 @@ class AttentionWidget(anywidget.AnyWidget):
         """
         from .export.html import to_html, write_html
 
+        result = self._dense("write a standalone HTML page")
         state = self.widget_state()
         if state["view"] not in STATIC_VIEWS:
             state["view"] = "head"
         if path is None:
-            return to_html(self._result, state=state, **options)
-        return write_html(self._result, path, state=state, **options)
+            return to_html(result, state=state, **options)
+        return write_html(result, path, state=state, **options)
 
     # -- validation ------------------------------------------------------------------------------
     def _require_model(self) -> None:
         if self._model is None:
             raise ValueError("this widget shows fixed attention (from_attention); it has no model to run on new text")
 
-    def _capture(self, text: Any, text_pair: Any) -> AttentionResult:
-        # The page draws materialised attention: up to the same limit as any other model; beyond it a
-        # decoder LLM's capture comes back compact, which the widget cannot show yet (say what to use).
-        budget = MAX_ATTENTION_BYTES if is_causal_lm(self._model) else None  # others: capture's own limit
-        result = capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length, memory_budget=budget)
-        if not isinstance(result, AttentionResult):
-            raise AttentionTooLargeError(
-                f"this input's attention would need {format_bytes(4 * result.num_layers * result.num_heads * result.num_tokens**2)} "
-                "as float32 [layers, heads, N, N], more than "
-                f"the widget shows ({format_bytes(MAX_ATTENTION_BYTES)}); use albert_widget.capture_compact(model, tokenizer, "
-                "text) and its block(layer, head, rows, cols) for exact values of any part, or a shorter text"
-            )
-        return result
+    def _capture(self, text: Any, text_pair: Any) -> AttentionResult | CompactAttention:
+        # A decoder LLM's capture stays dense up to the widget's budget (MAX_ATTENTION_BYTES, or the
+        # memory_budget given) and comes back compact beyond it: the page then asks for exact tiles.
+        # Other models keep capture's own limit (they have no compact form).
+        budget = (self._memory_budget or MAX_ATTENTION_BYTES) if is_causal_lm(self._model) else None
+        return capture(self._model, self._tokenizer, text, text_pair, max_length=self._max_length, memory_budget=budget)
 
     @t.validate("text", "text_pair")
     def _validate_input(self, proposal: Any) -> Any:
@@ -417,8 +479,18 @@ class AttentionWidget(anywidget.AnyWidget):
     @t.validate("attention_kind")
     def _validate_attention_kind(self, proposal: Any) -> str:
         value = proposal["value"]
-        if self._result is not None and value not in self._result.kinds:
-            raise ValueError(f"this input has no {value} attention; it has {', '.join(self._result.kinds)}")
+        if self._result is not None and value not in self.kinds:
+            raise ValueError(f"this input has no {value} attention; it has {', '.join(self.kinds)}")
+        return value
+
+    @t.validate("view")
+    def _validate_view(self, proposal: Any) -> str:
+        value = proposal["value"]
+        if self.attention_form == "compact" and value not in COMPACT_VIEWS:
+            raise ValueError(
+                f"the {value} view needs whole [heads, N, N] layers, which a compact capture does not hold; "
+                f"views of a compact capture: {', '.join(COMPACT_VIEWS)}"
+            )
         return value
 
     @t.observe("attention_kind")
@@ -458,13 +530,15 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _refresh_snapshot(self) -> None:
         self._snapshot_timer = None
-        if self._result is not None:
+        if isinstance(self._result, CompactAttention):
+            self._snapshot = {}  # no whole layer to keep: a reopened notebook says there is no kernel
+        elif self._result is not None:
             self._snapshot = snapshot_of(self._result, self.attention_kind, self.layer, self.revision)
 
     # -- installing a capture --------------------------------------------------------------------
-    def _show_kind(self, result: AttentionResult) -> None:
+    def _show_kind(self, result: AttentionResult | CompactAttention) -> None:
         """num_layers/num_heads (and layer, head, heads within them) of the attention kind shown."""
-        kind = self.attention_kind if self.attention_kind in result.kinds else "encoder"
+        kind = self.attention_kind if self.attention_kind in self.kinds else "encoder"
         layers, heads = page_state.kind_shape(result, kind)
         self.set_trait("num_layers", layers)
         self.set_trait("num_heads", heads)
@@ -474,14 +548,18 @@ class AttentionWidget(anywidget.AnyWidget):
         if kind != self.attention_kind:
             self.attention_kind = kind
 
-    def _install(self, result: AttentionResult) -> None:
-        """Show ``result``: update every trait in one sync; the page then asks for the data."""
+    def _install(self, result: AttentionResult | CompactAttention) -> None:
+        """Show ``result``: update every trait in one sync; the page then asks for the data. A compact
+        capture shown in a view that needs whole layers moves to the matrix view."""
         self._result = result
         self._pending = None
         values = page_state.input_state(result, editable=self._model is not None)
         self._installing = True
         try:
             with self.hold_sync():
+                self.set_trait("attention_form", values.pop("attention_form"))
+                if self.attention_form == "compact" and self.view not in COMPACT_VIEWS:
+                    self.view = "matrix"
                 self.set_trait("kinds", values.pop("kinds"))
                 self._show_kind(result)  # shape first, so that layer/head validation sees the new bounds
                 values.pop("num_layers")
@@ -502,6 +580,22 @@ class AttentionWidget(anywidget.AnyWidget):
         def need_result() -> AttentionResult:
             if self._result is None:
                 raise ValueError("there is no attention yet: give the widget a text first")
+            if isinstance(self._result, CompactAttention):
+                raise ValueError(
+                    f"this widget holds a compact capture ({self._result.num_tokens:,} tokens): it never sends whole "
+                    "[heads, N, N] layers nor what is computed from them; ask for 'tile' (any region, exact) or 'row'"
+                )
+            return self._result
+
+        def row(f: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+            if isinstance(self._result, CompactAttention):
+                return reply_to_compact_row(self._result, self.revision, f)
+            return reply_to_row(need_result().attentions, self.revision, f)
+
+        def any_result() -> AttentionResult | CompactAttention:
+            # per-head statistics and top-k keys: from a compact capture's summaries and blocks too
+            if self._result is None:
+                raise ValueError("there is no attention yet: give the widget a text first")
             return self._result
 
         def set_text(f: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -511,15 +605,18 @@ class AttentionWidget(anywidget.AnyWidget):
 
         return {
             "layers": lambda f: reply_to_request(need_result().attentions, self.revision, f),
-            "row": lambda f: reply_to_row(need_result().attentions, self.revision, f),
+            "row": row,
             "thumbnails": lambda f: reply_to_thumbnails(need_result().attention, self.revision, f),
             "neuron": lambda f: self._neuron.reply(
-                self._model, self._tokenizer, self._result, self.revision, f, max_length=self._max_length
+                self._model, self._tokenizer, need_result(), self.revision, f, max_length=self._max_length
             ),
             "explain": lambda f: self._explain.explain(need_result(), self.revision, f, self._model, self._tokenizer),
             "head_stats": lambda f: self._explain.head_stats(need_result(), self.revision, f),
-            "summaries": lambda f: reply_to_summaries(need_result(), self.revision, f, self._summaries),
-            "topk": lambda f: reply_to_top_k(need_result(), self.revision, f),
+            "summaries": lambda f: reply_to_summaries(any_result(), self.revision, f, self._summaries),
+            "topk": lambda f: reply_to_top_k(any_result(), self.revision, f),
+            "tile": lambda f: reply_to_tile(
+                self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
+            ),
             "set_text": set_text,
         }
 
@@ -561,7 +658,7 @@ class AttentionWidget(anywidget.AnyWidget):
         renderers that run no widget JavaScript; live front ends prefer the widget view."""
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
-        if self.static_fallback and self._result is not None and isinstance(data, dict):
+        if self.static_fallback and isinstance(self._result, AttentionResult) and isinstance(data, dict):
             from .export.fallback import fallback_png
 
             choices = {name: getattr(self, name) for name in page_state.VIEW_DEFAULTS}

@@ -9,8 +9,7 @@ import torch
 from page_messages import page_message
 
 from albert_widget import AttentionWidget, capture
-from albert_widget.encodings import reply_to_row
-from albert_widget.head_summaries import dense_row_statistics, dense_top_k, head_statistics, reply_to_top_k, top_k
+from albert_widget.head_summaries import dense_row_statistics, dense_top_k, head_statistics, top_k
 from albert_widget.longcontext import CompactAttention
 from albert_widget.names import HEAD_STATISTICS
 from albert_widget.result import AttentionResult
@@ -137,33 +136,47 @@ def test_summaries_request_sends_float32_statistics(dense_widget, pair):
     assert _close(values, head_statistics(pair[1]))  # the compact capture's summaries, to float32 rounding
 
 
+def _ask(widget, request):
+    sent = _replies(widget)
+    page_message(widget, {**request, "revision": widget.revision})
+    content, buffers = sent[-1]
+    assert "error" not in content, content
+    return content, buffers
+
+
+def _top(content, buffers):
+    shape = content["shape"]
+    return np.frombuffer(buffers[0], dtype="<i4").reshape(shape), np.frombuffer(buffers[1], dtype="<f4").reshape(shape)
+
+
 def test_topk_and_row_requests_are_exact(dense_widget, pair):
     dense, compact = pair
-    sent = _replies(dense_widget)
-    page_message(dense_widget, {"type": "topk", "revision": dense_widget.revision, "layer": 2, "heads": [3, 1], "k": 4})
-    content, buffers = sent[-1]
+    compact_widget = AttentionWidget.from_result(compact)
+    assert compact_widget.attention_form == "compact"
+    content, buffers = _ask(dense_widget, {"type": "topk", "layer": 2, "heads": [3, 1], "k": 4})
     assert content["shape"] == [2, dense.num_tokens, 4] and content["buffers_expected"] == 2 and content["heads"] == [3, 1]
-    index = np.frombuffer(buffers[0], dtype="<i4").reshape(content["shape"])
-    weight = np.frombuffer(buffers[1], dtype="<f4").reshape(content["shape"])
+    index, weight = _top(content, buffers)
     want_i, want_w = top_k(dense, 2, [3, 1], 4)
     assert np.array_equal(index, want_i) and np.array_equal(weight, want_w)
-    # the compact result answers the same request (reply functions the widget's handlers call)
-    reply, cbuf = reply_to_top_k(compact, 7, {"layer": 2, "heads": [3, 1], "k": 4})
-    assert float(np.abs(np.frombuffer(cbuf[1], dtype="<f4").reshape(reply["shape"]) - weight).max()) <= TOL
-    # rows: the dense widget's and the compact result's replies equal CompactAttention.row
-    page_message(dense_widget, {"type": "row", "revision": dense_widget.revision, "layer": 1, "row": 100, "heads": [6]})
-    content, buffers = sent[-1]
-    row = decode_array(content, buffers[0])
-    assert float(np.abs(row - compact.row(1, 6, 100)).max()) <= TOL
-    for reduce in ("none", "mean", "max"):
-        heads = [6] if reduce == "none" else [0, 6, 7]
-        reply, rbuf = reply_to_row(compact, 7, {"layer": 1, "row": 100, "heads": heads, "reduce": reduce})
-        got = decode_array(reply, rbuf[0])
-        rows = np.stack([compact.row(1, h, 100) for h in heads])
-        want = rows[0] if reduce == "none" else rows.max(0) if reduce == "max" else rows.mean(0)
-        assert reply["heads"] == heads and got.shape == (compact.num_tokens,) and float(np.abs(got - want).max()) <= TOL
-        dense_rows = dense.attention[1][heads, 100]
-        assert float(np.abs(got - (dense_rows.max(0) if reduce == "max" else dense_rows.mean(0))).max()) <= TOL
+    # the compact widget answers the same request from its capture's top-k (k=4) or its blocks (k=6)
+    for k in (4, 6):
+        cindex, cweight = _top(*_ask(compact_widget, {"type": "topk", "layer": 2, "heads": [3, 1], "k": k}))
+        _, dweight = top_k(dense, 2, [3, 1], k)
+        assert cweight.shape == (2, dense.num_tokens, k) and float(np.abs(cweight - dweight).max()) <= TOL
+        valid = cindex >= 0
+        picked = np.take_along_axis(dense.attention[2][[3, 1]], np.where(valid, cindex, 0).astype(np.int64), axis=-1)
+        assert float(np.abs(np.where(valid, picked, 0) - cweight).max()) <= TOL
+    # summaries of the compact widget: its capture's own
+    content, buffers = _ask(compact_widget, {"type": "summaries"})
+    assert content["form"] == "compact" and np.array_equal(decode_array(content, buffers[0]), head_statistics(compact))
+    # rows: both widgets' replies equal CompactAttention.row
+    for widget in (dense_widget, compact_widget):
+        for reduce, heads in (("none", [6]), ("mean", [0, 6, 7]), ("max", [0, 6, 7])):
+            content, buffers = _ask(widget, {"type": "row", "layer": 1, "row": 100, "heads": heads, "reduce": reduce})
+            rows = np.stack([compact.row(1, h, 100) for h in heads])
+            want = rows[0] if reduce == "none" else rows.max(0) if reduce == "max" else rows.mean(0)
+            got = decode_array(content, buffers[0])
+            assert got.shape == (compact.num_tokens,) and float(np.abs(got - want).max()) <= TOL, (widget.attention_form, reduce)
 
 
 @pytest.mark.parametrize(

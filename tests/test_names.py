@@ -21,7 +21,18 @@ def _js_lists(path: pathlib.Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize(
-    "name", ["VIEWS", "REDUCTIONS", "PAIR_FILTERS", "ATTENTION_KINDS", "DISPLAY_MODES", "EXPLAIN_METHODS", "ENCODINGS"]
+    "name",
+    [
+        "VIEWS",
+        "REDUCTIONS",
+        "PAIR_FILTERS",
+        "ATTENTION_KINDS",
+        "DISPLAY_MODES",
+        "EXPLAIN_METHODS",
+        "ENCODINGS",
+        "ATTENTION_FORMS",
+        "COMPACT_VIEWS",
+    ],
 )
 def test_js_names_equal_python_names(name):
     assert _js_lists(JS / "names.js")[name] == list(getattr(names, name))
@@ -30,6 +41,7 @@ def test_js_names_equal_python_names(name):
 def test_figure_and_static_views_are_views():
     assert set(names.FIGURE_VIEWS) <= set(names.VIEWS)
     assert set(names.STATIC_VIEWS) <= set(names.VIEWS)
+    assert set(names.COMPACT_VIEWS) <= set(names.VIEWS)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,24 @@ export interface Requests {
   summaries: { revision: number; start?: number; encoding?: WireEncoding };
   /** head view of a long input: each query's k heaviest keys, int32 [len(heads), N, k] + float32 weights */
   topk: { revision: number; layer: number; heads: number[]; k: number; encoding?: WireEncoding };
+  /** a region of one head (or the mean/max over heads) downsampled to out_rows x out_cols cells by max or mean (albert_widget/tiles.py) */
+  tile: {
+    revision: number;
+    layer: number;
+    head?: number;
+    heads?: number[];
+    head_reduce?: Reduction;
+    row0: number;
+    row1: number;
+    col0: number;
+    col1: number;
+    out_rows: number;
+    out_cols: number;
+    reduce?: "max" | "mean";
+    dtype?: Encoding;
+    kind?: AttentionKind;
+    encoding?: WireEncoding;
+  };
   /** the user typed: run the model again (the reply carries the new revision) */
   set_text: { text: string; text_pair?: string | null; encoding?: WireEncoding };
 }
@@ -113,4 +131,6 @@ export interface Traits {
   neuron_query: number;
   row_query: number;
   model_statistic: "thumbnails" | "sink" | "entropy" | "previous_token" | "self_weight" | "mean_distance";
+  /** "dense": whole layers may be asked for; "compact": tiles and rows only */
+  attention_form: "dense" | "compact";
 }

@@ -5,7 +5,7 @@
 
 import { clearChildren, h } from "./dom.js";
 import { headColour } from "./draw/colour.js";
-import { VIEWS as VIEW_NAMES } from "./names.js";
+import { COMPACT_VIEWS, VIEWS as VIEW_NAMES } from "./names.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 import { perHead } from "./views/explain-math.js";
 
@@ -260,6 +260,7 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     allButton.disabled = H === 0;
 
     const view = model.get("view");
+    const compact = model.get("attention_form") === "compact";
     // Controls that change nothing in this view are disabled (and say why in their tooltip).
     const acts = activeControls(view, model.get("explain_method"));
     const why = `does nothing in the ${view} view`;
@@ -288,6 +289,10 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
       b.setAttribute("aria-pressed", on ? "true" : "false");
       b.classList.toggle("aw-on", on);
       b.hidden = unavailable.includes(b.dataset.view) && !on;
+      // A compact capture (a long decoder-LLM input): views that need whole layers are off, and say why.
+      const off = compact && !COMPACT_VIEWS.includes(b.dataset.view);
+      b.disabled = off;
+      b.title = off ? compactReason(b.dataset.view, (model.get("tokens") || []).length) : "";
     }
     syncText();
     syncBanners();
@@ -317,6 +322,11 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
   }
 
   return { el, sync, setMessageError, setBusy, setCanSave, destroy };
+}
+
+/** Why a view is off for a compact capture of n tokens (one line). */
+export function compactReason(view, n) {
+  return `The ${view} view needs whole [heads, N, N] layers, which a compact capture (${n.toLocaleString("en")} tokens) does not hold: the matrix view shows it tile by tile, the head view its top-k keys, the model view per-head statistics, the row view one query at a time.`;
 }
 
 /**

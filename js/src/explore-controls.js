@@ -86,6 +86,16 @@ export function createExploreControls({ model, doc = document, root = null }) {
     words.el.checked = state.wordLevel;
     special.el.checked = state.hideSpecial;
     if (doc.activeElement !== search && search.value !== state.search) search.value = state.search;
+    // A compact capture's matrix is drawn from tiles computed by the kernel: the page's filters (which
+    // need whole layers in the page) do not apply, and say so.
+    const compact = model.get("attention_form") === "compact";
+    const why = "does not apply to a compact capture (its tiles are computed exactly by the kernel)";
+    for (const control of [layers.el, words.el, special.el, search]) {
+      if (control.dataset.title === undefined) control.dataset.title = control.title || "";
+      control.title = compact ? why : control.dataset.title;
+      if (compact) control.disabled = true;
+      else if (control !== layers.el) control.disabled = false;
+    }
   }
 
   function destroy() {

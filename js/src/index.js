@@ -1,18 +1,20 @@
 // anywidget entry point: wires the model to the controls, the data store and the views.
 
 import "./styles.css";
-import { createControls, setTrait } from "./controls.js";
+import { compactReason, createControls, setTrait } from "./controls.js";
 import { h } from "./dom.js";
 import { isDarkColour, themeColours } from "./draw/colour.js";
 import { createExplorer } from "./explore.js";
 import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
 import { isFormTarget, keyAction } from "./keys.js";
+import { COMPACT_VIEWS } from "./names.js";
 import { headsOnScreen } from "./prefetch.js";
 import { isAbort, kernelSource, TEXT_SAFE_NOTICE } from "./protocol.js";
 import { clampIndex, headSeries, matrixSeries } from "./reduce.js";
 import { SNAPSHOT_NOTICE, withSnapshot } from "./snapshot.js";
 import { createStore } from "./store.js";
+import { createTileFetcher } from "./tiles.js";
 import { createExplainView } from "./views/explain.js";
 import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
@@ -52,6 +54,7 @@ const TRAITS = [
   "neuron_query",
   "row_query",
   "model_statistic",
+  "attention_form",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -212,6 +215,8 @@ export function mount({ model, el, store }) {
   });
 
   const explorer = createExplorer({ model, store, schedule });
+  // A compact capture's matrix: tiles of the zoom level on screen, asked for through the store.
+  const tileFetcher = createTileFetcher({ store, onArrive: () => schedule() });
   const exploreControls = createExploreControls({ model, doc, root });
 
   root.append(controls.el, exploreControls.el, note, status, viewArea);
@@ -226,6 +231,7 @@ export function mount({ model, el, store }) {
     const view = root.dataset.view;
     const impl = views[view];
     if (root.dataset.state !== "ready" || !EXPORTABLE.has(view) || !impl || impl.el.hidden || !drawnProps[view]) return null;
+    if (drawnProps[view].tiled) return null; // a compact capture: no whole matrix in the page to write
     const focus = typeof impl.focus === "function" ? impl.focus() : null;
     return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props: drawnProps[view], focus };
   }
@@ -334,6 +340,20 @@ export function mount({ model, el, store }) {
       return;
     }
     if (DETAIL_VIEWS.has(asked)) lastDetail = asked;
+    const form = String(model.get("attention_form") || "dense");
+    root.dataset.form = form;
+    if (form === "compact") {
+      // Views that need whole layers are off; the row, model (statistics) and head (top-k) views
+      // ask for their own data below, the matrix view draws tiles.
+      if (!COMPACT_VIEWS.includes(asked)) {
+        completeWithout(attrs, compactReason(asked, n), "unavailable");
+        return;
+      }
+      if (!SELF_FED.has(view)) {
+        drawCompact(attrs, tokens, layer, head, numHeads);
+        return;
+      }
+    }
 
     if (SELF_FED.has(view)) {
       const impl = getView(view);
@@ -397,6 +417,35 @@ export function mount({ model, el, store }) {
     else impl.update({ ...props, series: explorer.label(matrixSeries(state), prepared.prefix), exactValue: exactValueOf(loaded, prepared, state, layer) });
     explorer.mark(impl.el, prepared);
     root.dataset.drawMs = (performance.now() - drawStart).toFixed(2); // data-draw-ms: the last draw's cost (js/README.md)
+  }
+
+  /** The matrix view of a compact capture: no layer in the page, tiles of the zoom level shown. */
+  function drawCompact(attrs, tokens, layer, head, numHeads) {
+    const drawStart = performance.now();
+    const series = matrixSeries({ head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads });
+    const info = model.get("info") || {};
+    const impl = getView("matrix");
+    setStatus("", "ready");
+    showOnly("matrix");
+    drawnAttrs = attrs;
+    impl.update({
+      tokens,
+      special: model.get("special") || [],
+      segments: model.get("segments") || [],
+      theme: themeColours(root),
+      series,
+      labelKey: "compact",
+      tiled: {
+        fetcher: tileFetcher,
+        layer,
+        heads: series.heads,
+        headReduce: series.reduced,
+        causal: info.is_causal !== false,
+        promptLength: Number.isInteger(info.prompt_length) ? info.prompt_length : tokens.length,
+        reduce: "max",
+      },
+    });
+    root.dataset.drawMs = (performance.now() - drawStart).toFixed(2);
   }
 
   /**
@@ -483,6 +532,7 @@ export function mount({ model, el, store }) {
     frame = null;
     unsubscribe();
     explorer.dispose();
+    tileFetcher.dispose();
     for (const [event, fn] of modelListeners) model.off(event, fn);
     modelListeners.length = 0;
     for (const [target, type, fn, options] of domListeners) target.removeEventListener(type, fn, options);

@@ -20,3 +20,7 @@ export const ENCODINGS = ["float32", "float16", "uint8"];
 export const HEAD_STATISTICS = ["sink", "entropy", "previous_token", "self_weight", "mean_distance"];
 /** What colours the model view: thumbnails, or one statistic per head. */
 export const MODEL_COLOURINGS = ["thumbnails", "sink", "entropy", "previous_token", "self_weight", "mean_distance"];
+/** How the widget holds a capture: whole [L, H, N, N] arrays, or q/k/log-sum-exp (tiles on demand). */
+export const ATTENTION_FORMS = ["dense", "compact"];
+/** Views that draw a compact capture (tiles or summaries, never whole [H, N, N] layers). */
+export const COMPACT_VIEWS = ["head", "matrix", "model", "row"];

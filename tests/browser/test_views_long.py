@@ -104,7 +104,12 @@ def test_row_view_hover_is_exact_and_a_click_picks_the_query(lab, tmp_path):
     row_file = tmp_path / "row.json"
     lab.open(
         "row_view.ipynb",
-        [LLAMA_SETUP + f"ROW_FILE = {str(row_file)!r}\nw = AttentionWidget(model, tok, TEXT, view='row', layer=1, head=2)\nw", STATE, COMPACT, ROW],
+        [
+            LLAMA_SETUP + f"ROW_FILE = {str(row_file)!r}\nw = AttentionWidget(model, tok, TEXT, view='row', layer=1, head=2)\nw",
+            STATE,
+            COMPACT,
+            ROW,
+        ],
     )
     lab.run(0)
     root = lab.widget(0)
