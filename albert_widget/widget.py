@@ -270,6 +270,8 @@ class AttentionWidget(anywidget.AnyWidget):
         :class:`~albert_widget.longcontext.CompactAttention` (``capture_compact``, ``capture_generate``,
         ``CompactAttention.from_npz(path)``), which opens on the matrix view. Keywords: ``view``,
         ``layer``, ``head`` and any trait."""
+        if isinstance(result, CompactAttention):
+            kwargs.setdefault("view", "matrix")
         return cls(result=result, **kwargs)
 
     def compare(self, other: Any = None, *, text_b: str | None = None, **kwargs: Any) -> Any:

@@ -186,6 +186,7 @@ def test_model_view_by_statistic_colours_in_value_order_and_a_click_selects(lab)
             "from albert_widget.names import HEAD_STATISTICS\n"
             "print(json.dumps(head_statistics(w.result)[HEAD_STATISTICS.index(w.model_statistic)].tolist()))",
             "w.display_mode = 'dark'",
+            "w.display_mode = 'light'",
         ],
     )
     lab.run(0)
@@ -231,6 +232,132 @@ def test_model_view_by_statistic_colours_in_value_order_and_a_click_selects(lab)
     root.page.wait_for_function("(el) => el.classList.contains('aw-mode-dark')", arg=root.element_handle())
     lab.page.wait_for_timeout(300)
     _shot(lab, root, "model_statistic_minilm_dark.png")
+    # the row view of the same dense input: one query over every key, the top keys named
+    drawn = lab.drawn(root)
+    root.locator('.aw-view-btn[data-view="row"]').click()
+    lab.wait_attr(root, "view", "row")
+    lab.wait_attr(root, "drawn", lambda v: int(v) > drawn)
+    lab.wait_attr(root, "state", "ready")
+    rview = root.locator(".aw-view-row")
+    assert rview.get_attribute("data-layer") == "3" and rview.get_attribute("data-heads") == "5"
+    assert root.locator(".aw-row-top-key").count() == 10
+    _shot(lab, root, "row_view_minilm_dark.png")
+    lab.run(4)
+    root.page.wait_for_function("(el) => !el.classList.contains('aw-mode-dark')", arg=root.element_handle())
+    lab.page.wait_for_timeout(300)
+    _shot(lab, root, "row_view_minilm_light.png")
     # the token text is escaped (it holds markup)
     assert lab.page.evaluate("() => document.querySelectorAll('.aw-root b').length") == 0
+    assert lab.page_errors == []
+
+
+def test_compact_capture_head_view_top_k_lines_row_and_statistics(lab, tmp_path):
+    row_file = tmp_path / "row.json"
+    lab.open(
+        "compact_views.ipynb",
+        [
+            LLAMA_SETUP
+            + f"ROW_FILE = {str(row_file)!r}\n"
+            + "from albert_widget import capture_compact\n"
+            + "compact = capture_compact(model, tok, TEXT)\nn = compact.num_tokens\n"
+            + "w = AttentionWidget.from_result(compact, view='head', layer=2, head=3)\nw",
+            STATE,
+            "w.heads = [1, 3]",
+            "s = compact.summaries\nprint(json.dumps({'n': n, 'top': s.topk_index[2, 3, n - 5].tolist(), "
+            "'w': s.topk_weight[2, 3, n - 5].tolist(), 'sink': head_statistics(compact)[0].tolist()}))",
+            ROW,
+            "w.display_mode = 'dark'",
+            "w.display_mode = 'light'",
+        ],
+    )
+    lab.run(0)
+    root = lab.widget(0)
+    assert root.get_attribute("data-form") == "compact" and root.get_attribute("data-view") == "topk"
+    facts = lab.run_json(3)
+    n = facts["n"]
+    view = root.locator(".aw-view-topk")
+    view.wait_for(state="visible")
+    # the last window of 48 queries, each with its top 4 keys in head 3: 192 lines
+    assert (view.get_attribute("data-window-start"), view.get_attribute("data-window-end")) == (str(n - 48), str(n))
+    assert view.get_attribute("data-lines") == str(48 * 4)
+    assert root.locator(".aw-topk-left .aw-query").count() == 48
+    caption = root.locator(".aw-topk-caption").text_content()
+    assert f"of {n:,}" in caption and "top 4 keys" in caption and "192 lines" in caption, caption
+    # hover a query: its top keys with their exact weights, heaviest first
+    root.locator(f'.aw-topk-left .aw-query[data-index="{n - 5}"]').hover()
+    readout = root.locator(".aw-topk-readout")
+    lab.wait_attr(readout, "query", str(n - 5))
+    text = readout.text_content()
+    assert [int(j) for j in re.findall(r"#(\d+)", text)] == facts["top"], text
+    assert all(abs(float(v) - w) <= 1e-6 * max(1, w) for v, w in zip(re.findall(r"” ([0-9.e-]+)", text), facts["w"]))
+    _shot(lab, root, "topk_head_llama_compact_light.png")
+    lab.page.mouse.move(0, 0)
+
+    # two heads, then 8 keys each (computed from the capture's blocks): the lines drawn are what was asked
+    lab.run(2)
+    lab.wait_attr(view, "heads", "1,3")
+    lab.wait_attr(view, "lines", str(2 * 48 * 4))
+    root.locator("select.aw-topk-k").select_option("8")
+    lab.wait_attr(view, "k", "8")
+    lab.wait_attr(view, "lines", str(2 * 48 * 8))
+    # an earlier window
+    root.locator(".aw-topk-prev").click()
+    lab.wait_attr(view, "window-start", str(n - 96))
+    assert view.get_attribute("data-lines") == str(2 * 48 * 8)
+    assert root.locator(".aw-topk-right .aw-topk-gap").count() >= 1  # earlier keys named, tokens skipped
+    lab.run(5)
+    root.page.wait_for_function("(el) => el.classList.contains('aw-mode-dark')", arg=root.element_handle())
+    lab.page.wait_for_timeout(300)
+    _shot(lab, root, "topk_head_llama_compact_dark.png")
+
+    # the row view of the compact capture: hovered weights equal CompactAttention.row
+    drawn = lab.drawn(root)
+    root.locator('.aw-view-btn[data-view="row"]').click()
+    lab.wait_attr(root, "view", "row")
+    lab.wait_attr(root, "drawn", lambda v: int(v) > drawn)
+    lab.wait_attr(root, "state", "ready")
+    rview = root.locator(".aw-view-row")
+    assert rview.get_attribute("data-query") == str(n - 1)
+    row = _row(lab, 4, row_file)["row"]
+    root.scroll_into_view_if_needed()
+    box = root.locator(".aw-row-canvas").bounding_box()
+    rreadout = root.locator(".aw-row-readout")
+    bins = int(rview.get_attribute("data-bins"))
+    for frac in (0.002, 0.4, 0.9):
+        lab.page.mouse.move(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
+        lab.page.wait_for_function("(el) => el.dataset.key !== undefined", arg=rreadout.element_handle())
+        key, value = int(rreadout.get_attribute("data-key")), float(rreadout.get_attribute("data-value"))
+        b = min(bins - 1, int(frac * bins))
+        assert b * n // bins <= key < (b + 1) * n // bins + 1
+        assert abs(value - row[key]) <= 1e-6, (key, value, row[key])
+    _shot(lab, root, "row_view_llama_compact_dark.png")
+    lab.run(6)
+    root.page.wait_for_function("(el) => !el.classList.contains('aw-mode-dark')", arg=root.element_handle())
+    lab.page.wait_for_timeout(300)
+    _shot(lab, root, "row_view_llama_compact_light.png")
+
+    # the model view of a compact capture: coloured by a statistic (no thumbnails), sink first
+    drawn = lab.drawn(root)
+    root.locator('.aw-view-btn[data-view="model"]').click()
+    lab.wait_attr(root, "view", "model")
+    lab.wait_attr(root, "drawn", lambda v: int(v) > drawn)
+    lab.wait_attr(root, "state", "ready")
+    mview = root.locator(".aw-view-model")
+    assert mview.get_attribute("data-statistic") == "sink"
+    assert "compact capture" in root.locator(".aw-model-caption").text_content()
+    sink = facts["sink"]
+    flat = [v for r in sink for v in r]
+    lo, hi = min(flat), max(flat)
+    lut = _viridis_lut()
+    colours = _cell_colours(root, 3, 8)
+    for l in range(3):
+        for h in range(8):
+            got = min(range(256), key=lambda i: sum((lut[i][c] - colours[l][h][c]) ** 2 for c in range(3)))
+            want = min(255, int((sink[l][h] - lo) / (hi - lo) * 255.999))
+            assert abs(got - want) <= 1, (l, h, got, want)
+    _shot(lab, root, "model_statistic_llama_compact_light.png")
+    lab.run(5)
+    root.page.wait_for_function("(el) => el.classList.contains('aw-mode-dark')", arg=root.element_handle())
+    lab.page.wait_for_timeout(300)
+    _shot(lab, root, "model_statistic_llama_compact_dark.png")
     assert lab.page_errors == []

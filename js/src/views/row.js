@@ -130,12 +130,14 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     const { ctx } = sizeCanvas(canvas, width, PLOT_HEIGHT);
     clearCanvas(ctx);
     const colour = s.reduced ? theme.foreground : headColour(s.heads[0], theme.background);
-    // keys after the query (a causal model cannot see them): a faint band
+    // keys after the query, which a causal model cannot see: a faint band
     const qx = keyX(q, values.length, width, bins);
-    ctx.fillStyle = theme.surfaceAlt;
-    ctx.globalAlpha = 0.5;
-    ctx.fillRect(qx, 0, width - qx, PLOT_HEIGHT);
-    ctx.globalAlpha = 1;
+    if (props.info && props.info.is_causal) {
+      ctx.fillStyle = theme.surfaceAlt;
+      ctx.globalAlpha = 0.5;
+      ctx.fillRect(qx, 0, width - qx, PLOT_HEIGHT);
+      ctx.globalAlpha = 1;
+    }
     ctx.fillStyle = colour;
     const bw = width / bins;
     for (let b = 0; b < bins; b++) {
@@ -233,7 +235,7 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     const hit = hovered(event);
     if (!hit) return onLeave();
     const token = props.tokens[hit.key];
-    readout.textContent = `key ${hit.key} “${displayText(token)}”: ${String(hit.value)}${plotState.n > plotState.bins ? " (the heaviest key under the pointer)" : ""}`;
+    readout.textContent = `key ${hit.key} “${displayText(token)}”: ${Number(hit.value.toPrecision(9))}${plotState.n > plotState.bins ? " (the heaviest key under the pointer)" : ""}`;
     readout.dataset.key = String(hit.key);
     readout.dataset.value = String(hit.value);
     canvas.title = "click: make this key the query";

@@ -46,6 +46,7 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
   let data = null; // { key, index, weight, n, k, heads }
   let failure = "";
   let focus = -1; // hovered query (window row), -1 for none
+  let scrolledTo = ""; // the window the key column was last scrolled to
 
   const kOf = () => Number(kSelect.value) || 4;
   const seriesOf = () => {
@@ -115,6 +116,9 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
     const { ctx, width } = sizeCanvas(canvas, CANVAS_WIDTH, height);
     clearCanvas(ctx);
     const lines = topkLines(index, weight, n, k, win.start, win.end);
+    // Opacity: the weight relative to the heaviest line shown (long-context weights are small).
+    let top = 0;
+    for (const l of lines) top = Math.max(top, l.w);
     const colours = heads.map((hd) => headColour(hd, theme.background));
     ctx.lineCap = "round";
     let drawn = 0;
@@ -122,7 +126,7 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
       const r = rowOf.get(j);
       if (r === undefined) continue;
       const mine = focus < 0 || focus === i;
-      ctx.globalAlpha = Math.max(0.04, Math.min(1, w)) * (mine ? 1 : 0.15);
+      ctx.globalAlpha = Math.max(0.06, Math.min(1, w / (top || 1))) * (mine ? 1 : 0.15);
       ctx.strokeStyle = colours[s];
       ctx.lineWidth = focus === i ? 2 : 1;
       ctx.beginPath();
@@ -141,11 +145,18 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
     caption.textContent = [
       `Queries ${win.start.toLocaleString("en-US")}–${(win.end - 1).toLocaleString("en-US")} of ${n.toLocaleString("en-US")}`,
       `each with its top ${k} keys in layer ${layer} (exact weights; a long input's head view draws no more)`,
-      `${drawn.toLocaleString("en-US")} lines`,
+      `${drawn.toLocaleString("en-US")} lines, opacity = weight / the heaviest shown (${statText(top)})`,
       outside ? `${outside} earlier keys they name are listed above the window` : "",
+      model && model.get("head_reduce") !== "none" ? "a mean or max over heads has no top-k keys of its own: each head is drawn" : "",
     ]
       .filter(Boolean)
       .join(" · ");
+    // Bring the window's queries into the scroll box when the window moved (not on hover redraws).
+    const at = `${revision}|${win.start}`;
+    if (at !== scrolledTo) {
+      scrolledTo = at;
+      body.scrollTop = Math.max(0, (offset - 2) * ROW);
+    }
     el.dataset.lines = String(drawn);
     el.dataset.k = String(k);
     el.dataset.windowStart = String(win.start);
