@@ -107,12 +107,16 @@ def _compact_top_k(result: Any, layer: int, head: int, k: int) -> tuple[np.ndarr
     index = np.full((n, k), -1, dtype=np.int32)
     weight = np.zeros((n, k), dtype=np.float32)
     rows = max(1, _ROW_CHUNK // max(1, n))
+    import torch
+
     for a in range(0, n, rows):
         b = min(n, a + rows)
-        block = result.block(layer, head, slice(a, b), slice(0, b))  # causal: row i sees keys <= i < b
-        got_i, got_w = dense_top_k(block, k)
-        index[a:b, : got_i.shape[-1]] = got_i
-        weight[a:b, : got_w.shape[-1]] = got_w
+        block = torch.from_numpy(result.block(layer, head, slice(a, b), slice(0, b)))  # causal: row i sees keys <= i < b
+        take = min(k, b)
+        top_w, top_i = torch.topk(block, take, dim=-1)  # sorted, heaviest first
+        keep = top_w > 0  # keys a row cannot see weigh 0: none
+        index[a:b, :take] = torch.where(keep, top_i, -1).numpy()
+        weight[a:b, :take] = torch.where(keep, top_w, 0.0).numpy()
     return index, weight
 
 

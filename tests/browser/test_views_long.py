@@ -310,6 +310,12 @@ def test_compact_capture_head_view_top_k_lines_row_and_statistics(lab, tmp_path)
     lab.page.wait_for_timeout(300)
     _shot(lab, root, "topk_head_llama_compact_dark.png")
 
+    # a click locks a query: the row view opens on it (row_query, in the kernel too)
+    target = n - 96 + 10
+    root.locator(f'.aw-topk-left .aw-query[data-index="{target}"]').click()
+    lab.wait_attr(view, "locked", str(target))
+    assert lab.run_json(1)["row_query"] == target
+
     # the row view of the compact capture: hovered weights equal CompactAttention.row
     drawn = lab.drawn(root)
     root.locator('.aw-view-btn[data-view="row"]').click()
@@ -317,7 +323,7 @@ def test_compact_capture_head_view_top_k_lines_row_and_statistics(lab, tmp_path)
     lab.wait_attr(root, "drawn", lambda v: int(v) > drawn)
     lab.wait_attr(root, "state", "ready")
     rview = root.locator(".aw-view-row")
-    assert rview.get_attribute("data-query") == str(n - 1)
+    assert rview.get_attribute("data-query") == str(target)
     row = _row(lab, 4, row_file)["row"]
     root.scroll_into_view_if_needed()
     box = root.locator(".aw-row-canvas").bounding_box()
@@ -330,6 +336,7 @@ def test_compact_capture_head_view_top_k_lines_row_and_statistics(lab, tmp_path)
         b = min(bins - 1, int(frac * bins))
         assert b * n // bins <= key < (b + 1) * n // bins + 1
         assert abs(value - row[key]) <= 1e-6, (key, value, row[key])
+    assert all(v == 0 for v in row[target + 1 :])  # causal: nothing after the query
     _shot(lab, root, "row_view_llama_compact_dark.png")
     lab.run(6)
     root.page.wait_for_function("(el) => !el.classList.contains('aw-mode-dark')", arg=root.element_handle())

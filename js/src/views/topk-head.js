@@ -3,7 +3,8 @@
 // Python), for a window of queries at a time. Left: the window's queries; right: the same tokens
 // as keys, and above them the earlier keys those queries' top-k name (skipped tokens shown as a gap
 // row). One line per (query, rank, head), its opacity the weight, in the head's colour. The window
-// moves with its slider or the buttons; the caption says what is shown.
+// moves with its slider or the buttons; the caption says what is shown. Hovering a query shows only
+// its lines and lists its keys with their weights; a click locks it and makes it the row view's query.
 
 import "./long.css";
 import { clearChildren, h, listenerSet } from "../dom.js";
@@ -45,7 +46,8 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
   let start = null; // first query of the window (null: the last window)
   let data = null; // { key, index, weight, n, k, heads }
   let failure = "";
-  let focus = -1; // hovered query (window row), -1 for none
+  let focus = -1; // hovered or locked query, -1 for none
+  let locked = false; // a click locks the focus (and makes the query the row view's, row_query)
   let scrolledTo = ""; // the window the key column was last scrolled to
 
   const kOf = () => Number(kSelect.value) || 4;
@@ -90,7 +92,7 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
     for (let i = win.start; i < win.end; i++) {
       left.appendChild(
         h(doc, "div", {
-          cls: "aw-token aw-query",
+          cls: `aw-token aw-query${locked && focus === i ? " aw-token-focus aw-token-locked" : ""}`,
           text: displayText(tokens[i]),
           dataset: { index: i },
           attrs: { title: `${i}: ${JSON.stringify(String(tokens[i]))}` },
@@ -194,13 +196,17 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
     if (!props) return;
     start = Math.max(0, Math.min(props.tokens.length - WINDOW, to));
     focus = -1;
+    locked = false;
     if (data) draw();
   }
 
   function onOver(event) {
     const t = event.target && event.target.closest ? event.target.closest(".aw-query") : null;
-    if (!t || !data) return;
-    const i = Number(t.dataset.index);
+    if (!t || !data || locked) return;
+    show(Number(t.dataset.index));
+  }
+
+  function show(i) {
     if (i === focus) return;
     focus = i;
     const { index, weight, n, k, heads } = data;
@@ -216,8 +222,29 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
     draw();
   }
 
+  function onClick(event) {
+    const t = event.target && event.target.closest ? event.target.closest(".aw-query") : null;
+    if (!t || !data) return;
+    const i = Number(t.dataset.index);
+    if (locked && focus === i) {
+      locked = false;
+      el.dataset.locked = "";
+      draw();
+      return;
+    }
+    locked = false;
+    show(i);
+    locked = true;
+    el.dataset.locked = String(i);
+    draw();
+    if (model && model.get("row_query") !== i) {
+      model.set("row_query", i);
+      model.save_changes();
+    }
+  }
+
   function onLeave() {
-    if (focus < 0) return;
+    if (focus < 0 || locked) return;
     focus = -1;
     readout.textContent = "";
     delete readout.dataset.query;
@@ -231,6 +258,7 @@ export function createTopkHeadView({ doc = document, onDraw = () => {}, model = 
   events.on(kSelect, "change", () => requestDraw());
   events.on(left, "mouseover", onOver);
   events.on(left, "mouseleave", onLeave);
+  events.on(left, "click", onClick);
 
   function destroy() {
     events.clear();
