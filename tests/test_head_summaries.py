@@ -3,6 +3,8 @@ through the real request path (the widget's handler table and RequestQueue)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -198,7 +200,7 @@ def test_bad_requests_get_clear_errors(dense_widget, request_, message):
     page_message(dense_widget, {**request_, "revision": dense_widget.revision})
     content, buffers = sent[-1]
     assert buffers == [] and "error" in content
-    assert __import__("re").search(message, content["error"]), content["error"]
+    assert re.search(message, content["error"]), content["error"]
 
 
 def test_the_new_traits_have_help_and_check_their_values(dense_widget):
@@ -212,3 +214,16 @@ def test_the_new_traits_have_help_and_check_their_values(dense_widget):
     assert dense_widget.row_query == 5
     for name in ("model_statistic", "row_query"):
         assert dense_widget.traits()[name].help
+
+
+def test_a_compact_widget_refuses_bad_top_k_requests_with_the_reason(pair):
+    widget = AttentionWidget.from_result(pair[1])
+    sent = _replies(widget)
+    for request, message in (
+        ({"type": "topk", "layer": 0, "heads": [0], "k": 40}, r"k must be an int in 1\.\.32"),
+        ({"type": "topk", "layer": 0, "heads": [0, 9], "k": 4}, r"head 9 is not in 0\.\.7"),
+        ({"type": "summaries", "start": -1}, r"start must be an int in 0\.\."),
+    ):
+        page_message(widget, {**request, "revision": widget.revision})
+        content, buffers = sent[-1]
+        assert buffers == [] and re.search(message, content["error"]), content
