@@ -350,7 +350,7 @@ export function mount({ model, el, store }) {
         return;
       }
       if (!SELF_FED.has(view)) {
-        drawCompact(attrs, tokens, layer, head, numHeads);
+        drawCompact(attrs, tokens, layer, head, numHeads, numLayers);
         return;
       }
     }
@@ -420,7 +420,7 @@ export function mount({ model, el, store }) {
   }
 
   /** The matrix view of a compact capture: no layer in the page, tiles of the zoom level shown. */
-  function drawCompact(attrs, tokens, layer, head, numHeads) {
+  function drawCompact(attrs, tokens, layer, head, numHeads, numLayers) {
     const drawStart = performance.now();
     const series = matrixSeries({ head, heads: model.get("heads") || [], headReduce: model.get("head_reduce") || "none", numHeads });
     const info = model.get("info") || {};
@@ -443,6 +443,13 @@ export function mount({ model, el, store }) {
         causal: info.is_causal !== false,
         promptLength: Number.isInteger(info.prompt_length) ? info.prompt_length : tokens.length,
         reduce: "max",
+        // One step away (arrow keys): the next and previous head, then layer; prefetched once the view is complete.
+        neighbours: series.reduced
+          ? [layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l }))
+          : [
+              ...[head + 1, head - 1].filter((x) => x >= 0 && x < numHeads).map((x) => ({ heads: [x] })),
+              ...[layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l })),
+            ],
       },
     });
     root.dataset.drawMs = (performance.now() - drawStart).toFixed(2);

@@ -24,6 +24,8 @@ export function createTileFetcher({ store, onArrive }) {
   const cache = new Map();
   /** @type {Map<string, AbortController>} */
   let flying = new Map();
+  /** @type {Map<string, AbortController>} */
+  let ahead = new Map(); // prefetches: what is one step away (the next head or layer)
   /** @type {Map<string, string>} */
   const failures = new Map();
   let bytes = 0;
@@ -34,7 +36,9 @@ export function createTileFetcher({ store, onArrive }) {
     if (store.revision === revision) return;
     revision = store.revision;
     for (const c of flying.values()) c.abort();
+    for (const c of ahead.values()) c.abort();
     flying = new Map();
+    ahead = new Map();
     cache.clear();
     failures.clear();
     bytes = 0;
@@ -67,9 +71,35 @@ export function createTileFetcher({ store, onArrive }) {
     }
   }
 
+  /** Send one tile request; it settles into the cache (or the failures) and calls onArrive. */
+  function send(/** @type {string} */ key, /** @type {Record<string, unknown>} */ params) {
+    const c = new AbortController();
+    const asked = revision;
+    store.ask("tile", params, { signal: c.signal }).then(
+      (/** @type {import("./contract").Reply} */ reply) => {
+        if (flying.get(key) === c) flying.delete(key);
+        if (ahead.get(key) === c) ahead.delete(key);
+        if (asked !== store.revision) return;
+        const content = reply.content;
+        const data = decode({ dtype: content.dtype, shape: content.shape, scale: content.scale }, reply.buffers[0]);
+        served += 1;
+        put(key, { data, scaleMax: typeof content.scale_max === "number" ? content.scale_max : Number.NaN, images: new Map() });
+        onArrive();
+      },
+      (/** @type {any} */ err) => {
+        if (flying.get(key) === c) flying.delete(key);
+        if (ahead.get(key) === c) ahead.delete(key);
+        if (isAbort(err) || (err && err.stale) || asked !== store.revision) return;
+        failures.set(key, err && err.message ? err.message : String(err));
+        onArrive();
+      },
+    );
+    return c;
+  }
+
   /**
    * Ask for these tiles (those not here yet); tiles asked for earlier and not in this list are
-   * cancelled (the view moved on).
+   * cancelled (the view moved on), unless a prefetch asked for them.
    * @param {{ key: string, params: Record<string, unknown> }[]} wanted
    */
   function want(wanted) {
@@ -78,39 +108,37 @@ export function createTileFetcher({ store, onArrive }) {
     const next = new Map();
     for (const { key, params } of wanted) {
       if (cache.has(key) || failures.has(key)) continue;
-      let controller = flying.get(key);
-      if (!controller) {
-        const c = new AbortController();
-        controller = c;
-        const asked = revision;
-        store.ask("tile", params, { signal: c.signal }).then(
-          (/** @type {import("./contract").Reply} */ reply) => {
-            if (flying.get(key) === c) flying.delete(key);
-            if (asked !== store.revision) return;
-            const content = reply.content;
-            const data = decode({ dtype: content.dtype, shape: content.shape, scale: content.scale }, reply.buffers[0]);
-            served += 1;
-            put(key, { data, scaleMax: typeof content.scale_max === "number" ? content.scale_max : Number.NaN, images: new Map() });
-            onArrive();
-          },
-          (/** @type {any} */ err) => {
-            if (flying.get(key) === c) flying.delete(key);
-            if (isAbort(err) || (err && err.stale) || asked !== store.revision) return;
-            failures.set(key, err && err.message ? err.message : String(err));
-            onArrive();
-          },
-        );
-      }
+      let controller = flying.get(key) || ahead.get(key); // a prefetch now on screen: kept
+      ahead.delete(key);
+      if (!controller) controller = send(key, params);
       next.set(key, controller);
     }
     for (const [key, c] of flying) if (!next.has(key)) c.abort();
     flying = next;
   }
 
+  /**
+   * Tiles one step away (the next head or layer at this viewport), asked for in the background once
+   * the view on screen is complete; a new list cancels the prefetches not in it.
+   * @param {{ key: string, params: Record<string, unknown> }[]} wanted
+   */
+  function prefetch(wanted) {
+    sameRevision();
+    /** @type {Map<string, AbortController>} */
+    const next = new Map();
+    for (const { key, params } of wanted) {
+      if (cache.has(key) || failures.has(key) || flying.has(key)) continue;
+      next.set(key, ahead.get(key) || send(key, params));
+    }
+    for (const [key, c] of ahead) if (!next.has(key)) c.abort();
+    ahead = next;
+  }
+
   return {
     get,
     has,
     want,
+    prefetch,
     /** Why a tile failed (this revision), or undefined. @param {string} key */
     failure: (key) => failures.get(key),
     /** Tiles on their way. */
@@ -127,7 +155,9 @@ export function createTileFetcher({ store, onArrive }) {
     },
     dispose() {
       for (const c of flying.values()) c.abort();
+      for (const c of ahead.values()) c.abort();
       flying = new Map();
+      ahead = new Map();
     },
   };
 }

@@ -318,8 +318,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     return image;
   }
 
-  function tileParams(spec) {
-    const t = props.tiled;
+  function tileParams(spec, t = props.tiled) {
     const params = {
       layer: t.layer,
       row0: spec.row0,
@@ -335,10 +334,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     return params;
   }
 
-  const seriesKey = () => {
-    const t = props.tiled;
-    return `${t.layer}|${t.heads.join(",")}|${t.headReduce || "none"}|${t.reduce}`;
-  };
+  const seriesKey = (t = props.tiled) => `${t.layer}|${t.heads.join(",")}|${t.headReduce || "none"}|${t.reduce}`;
 
   function drawTiles(ctx, v) {
     const t = props.tiled;
@@ -353,14 +349,16 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       const y = rowToY(vp, d, spec.row0);
       ctx.drawImage(image, x, y, (spec.col1 - spec.col0) * v.colPx, (spec.row1 - spec.row0) * v.rowPx);
     };
-    // What is here of coarser levels first (a zoom step shows at once, then sharpens).
-    for (let L = Math.min(overview, level * 2 ** COARSER_LEVELS); L > level; L /= 2) {
+    tiledSpecs = tilesFor(vp, d, { ...options, level });
+    const complete = tiledSpecs.every((spec) => spec.masked || t.fetcher.has(tileKey(spec, series)));
+    // While tiles of this level are on their way, what is here of coarser levels is drawn under them
+    // (a zoom step shows at once, then sharpens).
+    for (let L = Math.min(overview, level * 2 ** COARSER_LEVELS); L > level && !complete; L /= 2) {
       for (const spec of tilesFor(vp, d, { ...options, level: L })) {
         const tile = spec.masked ? null : t.fetcher.get(tileKey(spec, series));
         if (tile) place(spec, tileImage(spec, tile));
       }
     }
-    tiledSpecs = tilesFor(vp, d, { ...options, level });
     const missing = [];
     let failed = "";
     for (const spec of tiledSpecs) {
@@ -378,6 +376,18 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       }
     }
     t.fetcher.want(missing);
+    // The view is complete: ask in the background for the same tiles of the next head or layer
+    // (props.tiled.neighbours), so that a step there is drawn at once.
+    const ahead = [];
+    if (missing.length === 0) {
+      for (const other of t.neighbours || []) {
+        const s = { ...t, ...other };
+        for (const spec of tilesFor(vp, d, { heads: s.heads.length, causal: t.causal, level })) {
+          if (!spec.masked) ahead.push({ key: tileKey(spec, seriesKey(s)), params: tileParams(spec, s) });
+        }
+      }
+    }
+    t.fetcher.prefetch(ahead);
     el.dataset.tilesMissing = String(missing.length);
     el.dataset.tiles = String(tiledSpecs.length);
     el.dataset.level = String(level);
