@@ -51,7 +51,7 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
   let props = null;
   let revision = null;
   let adopted = null; // the focus token last taken from the head view
-  /** @type {{ key: string, values: Float32Array } | null} */
+  /** @type {{ key: string, values: Float32Array, query: number } | null} */
   let row = null;
   let failure = "";
   let plotState = null; // { width, bins, max, arg, n }
@@ -103,13 +103,13 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     if (!row || row.key !== key) {
       send({ type: "row", revision, layer, row: q, heads: s.heads.slice(), reduce: s.reduced || "none" });
       if (!row) return { state: "loading", text: `Loading the attention of token ${q}…` };
-      // meanwhile the previous row stays on screen
+      // meanwhile the previous row stays on screen, and says so
     }
-    draw(q, s);
+    draw(q, s, row.key !== key);
     return { state: "ready" };
   }
 
-  function draw(q, s) {
+  function draw(q, s, stale) {
     const { tokens, theme, layer } = props;
     const n = tokens.length;
     const values = row.values;
@@ -131,7 +131,7 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     clearCanvas(ctx);
     const colour = s.reduced ? theme.foreground : headColour(s.heads[0], theme.background);
     // keys after the query, which a causal model cannot see: a faint band
-    const qx = keyX(q, values.length, width, bins);
+    const qx = keyX(row.query, values.length, width, bins);
     if (props.info && props.info.is_causal) {
       ctx.fillStyle = theme.surfaceAlt;
       ctx.globalAlpha = 0.5;
@@ -184,14 +184,17 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     const what = s.reduced ? `${s.reduced} of heads ${s.heads.join(", ")}` : `head ${s.heads[0]}`;
     const per = values.length / bins;
     caption.textContent = [
-      `Layer ${layer}, ${what}: token ${q} attends to ${values.length.toLocaleString("en-US")} keys`,
+      stale
+        ? `Loading token ${q}… (showing token ${row.query})`
+        : `Layer ${layer}, ${what}: token ${q} attends to ${values.length.toLocaleString("en-US")} keys`,
       per > 1
         ? `each bar is the maximum of ${per < 10 ? per.toFixed(1) : Math.round(per)} keys; hover for the exact weight`
         : "one bar per key; hover for the exact weight",
       `bars scaled to the row's maximum ${statText(hi)}`,
     ].join(" · ");
     canvas.setAttribute("aria-label", `Attention of token ${q} over ${values.length} keys`);
-    el.dataset.query = String(q);
+    el.dataset.query = String(row.query); // the query whose row is drawn
+    el.dataset.stale = stale ? "true" : "false";
     el.dataset.layer = String(layer);
     el.dataset.heads = s.heads.join(",");
     el.dataset.reduce = s.reduced || "none";
@@ -212,7 +215,7 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
       if (!s || keyOf(props.layer, queryOf(props.tokens.length), s) === key) row = null;
     } else {
       try {
-        row = { key, values: decode({ dtype: msg.dtype, shape: msg.shape }, (buffers || [])[0]) };
+        row = { key, values: decode({ dtype: msg.dtype, shape: msg.shape }, (buffers || [])[0]), query: Number(msg.row) };
         failure = "";
       } catch (err) {
         failure = `${key}|Could not read the row: ${err.message}`;
