@@ -262,7 +262,8 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     const view = model.get("view");
     const compact = model.get("attention_form") === "compact";
     // Controls that change nothing in this view are disabled (and say why in their tooltip).
-    const acts = activeControls(view, model.get("explain_method"));
+    // (a compact capture's head view draws top-k lines: no threshold, no reduction over heads)
+    const acts = activeControls(compact && view === "head" ? "topk" : view, model.get("explain_method"));
     const why = `does nothing in the ${view} view`;
     layer.input.disabled = L === 0 || !acts.layer;
     head.input.disabled = H === 0 || !acts.head;
@@ -341,6 +342,8 @@ export function activeControls(view, explainMethod) {
       return { layer: true, head: true, chips: true, threshold: false, reduce: true };
     case "row":
       return { layer: true, head: true, chips: true, threshold: false, reduce: true };
+    case "topk":
+      return { layer: true, head: true, chips: true, threshold: false, reduce: false };
     case "model":
     case "neuron":
       return { layer: true, head: true, chips: false, threshold: false, reduce: false };
