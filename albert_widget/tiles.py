@@ -122,16 +122,36 @@ def tile_from_blocks(block: Callable[[int, int, int, int], np.ndarray | None], t
             if values is None:
                 continue
             ci, cs = _segments(cols, c0, c1)
+            part = _reduce_cells(values, rs, cs, is_max)
+            view = out[ri : ri + len(rs), ci : ci + len(cs)]
             if is_max:
-                part = np.maximum.reduceat(np.maximum.reduceat(values, rs, axis=0), cs, axis=1)
-                view = out[ri : ri + len(rs), ci : ci + len(cs)]
                 np.maximum(view, part, out=view)
             else:
-                part64 = np.add.reduceat(np.add.reduceat(values.astype(np.float64), rs, axis=0), cs, axis=1)
-                out[ri : ri + len(rs), ci : ci + len(cs)] += part64
+                view += part
     if not is_max:
         out /= np.diff(rows)[:, None] * np.diff(cols)[None, :]
     return out.astype(np.float32)
+
+
+def _uniform(starts: np.ndarray, size: int) -> int:
+    """The common length of segments starting at ``starts`` (0 first) over ``size`` tokens, or 0."""
+    step = size // len(starts)
+    if step * len(starts) != size or not np.array_equal(starts, np.arange(0, size, step)):
+        return 0
+    return step
+
+
+def _reduce_cells(values: np.ndarray, rs: np.ndarray, cs: np.ndarray, is_max: bool) -> np.ndarray:
+    """Max (float32) or sum (float64) of ``values`` ``[R, C]`` over segments starting at ``rs`` x ``cs``.
+    Equal segments (the common case: the page asks for whole cells) reduce through a reshape, a few
+    times faster than ``reduceat``."""
+    sr, sc = _uniform(rs, values.shape[0]), _uniform(cs, values.shape[1])
+    if sr and sc:
+        cells = values.reshape(len(rs), sr, len(cs), sc)
+        return cells.max(axis=3).max(axis=1) if is_max else cells.sum(axis=3, dtype=np.float64).sum(axis=1)
+    if is_max:
+        return np.maximum.reduceat(np.maximum.reduceat(values, rs, axis=0), cs, axis=1)
+    return np.add.reduceat(np.add.reduceat(values.astype(np.float64), rs, axis=0), cs, axis=1)
 
 
 def _combine(blocks: list[np.ndarray], head_reduce: str) -> np.ndarray:

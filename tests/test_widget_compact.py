@@ -150,6 +150,7 @@ def test_exports_say_what_to_use(widget, tmp_path):
             call()
     state = widget.widget_state()  # plain data still describes the page
     assert state["attention_form"] == "compact" and state["view"] == "matrix"
+    assert widget._snapshot == {}  # no layer to keep for a notebook reopened without its kernel
     bundle = widget._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "image/png" not in data  # no fallback figure of a layer it does not hold

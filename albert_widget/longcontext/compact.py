@@ -221,7 +221,9 @@ class CompactAttention:
         s = scores(q, k, params)
         lse = torch.from_numpy(self.lse[layer, head][rows_np])  # fancy indexing: a writable copy
         s.sub_(lse[:, None]).exp_()
-        s.masked_fill_(~visible(ri, ci, params.sliding_window), 0.0)
+        # A block wholly on or below the causal diagonal (no window) hides nothing: no mask to build.
+        if rows_np.size and ci.numel() and (params.sliding_window is not None or int(ci.max()) > int(rows_np.min())):
+            s.masked_fill_(visible(ri, ci, params.sliding_window).logical_not_(), 0.0)
         return s.numpy()
 
     def row(self, layer: int, head: int, index: int) -> np.ndarray:

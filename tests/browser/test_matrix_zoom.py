@@ -218,3 +218,36 @@ def test_dense_matrix_zooms_to_every_label(lab):
     x, y = _point(box, _viewport(view), n, b + 2, b)
     _zoom_to_full(lab, root, view, x, y)
     _shot(lab, root, "matrix_dense_zoomed_in_dark.png")
+
+
+GENERATE_SETUP = (
+    "import json, torch\n"
+    "from transformers import LlamaConfig, LlamaForCausalLM\n"
+    "from albert_widget import AttentionWidget\n"
+    "from albert_widget.longcontext import capture_generate\n"
+    "from albert_widget.tiny import train_bpe_tokenizer\n"
+    "tok = train_bpe_tokenizer()\n"
+    "torch.manual_seed(0)\n"
+    "cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96, num_hidden_layers=2,\n"
+    "                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)\n"
+    "model = LlamaForCausalLM(cfg).eval()\n"
+    "g = capture_generate(model, tok, 'The quick brown fox jumps over the lazy dog', max_new_tokens=12, do_sample=False)\n"
+    "w = AttentionWidget.from_result(g)\n"
+    "w"
+)
+
+
+def test_generated_tokens_are_marked(lab):
+    lab.open("zoom_generate.ipynb", [GENERATE_SETUP, "print(json.dumps([g.prompt_length, g.num_tokens]))"])
+    lab.run(0, timeout=300)
+    root = lab.widget(0)
+    prompt_length, n = lab.run_json(1)
+    assert 0 < prompt_length < n
+    view = root.locator(".aw-view-matrix")
+    _tiles_settled(lab, view)
+    assert view.get_attribute("data-prompt-length") == str(prompt_length)
+    assert f"generated tokens (italic) from {prompt_length}" in root.locator(".aw-matrix-title").text_content()
+    marked = root.locator(".aw-view-matrix .aw-query.aw-generated").evaluate_all("els => els.map(e => Number(e.dataset.index))")
+    plain = root.locator(".aw-view-matrix .aw-query:not(.aw-generated)").evaluate_all("els => els.map(e => Number(e.dataset.index))")
+    assert marked and min(marked) >= prompt_length and plain and max(plain) < prompt_length
+    _shot(lab, root, "matrix_compact_generated_light.png")

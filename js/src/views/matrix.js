@@ -484,6 +484,9 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     const shownCols = `${Math.floor(v.c0)}–${Math.min(nc, Math.ceil(v.c1)) - 1}`;
     zoomNote.textContent = vp.zoom > 1 ? `zoom ×${vp.zoom.toPrecision(3)} · queries ${shownRows} · keys ${shownCols}` : "wheel: zoom · drag: pan";
     reset.disabled = vp.zoom <= 1;
+    // A tile that failed (e.g. a kernel that is gone) is said once, beside the zoom controls.
+    if (tiled() && el.dataset.tileError) zoomNote.textContent = `Could not load part of the matrix: ${el.dataset.tileError}`;
+    zoomNote.classList.toggle("aw-error-text", Boolean(tiled() && el.dataset.tileError));
     if (!tiled()) el.dataset.masked = String(mask ? mask.reduce((a, b) => a + b, 0) : 0);
     barMin.textContent = formatRangeLabel(lo);
     barMax.textContent = formatRangeLabel(hi);
