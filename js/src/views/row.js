@@ -153,6 +153,9 @@ export function createRowView({ doc = document, onDraw = () => {}, model = null,
     ctx.stroke();
 
     const top = topKeys(values, TOP_KEYS);
+    // a tick over each named key, under its label
+    ctx.fillStyle = theme.accent;
+    for (const { index } of top) ctx.fillRect(keyX(index, values.length, width, bins) - 1, 0, 2, 6);
     // labels of the top keys above the plot, heaviest first, where they fit
     clearChildren(labels);
     labels.style.height = `${LABEL_LANES * LANE_HEIGHT}px`;
