@@ -55,22 +55,11 @@ def reply_to_row(attention: Any, revision: int, content: dict[str, Any]) -> tupl
     """Answer ``{"type": "row", "revision", "layer", "row", "heads": [...], "reduce": "none"|"mean"|"max"}``
     with the exact float32 row (``[N]`` keys) of one head, or the mean/max over ``heads``.
 
-    (The request queue, :mod:`albert_widget.protocol`, has already refused another revision.)
+    (The request queue, :mod:`albert_widget.protocol`, has already refused another revision; a
+    compact capture's rows: :func:`albert_widget.tiles.reply_to_compact_row`.)
     """
     array, kind = _attention_for(attention, content)
-    layer, row = content.get("layer"), content.get("row")
-    num_layers, num_heads, num_rows = array.shape[0], array.shape[1], array.shape[2]
-    for name, value, size in (("layer", layer, num_layers), ("row", row, num_rows)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
-            raise ValueError(f"a row request's {name} must be in 0..{size - 1}, got {value!r}")
-    heads = heads_from(content, num_heads)
-    if heads is None:
-        raise ValueError("a row request must list its heads, e.g. {'heads': [0]}")
-    reduce = content.get("reduce", "none")
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"a row request's reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    if reduce == "none" and len(heads) != 1:
-        raise ValueError("a row request without a reduction takes exactly one head")
+    layer, row, heads, reduce = _row_fields(content, array.shape[0], array.shape[1], array.shape[2])
     rows = array[layer][heads, row]  # [len(heads), N] float32 (a copy of a few rows)
     if reduce == "max":
         values = rows.max(axis=0)
@@ -83,3 +72,20 @@ def reply_to_row(attention: Any, revision: int, content: dict[str, Any]) -> tupl
     if kind is not None:
         reply["kind"] = kind
     return reply, [buffer]
+
+
+def _row_fields(content: dict[str, Any], num_layers: int, num_heads: int, num_rows: int) -> tuple[int, int, list[int], str]:
+    """The checked ``layer``, ``row``, ``heads`` and ``reduce`` of a row request."""
+    layer, row = content.get("layer"), content.get("row")
+    for name, value, size in (("layer", layer, num_layers), ("row", row, num_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+            raise ValueError(f"a row request's {name} must be in 0..{size - 1}, got {value!r}")
+    heads = heads_from(content, num_heads)
+    if heads is None:
+        raise ValueError("a row request must list its heads, e.g. {'heads': [0]}")
+    reduce = content.get("reduce", "none")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"a row request's reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    if reduce == "none" and len(heads) != 1:
+        raise ValueError("a row request without a reduction takes exactly one head")
+    return layer, row, heads, reduce

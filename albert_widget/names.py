@@ -13,6 +13,8 @@ __all__ = [
     "ENCODINGS",
     "EXPLAIN_METHODS",
     "FIGURE_VIEWS",
+    "HEAD_STATISTICS",
+    "MODEL_COLOURINGS",
     "PAIR_FILTERS",
     "REDUCTIONS",
     "STATIC_VIEWS",
@@ -20,8 +22,8 @@ __all__ = [
 ]
 
 #: Every view of the widget: two token columns with lines, heatmap, every layer x head as a
-#: thumbnail, query/key detail of one head, explainability maps.
-VIEWS = ("head", "matrix", "model", "neuron", "explain")
+#: thumbnail, query/key detail of one head, explainability maps, one query's row over the context.
+VIEWS = ("head", "matrix", "model", "neuron", "explain", "row")
 #: Views :func:`albert_widget.export.save_figure` draws.
 FIGURE_VIEWS = ("matrix", "head", "model")
 #: Views a standalone HTML page can show without a model in the loop.
@@ -39,8 +41,14 @@ DISPLAY_MODES = ("auto", "light", "dark")
 EXPLAIN_METHODS = ("rollout", "flow", "relevancy", "norm")
 #: How attention travels to the page (:mod:`albert_widget.transport`).
 ENCODINGS = ("float32", "float16", "uint8")
+#: Per-head statistics of the model view (albert_widget/head_summaries.py has their definitions):
+#: weight on the first token(s), row entropy (nats), weight on the previous token, on the token
+#: itself, mean attention distance (tokens).
+HEAD_STATISTICS = ("sink", "entropy", "previous_token", "self_weight", "mean_distance")
+#: What colours the model view: each head's attention as a thumbnail, or one statistic per head.
+MODEL_COLOURINGS = ("thumbnails", *HEAD_STATISTICS)
 #: How the widget holds a capture: the whole ``[L, H, N, N]`` array, or queries, keys and row
 #: log-sum-exp from which any tile is recomputed exactly (:class:`albert_widget.longcontext.CompactAttention`).
 ATTENTION_FORMS = ("dense", "compact")
 #: Views that draw a compact capture (they ask for tiles or summaries, never whole ``[H, N, N]`` layers).
-COMPACT_VIEWS = ("matrix",)
+COMPACT_VIEWS = ("head", "matrix", "model", "row")

@@ -65,6 +65,8 @@ REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "neuron": {"revision": (_INT, True), "layer": (_INT, True), "head": (_INT, True), "query": (_INT, True)},
     "explain": {"revision": (_INT, True), "method": (_STR, True), "layer": (_INT, False), "head": (_INT, False), "reduce": (_STR, False)},
     "head_stats": {"revision": (_INT, True)},
+    "summaries": {"revision": (_INT, True), "start": (_INT, False)},
+    "topk": {"revision": (_INT, True), "layer": (_INT, True), "heads": (_LIST, True), "k": (_INT, True)},
     "tile": {
         "revision": (_INT, True),
         "layer": (_INT, True),

@@ -44,6 +44,8 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "display_mode": "auto",
     "explain_method": "rollout",
     "neuron_query": -1,
+    "row_query": -1,
+    "model_statistic": "thumbnails",
 }
 
 

@@ -22,6 +22,7 @@ from .capture import capture
 from .encodings import reply_to_row
 from .explain import ExplainSource
 from .forward import MAX_ATTENTION_BYTES, is_causal_lm, validate_text
+from .head_summaries import SummarySource, reply_to_summaries, reply_to_top_k
 from .longcontext.compact import CompactAttention
 from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import (
@@ -30,6 +31,7 @@ from .names import (
     COMPACT_VIEWS,
     DISPLAY_MODES,
     EXPLAIN_METHODS,
+    MODEL_COLOURINGS,
     PAIR_FILTERS,
     REDUCTIONS,
     STATIC_VIEWS,
@@ -157,6 +159,12 @@ class AttentionWidget(anywidget.AnyWidget):
     )
     _widget_id = t.Unicode(help="Identifies this widget to the page: every rendering of it shares one data store.").tag(sync=True)
     explain_method = _synced(Choice(EXPLAIN_METHODS, _D["explain_method"]), "Explain view: 'rollout', 'flow', 'relevancy' or 'norm'.")
+    row_query = _synced(t.Int(_D["row_query"]), "The row view's query token: its attention over every key is drawn (-1: the last token).")
+    model_statistic = _synced(
+        Choice(MODEL_COLOURINGS, _D["model_statistic"]),
+        "What colours the model view: 'thumbnails' (each head's attention) or one number per head: 'sink' (weight on the "
+        "first token), 'entropy' (nats), 'previous_token', 'self_weight', 'mean_distance' (tokens), each the mean over queries.",
+    )
 
     def __init__(
         self,
@@ -190,6 +198,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._pending: AttentionResult | CompactAttention | None = None
         self._neuron = NeuronSource()
         self._explain = ExplainSource()
+        self._summaries = SummarySource()
         super().__init__(**kwargs)
         self._requests = RequestQueue(
             self._handlers(), lambda content, buffers: self.send(content, buffers), lambda: self.revision, self._on_failure
@@ -261,6 +270,8 @@ class AttentionWidget(anywidget.AnyWidget):
         :class:`~albert_widget.longcontext.CompactAttention` (``capture_compact``, ``capture_generate``,
         ``CompactAttention.from_npz(path)``), which opens on the matrix view. Keywords: ``view``,
         ``layer``, ``head`` and any trait."""
+        if isinstance(result, CompactAttention):
+            kwargs.setdefault("view", "matrix")
         return cls(result=result, **kwargs)
 
     def compare(self, other: Any = None, *, text_b: str | None = None, **kwargs: Any) -> Any:
@@ -513,6 +524,14 @@ class AttentionWidget(anywidget.AnyWidget):
             with self.hold_sync():
                 self._show_kind(self._result)
 
+    @t.validate("row_query")
+    def _validate_row_query(self, proposal: Any) -> int:
+        value = proposal["value"]
+        n = len(self.tokens)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not -1 <= int(value) < max(1, n):
+            raise ValueError(f"row_query must be -1 (the last token) or a token index in 0..{max(0, n - 1)}, got {value!r}")
+        return int(value)
+
     @t.validate("threshold")
     def _validate_threshold(self, proposal: Any) -> float:
         value = float(proposal["value"])
@@ -598,6 +617,12 @@ class AttentionWidget(anywidget.AnyWidget):
                 return reply_to_compact_row(self._result, self.revision, f)
             return reply_to_row(need_result().attentions, self.revision, f)
 
+        def any_result() -> AttentionResult | CompactAttention:
+            # per-head statistics and top-k keys: from a compact capture's summaries and blocks too
+            if self._result is None:
+                raise ValueError("there is no attention yet: give the widget a text first")
+            return self._result
+
         def set_text(f: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
             self._require_model()
             self._install(self._capture(f["text"], f.get("text_pair") or None))
@@ -612,6 +637,8 @@ class AttentionWidget(anywidget.AnyWidget):
             ),
             "explain": lambda f: self._explain.explain(need_result(), self.revision, f, self._model, self._tokenizer),
             "head_stats": lambda f: self._explain.head_stats(need_result(), self.revision, f),
+            "summaries": lambda f: reply_to_summaries(any_result(), self.revision, f, self._summaries),
+            "topk": lambda f: reply_to_top_k(any_result(), self.revision, f),
             "tile": lambda f: reply_to_tile(
                 self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
             ),
@@ -647,6 +674,7 @@ class AttentionWidget(anywidget.AnyWidget):
             handle.cancel()
         self._neuron = NeuronSource()
         self._explain = ExplainSource()
+        self._summaries = SummarySource()
         super().close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

@@ -62,3 +62,9 @@ def test_the_page_contract_lists_every_request_type(path, interface, end, contra
         line = re.search(rf"^\s+{kind}: \{{([^}}]*)\}};", body, re.M).group(1)
         declared = {m.group(1): m.group(2) == "?" for m in re.finditer(r"(\w+)(\??):", line)}
         assert declared == {f: not required for f, (_, required) in fields.items()}, kind
+
+
+@pytest.mark.parametrize("name", ["HEAD_STATISTICS", "MODEL_COLOURINGS"])
+def test_js_statistic_names_equal_python_names(name):
+    assert _js_lists(JS / "names.js")[name] == list(getattr(names, name))
+    assert set(names.HEAD_STATISTICS) <= set(names.MODEL_COLOURINGS)

@@ -169,7 +169,7 @@ def test_view_reduce_threshold_validation(widget):
     widget.head_reduce = "mean"
     widget.threshold = 0.25
     assert (widget.view, widget.head_reduce, widget.threshold) == ("matrix", "mean", 0.25)
-    with pytest.raises(ValueError, match="view must be one of 'head', 'matrix', 'model', 'neuron', 'explain', got 'table'"):
+    with pytest.raises(ValueError, match="view must be one of 'head', 'matrix', 'model', 'neuron', 'explain', 'row', got 'table'"):
         widget.view = "table"
     with pytest.raises(ValueError, match="head_reduce must be one of 'none', 'mean', 'max', got 'sum'"):
         widget.head_reduce = "sum"

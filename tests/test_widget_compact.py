@@ -67,9 +67,13 @@ def test_over_the_budget_the_widget_holds_the_compact_capture(widget, llama):
     # A short text on the same widget is dense again (and keeps the view chosen)
     widget.text = "hello world"
     assert isinstance(widget.result, AttentionResult) and widget.attention_form == "dense" and widget.view == "matrix"
-    widget.view = "head"
-    widget.text = TEXT  # back over the budget: the head view needs whole layers, so the matrix shows
+    widget.view = "neuron"
+    widget.text = TEXT  # back over the budget: the neuron view needs whole layers, so the matrix shows
     assert widget.attention_form == "compact" and widget.view == "matrix"
+    widget.text = "hello world"
+    widget.view = "head"
+    widget.text = TEXT  # the head view of a compact capture draws each query's top-k keys: it stays
+    assert widget.attention_form == "compact" and widget.view == "head"
     # Under the default budget the same text is dense
     assert AttentionWidget(model, tokenizer, TEXT).attention_form == "dense"
 

@@ -27,6 +27,10 @@ export interface Requests {
   explain: { revision: number; method: string; layer?: number; head?: number; reduce?: Reduction; encoding?: WireEncoding };
   /** explain view: per-head statistics of this input */
   head_stats: { revision: number; encoding?: WireEncoding };
+  /** model view by statistic: float32 [statistics, L, H] (HEAD_STATISTICS), per-head means over rows start.. */
+  summaries: { revision: number; start?: number; encoding?: WireEncoding };
+  /** head view of a long input: each query's k heaviest keys, int32 [len(heads), N, k] + float32 weights */
+  topk: { revision: number; layer: number; heads: number[]; k: number; encoding?: WireEncoding };
   /** a region of one head (or the mean/max over heads) downsampled to out_rows x out_cols cells by max or mean (albert_widget/tiles.py) */
   tile: {
     revision: number;
@@ -113,7 +117,7 @@ export interface Traits {
   head: number;
   heads: number[];
   head_reduce: Reduction;
-  view: "head" | "matrix" | "model" | "neuron" | "explain";
+  view: "head" | "matrix" | "model" | "neuron" | "explain" | "row";
   threshold: number;
   pair_filter: "all" | "aa" | "ab" | "ba" | "bb";
   word_level: boolean;
@@ -125,6 +129,8 @@ export interface Traits {
   display_mode: "auto" | "light" | "dark";
   explain_method: "rollout" | "flow" | "relevancy" | "norm";
   neuron_query: number;
+  row_query: number;
+  model_statistic: "thumbnails" | "sink" | "entropy" | "previous_token" | "self_weight" | "mean_distance";
   /** "dense": whole layers may be asked for; "compact": tiles and rows only */
   attention_form: "dense" | "compact";
 }

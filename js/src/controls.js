@@ -10,7 +10,7 @@ import { numbering } from "./numbering.js";
 import { clampIndex, REDUCE_MODES, validHeads } from "./reduce.js";
 import { perHead } from "./views/explain-math.js";
 
-const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain" };
+const VIEW_LABELS = { head: "Head", matrix: "Matrix", model: "Model", neuron: "Neuron", explain: "Explain", row: "Row" };
 export const VIEWS = VIEW_NAMES.map((name) => [name, VIEW_LABELS[name]]);
 
 /** Set a trait and push it to Python. */
@@ -280,7 +280,8 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
     const view = model.get("view");
     const compact = model.get("attention_form") === "compact";
     // Controls that change nothing in this view are disabled (and say why in their tooltip).
-    const acts = activeControls(view, model.get("explain_method"));
+    // (a compact capture's head view draws top-k lines: no threshold, no reduction over heads)
+    const acts = activeControls(compact && view === "head" ? "topk" : view, model.get("explain_method"));
     const why = `does nothing in the ${view} view`;
     layer.input.disabled = L === 0 || !acts.layer;
     head.input.disabled = H === 0 || !acts.head;
@@ -334,9 +335,15 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
 
   sync();
   /** Enable the download buttons when the view on screen can be exported. */
-  function setCanSave(on) {
-    saveSvg.disabled = !on;
-    savePng.disabled = !on;
+  /** Enable the downloads, or disable them with the reason as their tooltip. */
+  function setCanSave(on, why = "") {
+    for (const [button, usual] of [
+      [saveSvg, "Download this view as a vector SVG"],
+      [savePng, "Download this view as a PNG"],
+    ]) {
+      button.disabled = !on;
+      button.title = on || !why ? usual : why;
+    }
   }
 
   return { el, sync, setMessageError, setBusy, setCanSave, destroy };
@@ -344,7 +351,7 @@ export function createControls({ model, doc = document, onRun = () => {}, onSave
 
 /** Why a view is off for a compact capture of n tokens (one line). */
 export function compactReason(view, n) {
-  return `The ${view} view needs whole [heads, N, N] layers, which a compact capture (${n.toLocaleString("en")} tokens) does not hold: the matrix view shows it, tile by tile.`;
+  return `The ${view} view needs whole [heads, N, N] layers, which a compact capture (${n.toLocaleString("en")} tokens) does not hold: the matrix view shows it tile by tile, the head view its top-k keys, the model view per-head statistics, the row view one query at a time.`;
 }
 
 /**
@@ -357,6 +364,10 @@ export function activeControls(view, explainMethod) {
   switch (view) {
     case "matrix":
       return { layer: true, head: true, chips: true, threshold: false, reduce: true };
+    case "row":
+      return { layer: true, head: true, chips: true, threshold: false, reduce: true };
+    case "topk":
+      return { layer: true, head: true, chips: true, threshold: false, reduce: false };
     case "model":
     case "neuron":
       return { layer: true, head: true, chips: false, threshold: false, reduce: false };

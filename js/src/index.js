@@ -21,6 +21,8 @@ import { createHeadView } from "./views/head.js";
 import { createMatrixView } from "./views/matrix.js";
 import { createModelView } from "./views/model.js";
 import { createNeuronView } from "./views/neuron.js";
+import { createRowView } from "./views/row.js";
+import { createTopkHeadView } from "./views/topk-head.js";
 
 // Traits whose change only needs the controls and the views brought up to date.
 const TRAITS = [
@@ -51,6 +53,8 @@ const TRAITS = [
   "display_mode",
   "explain_method",
   "neuron_query",
+  "row_query",
+  "model_statistic",
   "attention_form",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
@@ -61,10 +65,12 @@ const RUN_DONE = ["text", "text_pair", "error"];
 const FRAME_FALLBACK_MS = 100;
 
 const VIEW_FACTORIES = { head: createHeadView, matrix: createMatrixView, model: createModelView, neuron: createNeuronView, explain: createExplainView };
+// Long inputs: one query's row over the context; the head view of a compact capture (top-k lines).
+Object.assign(VIEW_FACTORIES, { row: createRowView, topk: createTopkHeadView });
 // Views that ask Python for their own data (thumbnails, neuron vectors) instead of the layer store.
-const SELF_FED = new Set(["model", "neuron", "explain"]);
+const SELF_FED = new Set(["model", "neuron", "explain", "row", "topk"]);
 // Where a click on a model-view thumbnail goes: the detail view used last.
-const DETAIL_VIEWS = new Set(["head", "matrix", "neuron"]);
+const DETAIL_VIEWS = new Set(["head", "matrix", "neuron", "row"]);
 
 /**
  * One pending draw at a time: on the next animation frame, or after FRAME_FALLBACK_MS when frames
@@ -237,6 +243,15 @@ export function mount({ model, el, store }) {
     }
     return { view, layer: Number(root.dataset.layer), head: Number(root.dataset.head), props, focus, names };
   }
+  /** Why the view on screen cannot be downloaded (the buttons' tooltip when they are off). */
+  function saveReason() {
+    if (model.get("attention_form") === "compact") {
+      return "A compact capture has no whole matrix in the page to write: save widget.result.block(...) or widget.result.to_npz(path) from Python";
+    }
+    if (root.dataset.view === "model" && model.get("model_statistic") !== "thumbnails")
+      return "The download writes the thumbnails: colour by thumbnails to save";
+    return "";
+  }
   const exporter = createExporter({ doc, root, snapshot });
   function saveView(kind) {
     exporter.save(kind).then(
@@ -258,7 +273,7 @@ export function mount({ model, el, store }) {
     if (drawnAttrs) for (const [k, v] of Object.entries(drawnAttrs)) root.dataset[k] = String(v);
     const lines = views.head && !views.head.el.hidden ? views.head.el.dataset.lines : "0";
     root.dataset.lines = lines;
-    controls.setCanSave(snapshot() !== null);
+    controls.setCanSave(snapshot() !== null, saveReason());
     drawn += 1;
     root.dataset.drawn = String(drawn);
   }
@@ -326,7 +341,9 @@ export function mount({ model, el, store }) {
     const numHeads = Math.max(0, model.get("num_heads") | 0);
     const layer = clampIndex(model.get("layer"), numLayers);
     const head = clampIndex(model.get("head"), numHeads);
-    const view = String(model.get("view") || "head");
+    const asked = String(model.get("view") || "head");
+    // A compact capture holds no [H, N, N] layer: its head view draws each query's top-k keys.
+    const view = asked === "head" && model.get("attention_form") === "compact" ? "topk" : asked;
     const revision = model.get("revision");
     store.setRevision(revision);
     const attrs = { layer, head, view, revision, ntokens: n };
@@ -339,13 +356,20 @@ export function mount({ model, el, store }) {
       completeWithout(attrs, "No attention to show yet.", "empty");
       return;
     }
-    if (DETAIL_VIEWS.has(view)) lastDetail = view;
+    if (DETAIL_VIEWS.has(asked)) lastDetail = asked;
     const form = String(model.get("attention_form") || "dense");
     root.dataset.form = form;
     if (form === "compact") {
-      if (!COMPACT_VIEWS.includes(view)) completeWithout(attrs, compactReason(view, n), "unavailable");
-      else drawCompact(attrs, tokens, layer, head, numHeads, numLayers);
-      return;
+      // Views that need whole layers are off; the row, model (statistics) and head (top-k) views
+      // ask for their own data below, the matrix view draws tiles.
+      if (!COMPACT_VIEWS.includes(asked)) {
+        completeWithout(attrs, compactReason(asked, n), "unavailable");
+        return;
+      }
+      if (!SELF_FED.has(view)) {
+        drawCompact(attrs, tokens, layer, head, numHeads, numLayers);
+        return;
+      }
     }
 
     if (SELF_FED.has(view)) {
@@ -367,7 +391,7 @@ export function mount({ model, el, store }) {
       if (out.state === "ready") {
         setStatus("", "ready");
         showOnly(view);
-        controls.setCanSave(snapshot() !== null); // the view's own onDraw ran before the root was ready
+        controls.setCanSave(snapshot() !== null, saveReason()); // the view's own onDraw ran before the root was ready
       } else if (out.state === "loading") {
         setStatus(out.text || "Loading…", "loading"); // the view redraws when its reply arrives
       } else {

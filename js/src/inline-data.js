@@ -258,6 +258,8 @@ export const STATIC_REFUSALS = {
   explain: "The explain view needs the model; this static page holds only the attention.",
   head_stats: "Head statistics are computed by Python; this static page holds only the attention.",
   row: "This page holds the attention at the precision it was saved with; there is no exact row to fetch.",
+  summaries: "Per-head statistics are computed by Python; this static page shows the thumbnails (Colour by: thumbnails).",
+  topk: "Top-k keys are computed by Python for compact captures; this static page holds whole layers.",
 };
 
 /**

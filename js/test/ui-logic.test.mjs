@@ -122,6 +122,9 @@ test("controls that change nothing in a view are inactive there", () => {
   }
   assert.equal(activeControls("explain", "norm").layer, true);
   assert.deepEqual(activeControls("explain", "rollout"), { layer: false, head: false, chips: false, threshold: false, reduce: false });
+  // the row view reduces over heads; the top-k head view of a compact capture draws each head, no threshold
+  assert.deepEqual(activeControls("row"), { layer: true, head: true, chips: true, threshold: false, reduce: true });
+  assert.deepEqual(activeControls("topk"), { layer: true, head: true, chips: true, threshold: false, reduce: false });
 });
 
 test("the first token of sentence B is found for the A/B divider", () => {

@@ -76,6 +76,7 @@ def test_model_view_thumbnail_click_moves_the_kernel(lab):
     # Click the thumbnail of layer 7, head 3: the kernel follows and the matrix view (used last) opens.
     thumb = int(view.get_attribute("data-thumb"))
     pitch = thumb + (4 if thumb >= 24 else 2)
+    root.locator(".aw-model-canvas").evaluate("c => c.scrollIntoView({block: 'center'})")  # the point clicked is on screen
     box = root.locator(".aw-model-canvas").bounding_box()
     lab.page.mouse.click(box["x"] + 3 * pitch + thumb / 2, box["y"] + 7 * pitch + thumb / 2)
     lab.wait_attr(root, "view", "matrix")

@@ -2,12 +2,18 @@
 // Thumbnails are block-averaged in Python and arrive as one uint8 buffer
 // ({type: "thumbnails", revision, size, ...}); clicking one selects that layer and head and opens the
 // detail view used last. ALBERT: brackets show the layers that run the same shared weights.
+// Coloured by a statistic instead (the model_statistic trait: sink, entropy, previous token, self
+// weight, mean distance; {type: "summaries"}), each layer x head is one cell of one colour on a
+// shared scale with a legend, the exact value on hover; clicking a cell selects that layer and head.
+// A compact capture (long inputs) has no thumbnails: it shows the statistics.
 
 import "./model.css";
 import { clearChildren, h, listenerSet } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
-import { colourise, viridisLut } from "../draw/colour.js";
+import { colourise, lutIndex, viridisLut } from "../draw/colour.js";
+import { MODEL_COLOURINGS } from "../names.js";
 import { numbering } from "../numbering.js";
+import { parseSummaries, STATISTIC_LABELS, statText } from "./long-math.js";
 import { gridLayout, groupRuns, requestSize, resolutionCaption, sharesWeights, sharingCaption, thumbAt, thumbnailBytes, thumbOrigin } from "./model-layout.js";
 
 const LABEL_WIDTH = 58;
@@ -34,7 +40,15 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   hover.hidden = true;
   const plot = h(doc, "div", { cls: "aw-model-plot" }, [canvas, selected, hover]);
   const grid = h(doc, "div", { cls: "aw-model-grid" }, [h(doc, "div", { cls: "aw-model-groups-head" }), corner, heads, groups, layers, plot]);
-  const el = h(doc, "div", { cls: "aw-view-model" }, [sharing, caption, grid]);
+  const colourBy = h(doc, "select", { cls: "aw-model-statistic", attrs: { "aria-label": "Colour the heads by" } });
+  for (const name of MODEL_COLOURINGS) colourBy.appendChild(h(doc, "option", { text: STATISTIC_LABELS[name] || name, attrs: { value: name } }));
+  const legendBar = h(doc, "canvas", { cls: "aw-model-legend-bar", attrs: { "aria-hidden": "true" } });
+  const legendLo = h(doc, "span", { cls: "aw-model-legend-lo" });
+  const legendHi = h(doc, "span", { cls: "aw-model-legend-hi" });
+  const legend = h(doc, "div", { cls: "aw-model-legend" }, [legendLo, legendBar, legendHi]);
+  legend.hidden = true;
+  const colourRow = h(doc, "div", { cls: "aw-model-colour-by" }, [h(doc, "span", { cls: "aw-field-label", text: "Colour by" }), colourBy, legend]);
+  const el = h(doc, "div", { cls: "aw-view-model" }, [colourRow, sharing, caption, grid]);
   const atlas = doc.createElement("canvas");
   el.hidden = true; // shown by the host once it has drawn
 
@@ -47,6 +61,9 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   let props = null;
   let names = numbering(null); // the model's own layer and head numbers (include_layers / include_heads)
   let shownFigure = null; // what figure() gives the SVG / PNG download
+  let stats = null; // parsed summaries reply of the current revision
+  let statFailure = "";
+  let statistic = "thumbnails"; // what the grid is coloured by now
 
   function request(rev, size) {
     send({ type: "thumbnails", revision: rev, size });
@@ -159,12 +176,21 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     if (next.revision !== revision) {
       revision = next.revision;
       failure = "";
+      statFailure = "";
       if (thumbs && thumbs.revision !== revision) thumbs = null;
+      if (stats && stats.revision !== revision) stats = null;
     }
-    if (failure) return { state: "unavailable", text: failure };
     const groupsList = Array.isArray(info.layer_groups) ? info.layer_groups : [];
     const share = sharesWeights(groupsList, numLayers);
     layout = gridLayout({ numLayers, numHeads, width: availableWidth(share) });
+    const compact = model && model.get("attention_form") === "compact";
+    const asked = model ? String(model.get("model_statistic") || "thumbnails") : "thumbnails";
+    statistic = compact && asked === "thumbnails" ? "sink" : asked;
+    colourBy.value = statistic;
+    el.dataset.statistic = statistic;
+    if (statistic !== "thumbnails") return updateStatistic(next, groupsList, share, compact && asked === "thumbnails");
+    legend.hidden = true;
+    if (failure) return { state: "unavailable", text: failure };
     const dpr = globalThis.devicePixelRatio || 1;
     const want = requestSize(layout.thumb, dpr);
     if (!thumbs) {
@@ -222,7 +248,87 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     return { state: "ready" };
   }
 
+  /** The grid coloured by one statistic per head (one shared scale, legend, exact value on hover). */
+  function updateStatistic(next, groupsList, share, insteadOfThumbnails) {
+    const { numLayers, numHeads, layer, head } = next;
+    if (statFailure) return { state: "unavailable", text: statFailure };
+    if (!stats) {
+      send({ type: "summaries", revision });
+      return { state: "loading", text: "Loading the statistics of every layer and head…" };
+    }
+    if (stats.numLayers !== numLayers || stats.numHeads !== numHeads) {
+      return { state: "mismatch", text: `Statistics [${stats.numLayers}, ${stats.numHeads}] do not match ${numLayers} layers × ${numHeads} heads.` };
+    }
+    buildLabels(numLayers, numHeads, groupsList, share);
+    const values = stats.grids[statistic];
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of values) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const lut = viridisLut();
+    const { ctx } = sizeCanvas(canvas, layout.width, layout.height);
+    clearCanvas(ctx);
+    for (let l = 0; l < numLayers; l++) {
+      for (let hd = 0; hd < numHeads; hd++) {
+        const k = lutIndex(values[l * numHeads + hd], lo, hi) * 4;
+        ctx.fillStyle = `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]})`;
+        const { x, y } = thumbOrigin(l, hd, layout);
+        ctx.fillRect(x, y, layout.thumb, layout.thumb);
+      }
+    }
+    drawnKey = ""; // the thumbnails must be drawn again when switched back
+    shownFigure = null; // the downloads write thumbnails only (the statistic grid has no writer yet)
+    const { ctx: lctx } = sizeCanvas(legendBar, 160, 10);
+    const gradient = lctx.createLinearGradient(0, 0, 160, 0);
+    for (let t = 0; t <= 8; t++) {
+      const k = Math.min(255, Math.round((t / 8) * 255)) * 4;
+      gradient.addColorStop(t / 8, `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]})`);
+    }
+    lctx.fillStyle = gradient;
+    lctx.fillRect(0, 0, 160, 10);
+    legendLo.textContent = statText(lo);
+    legendHi.textContent = statText(hi);
+    legend.hidden = false;
+    legend.title = `${STATISTIC_LABELS[statistic]}: ${statText(lo)} (dark) to ${statText(hi)} (bright)`;
+    place(selected, layer, head);
+    selected.dataset.layer = String(layer);
+    selected.dataset.head = String(head);
+    for (const t of heads.children) t.classList.toggle("aw-model-label-on", Number(t.dataset.head) === head);
+    for (const t of layers.children) t.classList.toggle("aw-model-label-on", Number(t.dataset.layer) === layer);
+    sharing.hidden = true;
+    caption.textContent = [
+      `${numLayers} layers × ${numHeads} heads`,
+      `${STATISTIC_LABELS[statistic]}, the mean over every query of this input${statistic === "sink" && stats.numSinkTokens > 1 ? ` (first ${stats.numSinkTokens} tokens)` : ""}`,
+      insteadOfThumbnails ? "thumbnails need whole heads, which a compact capture does not hold" : "",
+      "hover for the exact value, click to select a head",
+    ]
+      .filter(Boolean)
+      .join(" · ");
+    canvas.setAttribute("aria-label", `${STATISTIC_LABELS[statistic]} of ${numLayers} layers × ${numHeads} heads`);
+    el.dataset.layer = String(layer);
+    el.dataset.head = String(head);
+    el.dataset.lo = String(lo);
+    el.dataset.hi = String(hi);
+    el.dataset.shared = share ? "true" : "false";
+    onDraw();
+    return { state: "ready" };
+  }
+
   function handleMessage(msg, buffers) {
+    if (msg && msg.type === "summaries") {
+      if (msg.revision !== revision) return true;
+      try {
+        if (typeof msg.error === "string") throw new Error(msg.error);
+        stats = { ...parseSummaries(msg, (buffers || [])[0]), revision: msg.revision, numSinkTokens: Number(msg.num_sink_tokens) || 1 };
+        statFailure = "";
+      } catch (err) {
+        statFailure = `Could not get the statistics: ${err.message}`;
+      }
+      requestDraw();
+      return true;
+    }
     if (!msg || msg.type !== "thumbnails") return false;
     if (msg.revision !== revision) return true;
     try {
@@ -249,8 +355,9 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     if (!t || !model) return;
     model.set("layer", t.layer);
     model.set("head", t.head);
-    model.set("view", lastDetail());
+    if (statistic === "thumbnails") model.set("view", lastDetail()); // by statistic: stay, to compare heads
     model.save_changes();
+    requestDraw();
   }
 
   function onMove(event) {
@@ -260,8 +367,17 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
     hover.hidden = false;
     hover.dataset.layer = String(t.layer);
     hover.dataset.head = String(t.head);
-    canvas.title = `layer ${names.layer(t.layer)}, head ${names.head(t.head)}: click to open it in the ${lastDetail()} view`;
-    readout.textContent = `layer ${names.layer(t.layer)}, head ${names.head(t.head)}`;
+    const where = `layer ${names.layer(t.layer)}, head ${names.head(t.head)}`;
+    if (statistic !== "thumbnails" && stats) {
+      const value = stats.grids[statistic][t.layer * stats.numHeads + t.head];
+      hover.dataset.value = String(value);
+      canvas.title = `${where}: ${STATISTIC_LABELS[statistic]} = ${String(value)}; click to select it`;
+      readout.textContent = `${where}: ${statText(value)}`;
+      return;
+    }
+    delete hover.dataset.value;
+    canvas.title = `${where}: click to open it in the ${lastDetail()} view`;
+    readout.textContent = where;
   }
 
   function onLeave() {
@@ -272,6 +388,12 @@ export function createModelView({ doc = document, onDraw = () => {}, model = nul
   events.on(canvas, "click", onClick);
   events.on(canvas, "mousemove", onMove);
   events.on(canvas, "mouseleave", onLeave);
+  events.on(colourBy, "change", () => {
+    if (!model) return;
+    model.set("model_statistic", colourBy.value);
+    model.save_changes();
+    requestDraw();
+  });
 
   function destroy() {
     events.clear();
