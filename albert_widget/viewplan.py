@@ -139,24 +139,40 @@ def view_plan(
     )
 
 
+def _group(a: np.ndarray, members: Sequence[Sequence[int]], axis: int, mean: bool) -> np.ndarray:
+    """``a`` with its ``axis`` regrouped: entry ``w`` is the mean (rows) or sum (columns) of the
+    entries ``members[w]``. Gathers then adds runs (``np.add.reduceat``): O(size of ``a``), where a
+    product with a grouping matrix would cost O(N³) at long inputs."""
+    if all(len(m) == 1 for m in members):  # no words, at most a filter: a plain selection
+        return np.take(a, [m[0] for m in members], axis=axis)
+    shape = list(a.shape)
+    if not members:
+        shape[axis] = 0
+        return np.zeros(shape)
+    order = np.fromiter((i for m in members for i in m), dtype=np.intp)
+    lengths = np.array([len(m) for m in members], dtype=np.intp)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    out = np.add.reduceat(np.take(a, order, axis=axis), starts, axis=axis)
+    if mean:
+        shape = [1] * a.ndim
+        shape[axis] = len(members)
+        out = out / lengths.reshape(shape)
+    return out
+
+
 def apply_plan(attention: Any, plan: Plan) -> np.ndarray:
     """``[..., R, C]`` attention -> ``[..., rows shown, columns shown]`` float32 (``applyPlan``):
     rows renormalised over the kept columns when special tokens are hidden, then word means (rows)
     and sums (columns), computed in float64."""
     a = np.asarray(attention, dtype=np.float64)
-    R, C = a.shape[-2:]
     if plan.kept_cols is not None:
         kept = np.asarray(plan.kept_cols, dtype=bool)
         total = a[..., kept].sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             a = np.where(total > 0, a / np.where(total > 0, total, 1.0), 0.0)
-    mean_rows = np.zeros((len(plan.row_members), R))
-    for w, members in enumerate(plan.row_members):
-        mean_rows[w, list(members)] = 1.0 / len(members)
-    sum_cols = np.zeros((C, len(plan.col_members)))
-    for w, members in enumerate(plan.col_members):
-        sum_cols[list(members), w] = 1.0
-    return np.ascontiguousarray((mean_rows @ a @ sum_cols).astype(np.float32))
+    a = _group(a, plan.row_members, a.ndim - 2, mean=True)
+    a = _group(a, plan.col_members, a.ndim - 1, mean=False)
+    return np.ascontiguousarray(a.astype(np.float32))
 
 
 def causal_mask(plan: Plan) -> np.ndarray | None:
