@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import pathlib
 import re
 import xml.etree.ElementTree as ET
 
@@ -17,7 +19,7 @@ from albert_widget import AttentionWidget, save_figure
 from albert_widget.analysis import STATISTICS
 from albert_widget.compat import make_widget
 from albert_widget.explain import explain_scope, reply_to_explain, reply_to_head_stats
-from albert_widget.export.explain_figure import STAT_LABELS, explain_figure, short_number
+from albert_widget.export.explain_figure import STAT_LABELS, explain_figure, range_numbers, short_number
 from albert_widget.export.figures import prettify_token
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -69,7 +71,8 @@ def test_saved_explain_figure_has_the_pages_map_tokens_scale_and_title(tiny_albe
         assert label in texts
     # the colour scale of the page: min(0, lowest) .. highest, labelled as the page writes it
     lo, hi = min(0.0, float(values.min())), float(values.max())
-    assert short_number(lo) in texts and short_number(hi) in texts
+    lo_text, hi_text = range_numbers(lo, hi)
+    assert lo_text in texts and hi_text in texts
     # the cells: the PNG inside the SVG is the map at one pixel per cell, in the page's colours
     pixels = _image_of(path, "explain-map")
     shown = values[None, :] if values.ndim == 1 else values
@@ -81,7 +84,7 @@ def test_saved_explain_figure_has_the_pages_map_tokens_scale_and_title(tiny_albe
     for k, name in enumerate(STATISTICS):
         assert STAT_LABELS[name] in texts
         grid = stats[k].astype(np.float64)
-        assert f"{short_number(grid.min())} … {short_number(grid.max())}" in texts, name
+        assert "{} … {}".format(*range_numbers(grid.min(), grid.max())) in texts, name
         cells = _image_of(path, f"stat-{name}")
         assert cells.shape[:2] == grid.shape
         if grid.max() > grid.min():
@@ -145,3 +148,28 @@ def test_a_built_explain_figure_is_saved_as_it_is_in_every_format(tmp_path):
     with pytest.raises(ValueError, match=r"values must be \[N, N\] or \[N\]"):
         explain_figure(values, ["x"], [False], method="rollout", note="", scope="")
     assert re.fullmatch(r"\d\.\d\de[+-]\d+", short_number(4.27e-6)) and short_number(0.5) == "0.500"
+
+
+#: The same table as js/test/explain.test.mjs (RANGE_CASES): the page and the figure write ranges alike.
+RANGE_CASES = [
+    (3.57e-9, 0.635, "0.000", "0.635"),
+    (0.00235, 0.262, "0.002", "0.262"),
+    (0.963, 11.8, "1.0", "11.8"),
+    (0.00681, 3.06, "0.01", "3.06"),
+    (-0.0001, 0.5, "0.000", "0.500"),
+    (0, 0, "0", "0"),
+    (1e-5, 4e-4, "1.00e-5", "4.00e-4"),
+    (2, 1234, "2.00", "1.23e+3"),
+]
+
+
+@pytest.mark.parametrize(("lo", "hi", "lo_text", "hi_text"), RANGE_CASES)
+def test_ranges_are_written_alike_at_both_ends(lo, hi, lo_text, hi_text):
+    assert range_numbers(lo, hi) == (lo_text, hi_text)
+
+
+def test_range_table_is_the_pages():
+    text = (pathlib.Path(__file__).resolve().parents[1] / "js" / "test" / "explain.test.mjs").read_text(encoding="utf-8")
+    table = text[text.index("RANGE_CASES = [") : text.index("];", text.index("RANGE_CASES = ["))]
+    rows = re.findall(r"\[([^\[\]]+)\]", table)
+    assert [tuple(json.loads(f"[{r}]")) for r in rows] == [tuple(c) for c in RANGE_CASES]

@@ -57,6 +57,23 @@ CORNERS = {"norm": "query \u2193  key \u2192"}
 DEFAULT_CORNER = "top position \u2193  input token \u2192"
 
 
+def range_numbers(lo: float, hi: float) -> tuple[str, str]:
+    """The two ends of a range written alike, the page's ``rangeNumbers``: the decimals that give the
+    larger end 3 significant digits (``0.000 … 0.635``); below 0.001 or from 999.5 up,
+    :func:`short_number` for both."""
+    lo, hi = float(lo), float(hi)
+    top = max(abs(lo), abs(hi))
+    if not np.isfinite(top) or top == 0 or top < 0.001 or top >= 999.5:
+        return short_number(lo), short_number(hi)
+    decimals = max(0, 2 - int(np.floor(np.log10(top))))
+
+    def fixed(v: float) -> str:
+        text = f"{v:.{decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
+
+    return fixed(lo), fixed(hi)
+
+
 def short_number(v: float) -> str:
     """One way for every number, the page's ``shortNumber`` (js/src/views/explain-math.js): 3
     significant digits, plain from 0.001 to 999 (``0.500``, ``12.3``), else ``6.18e-6`` / ``1.23e+3``
@@ -210,7 +227,7 @@ def _draw(
                 t.set_fontstyle("italic")
     # colour bar: lowest value, ramp, highest value, as the page writes them
     bar_y = top + plot_h + 0.08
-    lo_text, hi_text = short_number(lo), short_number(hi)
+    lo_text, hi_text = range_numbers(lo, hi)
     lo_w = (measure.width([lo_text], size) + 3) * _PT
     cax = axes(x0 + lo_w, bar_y, min(1.6, W - x0 - lo_w - 0.8), line_h, "colorbar")
     cax.imshow(np.linspace(0, 1, 256)[None, :], cmap=cmap, aspect="auto", interpolation="none")
@@ -252,7 +269,7 @@ def _draw(
             fig.text(
                 (0.1 + gx) / W,
                 1 - (y0 + gy + line_h + L * c + 0.03) / Hh,
-                f"{short_number(glo)} \u2026 {short_number(ghi)}",
+                "{} \u2026 {}".format(*range_numbers(glo, ghi)),
                 ha="left",
                 va="top",
                 fontsize=size - 1,

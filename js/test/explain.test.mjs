@@ -11,6 +11,7 @@ import {
   parseStatsReply,
   perHead,
   range,
+  rangeNumbers,
   STAT_LABELS,
   shortNumber,
   topHeads,
@@ -103,4 +104,20 @@ test("ranges and numbers", () => {
   assert.equal(shortNumber(6.81e-9), "6.81e-9");
   assert.equal(shortNumber(0.001), "0.00100");
   assert.equal(shortNumber(12345), "1.23e+4");
+});
+
+// The same table as tests/test_explain_figure.py (the Python twin, range_numbers).
+export const RANGE_CASES = [
+  [3.57e-9, 0.635, "0.000", "0.635"],
+  [0.00235, 0.262, "0.002", "0.262"],
+  [0.963, 11.8, "1.0", "11.8"],
+  [0.00681, 3.06, "0.01", "3.06"],
+  [-0.0001, 0.5, "0.000", "0.500"],
+  [0, 0, "0", "0"],
+  [1e-5, 4e-4, "1.00e-5", "4.00e-4"],
+  [2, 1234, "2.00", "1.23e+3"],
+];
+
+test("rangeNumbers writes both ends of a range alike", () => {
+  for (const [lo, hi, a, b] of RANGE_CASES) assert.deepEqual(rangeNumbers(lo, hi), [a, b], `${lo} … ${hi}`);
 });

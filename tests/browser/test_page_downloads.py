@@ -254,6 +254,9 @@ def test_explain_view_shows_all_of_itself_in_light_and_dark(lab):
             number = r"-?(\d+(\.\d+)?|\d\.\d\de[+-]\d+)"
             for r in ranges:
                 assert re.fullmatch(f"{number} … {number}", r), r
+                lo, hi = r.split(" … ")
+                if "e" not in lo + hi:  # both ends written alike: the same decimals (never 3.57e-9 … 0.635)
+                    assert len(lo.partition(".")[2]) == len(hi.partition(".")[2]), r
             note = root.locator(".aw-explain-note").text_content() or ""
             assert "‖" not in note and "((" not in note and "))" not in note, note
             assert note.endswith("all layers and heads") or re.search(r"layer \d+, head \d+$", note), note

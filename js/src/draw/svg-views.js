@@ -4,7 +4,7 @@
 // "all layers and heads", or the method), not only in the file name. Cells are <rect>s (runs of one
 // colour merged), never an embedded bitmap; token text goes through escapeXml (tokenText).
 
-import { EXPLAIN_METHODS, STAT_LABELS, shortNumber } from "../views/explain-math.js";
+import { EXPLAIN_METHODS, rangeNumbers, STAT_LABELS } from "../views/explain-math.js";
 import { DIVERGING_STOPS, divergingRgb, formatNumber, scalingLabel, vectorCell } from "../views/neuron-math.js";
 import { lutIndex, VIRIDIS_STOPS, viridisLut } from "./colour.js";
 import { attrs, document_, escapeXml, fit, hex2, measurer, num, paint, themeOf, tokenText } from "./svg.js";
@@ -334,7 +334,7 @@ export function explainViewSvg(props) {
   });
   body += `<g class="aw-row-labels"${attrs({ "font-family": theme.codeFontFamily, "xml:space": "preserve" })}>\n${rowsG}</g>\n`;
   body += `<g class="aw-col-labels"${attrs({ "font-family": theme.codeFontFamily, "xml:space": "preserve" })}>\n${colsG}</g>\n`;
-  const bar = colourBar("aw-viridis-explain", VIRIDIS_STOPS, shortNumber(lo), shortNumber(hi), plotX, plotY + plotH + 8, theme, width);
+  const bar = colourBar("aw-viridis-explain", VIRIDIS_STOPS, ...rangeNumbers(lo, hi), plotX, plotY + plotH + 8, theme, width);
   body += bar.body;
   let bottom = plotY + plotH + 8 + 14;
   let right = Math.max(
@@ -369,7 +369,7 @@ export function explainViewSvg(props) {
       if (glo === Infinity) [glo, ghi] = [0, 1];
       if (!(ghi > glo)) ghi = glo + 1;
       const label = STAT_LABELS[name] || name;
-      const range = `${shortNumber(glo)} … ${shortNumber(ghi)}`;
+      const range = rangeNumbers(glo, ghi).join(" … ");
       const gw = Math.max(H * (c + 1), width(label, CAPTION_FONT, { mono: false, bold: true }), width(range, 10, { mono: false }));
       const gh = 14 + L * (c + 1) + 14;
       if (x > PAD && x + gw > maxRow) {

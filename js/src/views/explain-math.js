@@ -101,6 +101,23 @@ export function chosenStat(value, statistics) {
 }
 
 /** Short number for labels. */
+/**
+ * The two ends of a range written alike: with the decimals that give the larger end 3 significant
+ * digits ("0.000 … 0.635", "0.002 … 0.262", "0.963 … 11.8"), so a caption never mixes
+ * 3.57e-9 with 0.635. Ranges whose larger end is below 0.001 or from 999.5 up use shortNumber.
+ * @returns {[string, string]}
+ */
+export function rangeNumbers(lo, hi) {
+  const top = Math.max(Math.abs(lo), Math.abs(hi));
+  if (!Number.isFinite(top) || top === 0 || top < 0.001 || top >= 999.5) return [shortNumber(lo), shortNumber(hi)];
+  const decimals = Math.max(0, 2 - Math.floor(Math.log10(top)));
+  const fixed = (v) => {
+    const text = v.toFixed(decimals);
+    return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // no "-0.000"
+  };
+  return [fixed(lo), fixed(hi)];
+}
+
 export function shortNumber(v) {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);

@@ -9,7 +9,7 @@ import { clearChildren, h, sameArray } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
 import { numbering } from "../numbering.js";
-import { EXPLAIN_METHODS, explainKey, explainRequest, explainScope, parseExplainReply, range, shortNumber } from "./explain-math.js";
+import { EXPLAIN_METHODS, explainKey, explainRequest, explainScope, parseExplainReply, range, rangeNumbers } from "./explain-math.js";
 import { tokenElement, tokenInfos } from "./labels.js";
 import { cellSize, labelStep } from "./matrix.js";
 import { createSummaryPanel } from "./summary.js";
@@ -164,8 +164,7 @@ export function createExplainView({ doc = document, onDraw = () => {}, model = n
     octx.putImageData(image, 0, 0);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(offscreen, 0, 0, n * cell, nr * cell);
-    barMin.textContent = shortNumber(lo);
-    barMax.textContent = shortNumber(hi);
+    [barMin.textContent, barMax.textContent] = rangeNumbers(lo, hi);
     el.dataset.lo = String(lo);
     el.dataset.hi = String(hi);
     let sum = 0;

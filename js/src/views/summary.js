@@ -6,7 +6,7 @@
 import { clearChildren, h } from "../dom.js";
 import { lutIndex, viridisLut } from "../draw/colour.js";
 import { numbering } from "../numbering.js";
-import { chosenStat, parseStatsReply, range, STAT_LABELS, shortNumber, topHeads } from "./explain-math.js";
+import { chosenStat, parseStatsReply, range, rangeNumbers, STAT_LABELS, shortNumber, topHeads } from "./explain-math.js";
 
 function lutCss(value, lo, hi) {
   const lut = viridisLut();
@@ -81,7 +81,7 @@ export function createSummaryPanel({ doc = document, model = null, send = () => 
     return h(doc, "div", { cls: `aw-summary-grid${big ? " aw-summary-big" : ""}`, dataset: { stat: name } }, [
       h(doc, "div", { cls: "aw-summary-name", text: STAT_LABELS[name] || name }),
       cells,
-      h(doc, "div", { cls: "aw-summary-range", text: `${shortNumber(lo)} … ${shortNumber(hi)}` }),
+      h(doc, "div", { cls: "aw-summary-range", text: rangeNumbers(lo, hi).join(" … ") }),
     ]);
   }
 
