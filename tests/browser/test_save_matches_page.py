@@ -37,11 +37,11 @@ def report(widget, state, path):
     if widget.view == "explain":  # the numbers the saved figure drew, from explain.py as the page's
         import xml.etree.ElementTree as ET
         from albert_widget.explain import explain_view
-        from albert_widget.export.explain_figure import short_number
+        from albert_widget.export.explain_figure import range_numbers
         values, note = explain_view(widget.result, widget.explain_method, widget.layer, widget.head, widget.head_reduce,
                                     widget._model, widget._tokenizer, widget._explain.at(widget.revision))
-        out.update(explain=True, note=note, shape=list(values.shape), sum=float(values.sum(dtype=np.float64)),
-                   lo=short_number(min(0.0, float(values.min()))), hi=short_number(float(values.max())),
+        lo, hi = range_numbers(min(0.0, float(values.min())), float(values.max()))
+        out.update(explain=True, note=note, shape=list(values.shape), sum=float(values.sum(dtype=np.float64)), lo=lo, hi=hi,
                    texts=["".join(t.itertext()) for t in ET.parse(path).iter("{http://www.w3.org/2000/svg}text")])
         return out
     fig = figure(widget.result, state=widget.widget_state())
