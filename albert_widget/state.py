@@ -43,6 +43,7 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "display_mode": "auto",
     "explain_method": "rollout",
     "neuron_query": -1,
+    "colour_scale": "auto",
 }
 
 

@@ -27,6 +27,7 @@ from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import (
     ATTENTION_FORMS,
     ATTENTION_KINDS,
+    COLOUR_SCALES,
     COMPACT_VIEWS,
     DISPLAY_MODES,
     EXPLAIN_METHODS,
@@ -40,7 +41,7 @@ from .protocol import RequestQueue, kernel_event_loop
 from .result import AttentionResult
 from .snapshot import SNAPSHOT_DELAY, snapshot_of
 from .thumbnails import reply_to_thumbnails
-from .tiles import reply_to_compact_row, reply_to_tile
+from .tiles import reply_to_compact_row, reply_to_tile, reply_to_tiles
 from .transport import reply_to_request
 
 __all__ = ["AttentionWidget"]
@@ -156,6 +157,12 @@ class AttentionWidget(anywidget.AnyWidget):
         "with widget state and reopened without this kernel still draws it.",
     )
     _widget_id = t.Unicode(help="Identifies this widget to the page: every rendering of it shares one data store.").tag(sync=True)
+    colour_scale = _synced(
+        Choice(COLOUR_SCALES, _D["colour_scale"]),
+        "The matrix colours of a compact capture: 'log' (log10 of the weight over a fixed range stated under the plot, "
+        "so structure far below the attention sink shows), 'linear' (0 to the head's largest weight) or 'auto' (log). "
+        "A dense capture's matrix is always linear.",
+    )
     explain_method = _synced(Choice(EXPLAIN_METHODS, _D["explain_method"]), "Explain view: 'rollout', 'flow', 'relevancy' or 'norm'.")
 
     def __init__(
@@ -590,6 +597,9 @@ class AttentionWidget(anywidget.AnyWidget):
             "explain": lambda f: self._explain.explain(need_result(), self.revision, f, self._model, self._tokenizer),
             "head_stats": lambda f: self._explain.head_stats(need_result(), self.revision, f),
             "tile": lambda f: reply_to_tile(
+                self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
+            ),
+            "tiles": lambda f: reply_to_tiles(
                 self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
             ),
             "set_text": set_text,

@@ -20,3 +20,5 @@ export const ENCODINGS = ["float32", "float16", "uint8"];
 export const ATTENTION_FORMS = ["dense", "compact"];
 /** Views that draw a compact capture (tiles or summaries, never whole [H, N, N] layers). */
 export const COMPACT_VIEWS = ["matrix"];
+/** The matrix view's colour scale ("auto": log for a compact capture, linear for a dense one; dense is always linear). */
+export const COLOUR_SCALES = ["auto", "linear", "log"];
