@@ -101,7 +101,7 @@ async ([root, action, pause]) => {
   // ([round trip ms, decode ms, bytes, asked at ms after the action]).
   const trips = (root.awTiles ? root.awTiles.timings : []).filter((x) => x.asked >= t0 && x.arrived <= t1).map((x) => [x.arrived - x.asked, x.decodeMs, x.bytes, x.asked - t0]);
   await new Promise((r) => setTimeout(r, 50));
-  return { ms: t1 - t0, paintedMs: t2 - t0, bytes: bytes() - before.bytes, kernel: waited, sent, trips, level: view.dataset.level, zoom: Number(view.dataset.zoom), head: root.dataset.head };
+  return { ms: t1 - t0, paintedMs: t2 - t0, bytes: bytes() - before.bytes, kernel: waited, sent, trips, drawMs: Number(root.dataset.drawMs), level: view.dataset.level, zoom: Number(view.dataset.zoom), head: root.dataset.head };
 }
 """
 
@@ -325,6 +325,7 @@ def breakdown(results: dict[str, Any]) -> list[str]:
         f"| action to the first tile asked (page: zoom maths, draw of what is cached) | {fmt_ms(q(first_ask, 0.5))} | {fmt_ms(q(first_ask, 0.9))} |",
         f"| action to the last tile's arrival | {fmt_ms(q(last_arrival, 0.5))} | {fmt_ms(q(last_arrival, 0.9))} |",
         f"| one tile's round trip, asked to arrived (page) | {fmt_ms(q([t[0] for t in trips], 0.5))} | {fmt_ms(q([t[0] for t in trips], 0.9))} |",
+        f"| the last draw, every tile of the view coloured and drawn (page) | {fmt_ms(q([s['drawMs'] for s in steps if 'drawMs' in s], 0.5))} | {fmt_ms(q([s['drawMs'] for s in steps if 'drawMs' in s], 0.9))} |",
         f"| one tile's decode (page) | {fmt_ms(q([t[1] for t in trips], 0.5))} | {fmt_ms(q([t[1] for t in trips], 0.9))} |",
         f"| one tile's bytes | {bench.fmt_bytes(q([t[2] for t in trips], 0.5))} | {bench.fmt_bytes(q([t[2] for t in trips], 0.9))} |",
         f"| kernel: a tile request's wait in the queue (all {len(k['run_ms'])} requests) | {fmt_ms(q(k['queue_wait_ms'], 0.5))} | {fmt_ms(q(k['queue_wait_ms'], 0.9))} |",

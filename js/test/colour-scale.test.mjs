@@ -80,6 +80,13 @@ test("colouriseScaled writes the LUT colour of each value's index", () => {
     const k = scaleIndex(values[i], s) * 4;
     assert.deepEqual([...out.subarray(i * 4, i * 4 + 4)], [lut[k], lut[k + 1], lut[k + 2], 255]);
   }
+  // the same colours through the byte-by-byte path (a buffer that is not 4-byte aligned)
+  const shifted = new Uint8ClampedArray(13);
+  colouriseScaled(values, s, lut, shifted.subarray(1));
+  assert.deepEqual([...shifted.subarray(1)], [...out]);
+  const many = Float32Array.from({ length: 2000 }, (_, i) => 10 ** (-5 + (5 * i) / 1999));
+  const fast = colouriseScaled(many, s, lut);
+  for (let i = 0; i < many.length; i++) assert.equal(fast[i * 4], lut[scaleIndex(many[i], s) * 4]);
   // linear through the same path is colourise's
   const lin = colouriseScaled(values, colourScale("linear", 0, 1, 100), lut);
   assert.deepEqual([...lin.subarray(8, 12)], [...lut.subarray(255 * 4, 256 * 4)]);
@@ -91,7 +98,8 @@ test("the legend names the scale and its range", () => {
   assert.equal(formatScaleValue(1), "1");
   assert.equal(formatScaleValue(0), "0");
   assert.equal(formatScaleValue(0.973456), "0.973");
-  assert.match(scaleLegend(colourScale("log", 0, 1, 4096)), /^log scale \(log₁₀ of the weight\) 10⁻⁴ … 1;/);
-  assert.equal(scaleLegend(colourScale("linear", 0, 0.5, 4096)), "linear scale 0 … 0.5");
+  assert.equal(scaleLegend(colourScale("log", 0, 1, 4096)), "log₁₀ of the weight, 10⁻⁴ … 1; smaller: lowest colour");
+  assert.equal(scaleLegend(colourScale("log", 0, 1, 32768)), "log₁₀ of the weight, 10⁻⁵ … 1; smaller: lowest colour");
+  assert.equal(scaleLegend(colourScale("linear", 0, 0.5, 4096)), "linear, 0 … 0.5");
   assert.deepEqual(logTicks(colourScale("log", 0, 1, 32768)), [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1]);
 });

@@ -506,6 +506,10 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       barMin.textContent = formatScaleValue(scale.lo);
       barMax.textContent = formatScaleValue(scale.hi);
       scaleNote.textContent = scaleLegend(scale);
+      scaleNote.title =
+        scale.name === "log"
+          ? `Colour: log10 of the weight from ${formatScaleValue(scale.lo)} to 1; smaller weights (and 0) take the lowest colour. Fixed for this capture: colours do not change while panning or zooming; hover shows the exact weight.`
+          : "Colour: the weight from 0 to the largest weight of the heads shown (anywhere in the input); fixed while panning or zooming.";
       scaleSelect.value = scale.name;
       el.dataset.min = String(scale.lo);
       el.dataset.max = String(scale.hi);
