@@ -2,7 +2,10 @@
 """The long-context page at 4,096 tokens, in a real JupyterLab kernel and headless Chromium: first view
 of a compact capture, one pan/zoom step and one layer/head step (kernel tile included, and cached).
 
-    /work/main/.venv/bin/python benchmarks/bench_longcontext_page.py [--tokens 4096] [--layers 2]
+    python benchmarks/bench_longcontext_page.py [--tokens 4096] [--layers 2] [--batch 32]
+
+``--batch 1`` asks for each tile of a step alone (one request per tile, as before the ``tiles`` request)
+and writes longcontext_page_results_batch1.*: run both back to back to compare in the same conditions.
 
 Model: TinyLlama-1.1B's attention shape (32 heads, 4 key/value heads, head size 64, hidden 2048) with
 ``--layers`` layers (default 2), an MLP of width 1024 and a vocabulary of 1,000 (capture time only: the
