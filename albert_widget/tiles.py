@@ -107,14 +107,19 @@ def _segments(edges: np.ndarray, a: int, b: int) -> tuple[int, np.ndarray]:
     return first, np.maximum(edges[first : last + 1], a) - a
 
 
-def tile_from_blocks(block: Callable[[int, int, int, int], np.ndarray | None], tile: Tile, *, chunk_cells: int = CHUNK_CELLS) -> np.ndarray:
+def tile_from_blocks(
+    block: Callable[[int, int, int, int], np.ndarray | None], tile: Tile, *, chunk_cells: int = CHUNK_CELLS, log: bool = False
+) -> np.ndarray:
     """float32 ``[out_rows, out_cols]``: ``tile`` reduced from ``block(r0, r1, c0, c1)``, which returns
     the (head-combined) float32 weights ``[r1 - r0, c1 - c0]`` of a chunk, or ``None`` when they are
-    all 0. Weights are non-negative, so a skipped chunk changes neither a max nor a sum."""
+    all 0. Weights are non-negative, so a skipped chunk changes neither a max nor a sum. ``log``
+    (``max`` only): ``block`` returns log-weights (``-inf`` for 0) and each cell is exp of their max."""
     rows = cell_edges(tile.row0, tile.row1, tile.out_rows)
     cols = cell_edges(tile.col0, tile.col1, tile.out_cols)
     is_max = tile.reduce == "max"
-    out = np.zeros((tile.out_rows, tile.out_cols), dtype=np.float32 if is_max else np.float64)
+    if log and not is_max:
+        raise ValueError("log-weights reduce by max only")
+    out = np.full((tile.out_rows, tile.out_cols), -np.inf if log else 0.0, dtype=np.float32 if is_max else np.float64)
     col_step = min(tile.col1 - tile.col0, _CHUNK_COLS)
     row_step = max(1, chunk_cells // col_step)
     for r0 in range(tile.row0, tile.row1, row_step):
@@ -132,6 +137,10 @@ def tile_from_blocks(block: Callable[[int, int, int, int], np.ndarray | None], t
                 np.maximum(view, part, out=view)
             else:
                 view += part
+    if log:
+        import torch  # the exp of CompactAttention.block, so that a cell's max is its weight's value
+
+        return torch.from_numpy(out).exp_().numpy()
     if not is_max:
         out /= np.diff(rows)[:, None] * np.diff(cols)[None, :]
     return out.astype(np.float32)
@@ -187,20 +196,25 @@ def compact_tile(result: CompactAttention, layer: int, heads: Sequence[int], til
     _head_reduce(heads, head_reduce)
     n = result.num_tokens
     _check_tile(tile, n, n, len(heads))
+    # A max over one head (or the max over heads) of the weights is exp of the max of the log-weights:
+    # one exp per cell instead of one per weight (a zoomed-out tile covers 16-64 weights a cell).
+    # Full resolution (a weight a cell) gains nothing and stays bit for bit block()'s.
+    log = tile.reduce == "max" and (len(heads) == 1 or head_reduce == "max") and tile.out_rows * tile.out_cols < tile.cells
+    weights = result.log_block if log else result.block
 
     def block(r0: int, r1: int, c0: int, c1: int) -> np.ndarray | None:
         seen = min(c1, r1)  # keys after the chunk's last query weigh 0 (causal)
         if seen <= c0:
             return None
-        parts = [result.block(layer, h, slice(r0, r1), slice(c0, seen)) for h in heads]
+        parts = [weights(layer, h, slice(r0, r1), slice(c0, seen)) for h in heads]
         combined = _combine(parts, head_reduce)
         if seen == c1:
             return combined
-        full = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
+        full = np.full((r1 - r0, c1 - c0), -np.inf if log else 0.0, dtype=np.float32)
         full[:, : seen - c0] = combined
         return full
 
-    return tile_from_blocks(block, tile)
+    return tile_from_blocks(block, tile, log=log)
 
 
 def _int_field(fields: Mapping[str, Any], name: str, default: int | None = None) -> int:

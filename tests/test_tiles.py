@@ -190,3 +190,19 @@ def test_a_tiles_request_answers_each_region_as_its_own_tile_request(compact):
         reply_to_tiles(c, 3, {"layer": 0, "head": 0, "tiles": [[0, 4, 0, 4, 2, 2], [4, 4, 0, 4, 1, 1]]})
     with pytest.raises(ValueError, match=f"1..{MAX_TILES_PER_REQUEST} regions"):
         reply_to_tiles(c, 3, {"layer": 0, "head": 0, "tiles": []})
+
+
+def test_log_block_is_the_log_of_block(compact):
+    """log_block: each score minus its row's log-sum-exp, -inf where a key is hidden; exp of it is
+    block (a zoomed-out max tile takes exp of the max of these)."""
+    rows, cols = slice(90, 140), slice(100, 180)
+    weights = compact.block(1, 3, rows, cols)
+    logs = compact.log_block(1, 3, rows, cols)
+    hidden = np.arange(100, 180)[None, :] > np.arange(90, 140)[:, None]
+    assert np.array_equal(np.isneginf(logs), hidden) and np.all(weights[hidden] == 0)
+    np.testing.assert_allclose(np.exp(logs[~hidden]), weights[~hidden], rtol=1e-6)
+    # a max tile of 4 x 4 tokens a cell through the log path equals the brute-force max of block
+    tile = Tile(0, 260, 0, 260, 65, 65, "max")
+    np.testing.assert_allclose(
+        compact_tile(compact, 1, [3], tile), compact.block(1, 3).reshape(65, 4, 65, 4).max(axis=(1, 3)), rtol=1e-6, atol=0
+    )
