@@ -126,8 +126,11 @@ export function createTileFetcher({ store, onArrive }) {
     return batch;
   }
 
-  /** One batch per series of `items` (MAX_BATCH tiles at most each), every tile's batch set in `into`. */
-  function sendAll(/** @type {{ key: string, params: Record<string, unknown> }[]} */ items, /** @type {Map<string, Batch>} */ into) {
+  /**
+   * One batch per series of `items` (`size` tiles at most each), every tile's batch set in `into`.
+   * @param {{ key: string, params: Record<string, unknown> }[]} items @param {Map<string, Batch>} into @param {number} size
+   */
+  function sendAll(items, into, size) {
     /** @type {Map<string, { key: string, params: Record<string, unknown> }[]>} */
     const groups = new Map();
     for (const item of items) {
@@ -138,8 +141,8 @@ export function createTileFetcher({ store, onArrive }) {
       groups.get(series)?.push(item);
     }
     for (const group of groups.values()) {
-      for (let i = 0; i < group.length; i += maxBatch) {
-        const part = group.slice(i, i + maxBatch);
+      for (let i = 0; i < group.length; i += size) {
+        const part = group.slice(i, i + size);
         const batch = sendBatch(part);
         for (const { key } of part) into.set(key, batch);
       }
@@ -172,7 +175,7 @@ export function createTileFetcher({ store, onArrive }) {
       if (batch) next.set(key, batch);
       else fresh.push(item);
     }
-    sendAll(fresh, next);
+    sendAll(fresh, next, maxBatch);
     flying = next;
     release(before);
   }
@@ -195,7 +198,9 @@ export function createTileFetcher({ store, onArrive }) {
       if (batch) next.set(key, batch);
       else fresh.push(item);
     }
-    sendAll(fresh, next);
+    // One tile a request: the kernel runs a request in one turn, so a cancel (the user moved on) can
+    // only reach a prefetch between requests, and a step's own tiles must not wait behind many.
+    sendAll(fresh, next, 1);
     ahead = next;
     release(before);
   }

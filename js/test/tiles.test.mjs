@@ -118,21 +118,25 @@ test("tiles the view no longer needs are cancelled before the kernel runs them",
   assert.equal(fetcher.has(tile(16, 16).key), true);
 });
 
-test("prefetches run in the background, are kept when the view reaches them, cancelled when not", async () => {
+test("prefetches run in the background, one tile a request, kept when the view reaches them, cancelled when not", async () => {
   const k = kernel();
   const store = createStore(k.source, { revision: 1 });
   const fetcher = createTileFetcher({ store, onArrive: () => {} });
   const otherHead = (t) => ({ key: `h1|${t.key}`, params: { ...t.params, head: 1 } });
   fetcher.prefetch([tile(0, 0), tile(8, 8)]);
-  fetcher.prefetch([tile(0, 0), tile(8, 8), otherHead(tile(0, 0))]); // the same again, and one more series
-  assert.equal(k.seen.length, 2);
+  fetcher.prefetch([tile(0, 0), tile(8, 8), otherHead(tile(0, 0))]); // the same again, and one more
+  assert.equal(k.seen.length, 3);
+  assert.deepEqual(
+    k.seen.map((m) => m.tiles.length),
+    [1, 1, 1],
+  );
   fetcher.want([tile(0, 0)]); // the user stepped there: the prefetch becomes the view's request
-  fetcher.prefetch([]); // and the other prefetch is dropped
-  assert.equal(k.seen.length, 2);
-  assert.deepEqual(k.cancelled, [k.seen[1].id]);
+  fetcher.prefetch([]); // and the other prefetches are dropped
+  assert.equal(k.seen.length, 3);
+  assert.deepEqual(k.cancelled, [k.seen[1].id, k.seen[2].id]);
   await k.flush();
   assert.equal(fetcher.has(tile(0, 0).key), true);
-  assert.equal(fetcher.has(tile(8, 8).key), true); // it travelled with the tile on screen
+  assert.equal(fetcher.has(tile(8, 8).key), false);
   assert.equal(fetcher.has(otherHead(tile(0, 0)).key), false);
 });
 
