@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "ATTENTION_FORMS",
     "ATTENTION_KINDS",
+    "COLOUR_SCALES",
     "COMPACT_VIEWS",
     "DISPLAY_MODES",
     "ENCODINGS",
@@ -52,3 +53,8 @@ MODEL_COLOURINGS = ("thumbnails", *HEAD_STATISTICS)
 ATTENTION_FORMS = ("dense", "compact")
 #: Views that draw a compact capture (they ask for tiles or summaries, never whole ``[H, N, N]`` layers).
 COMPACT_VIEWS = ("head", "matrix", "model", "row")
+#: The matrix view's colour scale for a compact capture: ``"linear"`` (the weight over [0, the head's
+#: largest]), ``"log"`` (log10 of the weight over a fixed range, so that weights far below the
+#: attention sink still differ), ``"auto"`` (log for a compact capture). A dense capture's matrix,
+#: on the page and in saved figures, is always linear.
+COLOUR_SCALES = ("auto", "linear", "log")

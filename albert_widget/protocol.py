@@ -28,6 +28,7 @@ import base64
 import collections
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,17 @@ REQUESTS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "col1": (_INT, True),
         "out_rows": (_INT, True),
         "out_cols": (_INT, True),
+        "reduce": (_STR, False),
+        "dtype": (_STR, False),
+        "kind": (_STR, False),
+    },
+    "tiles": {
+        "revision": (_INT, True),
+        "layer": (_INT, True),
+        "head": (_INT, False),
+        "heads": (_LIST, False),
+        "head_reduce": (_STR, False),
+        "tiles": (_LIST, True),
         "reduce": (_STR, False),
         "dtype": (_STR, False),
         "kind": (_STR, False),
@@ -221,6 +233,10 @@ class RequestQueue:
         self.history: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=1000)  # (type, fields) run
         self.cancelled = 0  # requests dropped before they ran
         self.deferred = 0  # requests run on a later event-loop turn (a kernel), where a cancel can reach them
+        # (type, seconds queued, seconds its handler and send took) of the last requests run: where a
+        # reply's time goes (benchmarks/bench_longcontext_page.py reads it)
+        self.timings: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=1000)
+        self._arrived: dict[str, float] = {}
 
     # -- in ------------------------------------------------------------------------------------
     def submit(self, content: Any, buffers: Any = None) -> None:
@@ -228,6 +244,7 @@ class RequestQueue:
         if isinstance(content, Mapping) and content.get("type") == "cancel":
             if self._queue.pop(str(content.get("id")), None) is not None:
                 self.cancelled += 1
+                self._arrived.pop(str(content.get("id")), None)
             return
         try:
             request = parse_request(content, self._contract)
@@ -237,6 +254,7 @@ class RequestQueue:
             self._reply_error(rid if isinstance(rid, str) else None, kind if isinstance(kind, str) else None, str(exc))
             return
         self._queue[request.id] = request
+        self._arrived[request.id] = time.perf_counter()
         self._kick()
 
     @property
@@ -283,6 +301,14 @@ class RequestQueue:
         """Run one request and send its one reply; nothing raises out of here."""
         fields = {k: v for k, v in request.fields.items() if k != "encoding"}
         self.history.append((request.type, fields))
+        start = time.perf_counter()
+        arrived = self._arrived.pop(request.id, start)
+        try:
+            self._answer(request, fields)
+        finally:
+            self.timings.append((request.type, start - arrived, time.perf_counter() - start))
+
+    def _answer(self, request: Request, fields: dict[str, Any]) -> None:
         try:
             if "revision" in fields and fields["revision"] != self._revision():
                 raise StaleRequest(f"revision {fields['revision']} is gone (the input is now at revision {self._revision()})")

@@ -46,6 +46,7 @@ VIEW_DEFAULTS: dict[str, Any] = {
     "neuron_query": -1,
     "row_query": -1,
     "model_statistic": "thumbnails",
+    "colour_scale": "auto",
 }
 
 

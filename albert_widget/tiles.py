@@ -30,6 +30,7 @@ from .transport import _attention_for, dtype_from, encode_array
 
 __all__ = [
     "CHUNK_CELLS",
+    "MAX_TILES_PER_REQUEST",
     "MAX_TILE_CELLS",
     "MAX_TILE_OUTPUT",
     "TILE_REDUCTIONS",
@@ -39,6 +40,7 @@ __all__ = [
     "dense_tile",
     "reply_to_compact_row",
     "reply_to_tile",
+    "reply_to_tiles",
     "tile_from_blocks",
 ]
 
@@ -46,6 +48,8 @@ __all__ = [
 MAX_TILE_CELLS = 2**26
 #: The most cells (out_rows x out_cols) one tile reply may carry (4 MiB as float32).
 MAX_TILE_OUTPUT = 1024 * 1024
+#: The most tiles one ``tiles`` request may carry (a zoom step that crosses a level needs about 6).
+MAX_TILES_PER_REQUEST = 32
 #: Weights computed at a time (16 MiB of float32 scores per head).
 CHUNK_CELLS = 2**22
 #: How a cell of a tile reduces the weights it covers.
@@ -103,14 +107,19 @@ def _segments(edges: np.ndarray, a: int, b: int) -> tuple[int, np.ndarray]:
     return first, np.maximum(edges[first : last + 1], a) - a
 
 
-def tile_from_blocks(block: Callable[[int, int, int, int], np.ndarray | None], tile: Tile, *, chunk_cells: int = CHUNK_CELLS) -> np.ndarray:
+def tile_from_blocks(
+    block: Callable[[int, int, int, int], np.ndarray | None], tile: Tile, *, chunk_cells: int = CHUNK_CELLS, log: bool = False
+) -> np.ndarray:
     """float32 ``[out_rows, out_cols]``: ``tile`` reduced from ``block(r0, r1, c0, c1)``, which returns
     the (head-combined) float32 weights ``[r1 - r0, c1 - c0]`` of a chunk, or ``None`` when they are
-    all 0. Weights are non-negative, so a skipped chunk changes neither a max nor a sum."""
+    all 0. Weights are non-negative, so a skipped chunk changes neither a max nor a sum. ``log``
+    (``max`` only): ``block`` returns log-weights (``-inf`` for 0) and each cell is exp of their max."""
     rows = cell_edges(tile.row0, tile.row1, tile.out_rows)
     cols = cell_edges(tile.col0, tile.col1, tile.out_cols)
     is_max = tile.reduce == "max"
-    out = np.zeros((tile.out_rows, tile.out_cols), dtype=np.float32 if is_max else np.float64)
+    if log and not is_max:
+        raise ValueError("log-weights reduce by max only")
+    out = np.full((tile.out_rows, tile.out_cols), -np.inf if log else 0.0, dtype=np.float32 if is_max else np.float64)
     col_step = min(tile.col1 - tile.col0, _CHUNK_COLS)
     row_step = max(1, chunk_cells // col_step)
     for r0 in range(tile.row0, tile.row1, row_step):
@@ -128,6 +137,10 @@ def tile_from_blocks(block: Callable[[int, int, int, int], np.ndarray | None], t
                 np.maximum(view, part, out=view)
             else:
                 view += part
+    if log:
+        import torch  # the exp of CompactAttention.block, so that a cell's max is its weight's value
+
+        return torch.from_numpy(out).exp_().numpy()
     if not is_max:
         out /= np.diff(rows)[:, None] * np.diff(cols)[None, :]
     return out.astype(np.float32)
@@ -183,20 +196,25 @@ def compact_tile(result: CompactAttention, layer: int, heads: Sequence[int], til
     _head_reduce(heads, head_reduce)
     n = result.num_tokens
     _check_tile(tile, n, n, len(heads))
+    # A max over one head (or the max over heads) of the weights is exp of the max of the log-weights:
+    # one exp per cell instead of one per weight (a zoomed-out tile covers 16-64 weights a cell).
+    # Full resolution (a weight a cell) gains nothing and stays bit for bit block()'s.
+    log = tile.reduce == "max" and (len(heads) == 1 or head_reduce == "max") and tile.out_rows * tile.out_cols < tile.cells
+    weights = result.log_block if log else result.block
 
     def block(r0: int, r1: int, c0: int, c1: int) -> np.ndarray | None:
         seen = min(c1, r1)  # keys after the chunk's last query weigh 0 (causal)
         if seen <= c0:
             return None
-        parts = [result.block(layer, h, slice(r0, r1), slice(c0, seen)) for h in heads]
+        parts = [weights(layer, h, slice(r0, r1), slice(c0, seen)) for h in heads]
         combined = _combine(parts, head_reduce)
         if seen == c1:
             return combined
-        full = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
+        full = np.full((r1 - r0, c1 - c0), -np.inf if log else 0.0, dtype=np.float32)
         full[:, : seen - c0] = combined
         return full
 
-    return tile_from_blocks(block, tile)
+    return tile_from_blocks(block, tile, log=log)
 
 
 def _int_field(fields: Mapping[str, Any], name: str, default: int | None = None) -> int:
@@ -233,28 +251,21 @@ def _scale_max(source: Any, layer: int, heads: list[int]) -> float | None:
     return None
 
 
-def reply_to_tile(source: Any, revision: int, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[memoryview]]:
-    """Answer ``{"type": "tile", "revision", "layer", "head" | "heads" + "head_reduce", "row0", "row1",
-    "col0", "col1", "out_rows", "out_cols", "reduce"?: "max" | "mean", "dtype"?, "kind"?}`` from a
-    CompactAttention or a dense capture's attention (an array or the ``{kind: array}`` mapping of
-    :attr:`AttentionResult.attentions`). One buffer ``[out_rows, out_cols]`` (float32 unless ``dtype``
-    says float16/uint8); ``scale_max`` (compact only): the largest weight of those heads anywhere."""
-    dtype = dtype_from(dict(fields), "float32")
+def _source_shape(source: Any, fields: Mapping[str, Any]) -> tuple[np.ndarray | None, int, int, int, int]:
+    """The dense ``[L, H, R, C]`` array (None for a compact capture) and its layers, heads, rows, cols."""
     if isinstance(source, CompactAttention):
         if fields.get("kind") not in (None, "encoder"):
             raise ValueError(f"a compact capture has only self-attention, not {fields.get('kind')!r}")
-        num_layers, num_heads, n_rows, n_cols = source.num_layers, source.num_heads, source.num_tokens, source.num_tokens
-        array = None
-    else:
-        array, _ = _attention_for(source, dict(fields))
-        num_layers, num_heads, n_rows, n_cols = array.shape
-    layer = _int_field(fields, "layer")
-    if not 0 <= layer < num_layers:
-        raise ValueError(f"a tile request's layer must be in 0..{num_layers - 1}, got {layer}")
-    heads, head_reduce = _tile_heads(fields, num_heads)
+        return None, source.num_layers, source.num_heads, source.num_tokens, source.num_tokens
+    array, _ = _attention_for(source, dict(fields))
+    L, H, R, C = array.shape
+    return array, L, H, R, C
+
+
+def _region(fields: Mapping[str, Any], n_rows: int, n_cols: int) -> Tile:
     row0, row1 = _int_field(fields, "row0", 0), _int_field(fields, "row1", n_rows)
     col0, col1 = _int_field(fields, "col0", 0), _int_field(fields, "col1", n_cols)
-    tile = Tile(
+    return Tile(
         row0,
         row1,
         col0,
@@ -263,22 +274,51 @@ def reply_to_tile(source: Any, revision: int, fields: Mapping[str, Any]) -> tupl
         _int_field(fields, "out_cols", col1 - col0),
         str(fields.get("reduce", "max")),
     )
+
+
+def _values(source: Any, array: np.ndarray | None, layer: int, heads: list[int], tile: Tile, head_reduce: str) -> np.ndarray:
     if array is None:
-        values = compact_tile(source, layer, heads, tile, head_reduce)
-    else:
-        values = dense_tile(array[layer], heads, tile, head_reduce)
-    meta, buffer = encode_array(values, dtype)
+        return compact_tile(source, layer, heads, tile, head_reduce)
+    return dense_tile(array[layer], heads, tile, head_reduce)
+
+
+def _tile_meta(tile: Tile) -> dict[str, Any]:
+    return {
+        "row0": tile.row0,
+        "row1": tile.row1,
+        "col0": tile.col0,
+        "col1": tile.col1,
+        "out_rows": tile.out_rows,
+        "out_cols": tile.out_cols,
+    }
+
+
+def _series(source: Any, fields: Mapping[str, Any]) -> tuple[np.ndarray | None, int, list[int], str, int, int]:
+    """What every tile of a request shares: the array (None: compact), layer, heads, head reduction, rows, cols."""
+    array, num_layers, num_heads, n_rows, n_cols = _source_shape(source, fields)
+    layer = _int_field(fields, "layer")
+    if not 0 <= layer < num_layers:
+        raise ValueError(f"a tile request's layer must be in 0..{num_layers - 1}, got {layer}")
+    heads, head_reduce = _tile_heads(fields, num_heads)
+    return array, layer, heads, head_reduce, n_rows, n_cols
+
+
+def reply_to_tile(source: Any, revision: int, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[memoryview]]:
+    """Answer ``{"type": "tile", "revision", "layer", "head" | "heads" + "head_reduce", "row0", "row1",
+    "col0", "col1", "out_rows", "out_cols", "reduce"?: "max" | "mean", "dtype"?, "kind"?}`` from a
+    CompactAttention or a dense capture's attention (an array or the ``{kind: array}`` mapping of
+    :attr:`AttentionResult.attentions`). One buffer ``[out_rows, out_cols]`` (float32 unless ``dtype``
+    says float16/uint8); ``scale_max`` (compact only): the largest weight of those heads anywhere."""
+    dtype = dtype_from(dict(fields), "float32")
+    array, layer, heads, head_reduce, n_rows, n_cols = _series(source, fields)
+    tile = _region(fields, n_rows, n_cols)
+    meta, buffer = encode_array(_values(source, array, layer, heads, tile, head_reduce), dtype)
     reply: dict[str, Any] = {
         "revision": revision,
         "layer": layer,
         "heads": heads,
         "head_reduce": head_reduce,
-        "row0": row0,
-        "row1": row1,
-        "col0": col0,
-        "col1": col1,
-        "out_rows": tile.out_rows,
-        "out_cols": tile.out_cols,
+        **_tile_meta(tile),
         "reduce": tile.reduce,
         **meta,
     }
@@ -288,6 +328,50 @@ def reply_to_tile(source: Any, revision: int, fields: Mapping[str, Any]) -> tupl
     if fields.get("kind") is not None:
         reply["kind"] = fields["kind"]
     return reply, [buffer]
+
+
+def reply_to_tiles(source: Any, revision: int, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[memoryview]]:
+    """Answer ``{"type": "tiles", ...the fields of a tile request but the region, "tiles": [[row0, row1,
+    col0, col1, out_rows, out_cols], ...]}``: several tiles of one series (layer, heads, reduction) in
+    one reply, so that a zoom step's tiles cost one request, one event-loop turn and one message each
+    way instead of one per tile. ``tiles`` in the reply: each tile's region and array meta (``dtype``,
+    ``shape``...), in the order asked; one buffer per tile, in that order. Each tile is checked and
+    computed exactly as :func:`reply_to_tile` does; a bad one fails the whole request."""
+    regions = fields.get("tiles")
+    if not isinstance(regions, list) or not 1 <= len(regions) <= MAX_TILES_PER_REQUEST:
+        raise ValueError(
+            f"a tiles request's tiles must list 1..{MAX_TILES_PER_REQUEST} regions [row0, row1, col0, col1, out_rows, out_cols]"
+        )
+    dtype = dtype_from(dict(fields), "float32")
+    array, layer, heads, head_reduce, n_rows, n_cols = _series(source, fields)
+    reduce = str(fields.get("reduce", "max"))
+    tiles = []
+    for region in regions:
+        if not (isinstance(region, list) and len(region) == 6):
+            raise ValueError(f"a tiles request's region must be [row0, row1, col0, col1, out_rows, out_cols], got {region!r}")
+        named = dict(zip(("row0", "row1", "col0", "col1", "out_rows", "out_cols"), region))
+        tile = _region({**named, "reduce": reduce}, n_rows, n_cols)
+        _check_tile(tile, n_rows, n_cols, len(heads))  # every region before any work
+        tiles.append(tile)
+    metas, buffers = [], []
+    for tile in tiles:
+        meta, buffer = encode_array(_values(source, array, layer, heads, tile, head_reduce), dtype)
+        metas.append({**_tile_meta(tile), **meta})
+        buffers.append(buffer)
+    reply: dict[str, Any] = {
+        "revision": revision,
+        "layer": layer,
+        "heads": heads,
+        "head_reduce": head_reduce,
+        "reduce": reduce,
+        "tiles": metas,
+    }
+    scale = _scale_max(source, layer, heads)
+    if scale is not None:
+        reply["scale_max"] = scale
+    if fields.get("kind") is not None:
+        reply["kind"] = fields["kind"]
+    return reply, buffers
 
 
 def reply_to_compact_row(result: CompactAttention, revision: int, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[memoryview]]:

@@ -28,6 +28,7 @@ from .models import DEFAULT_TEXT, load_default_model, load_pretrained
 from .names import (
     ATTENTION_FORMS,
     ATTENTION_KINDS,
+    COLOUR_SCALES,
     COMPACT_VIEWS,
     DISPLAY_MODES,
     EXPLAIN_METHODS,
@@ -42,7 +43,7 @@ from .protocol import RequestQueue, kernel_event_loop
 from .result import AttentionResult
 from .snapshot import SNAPSHOT_DELAY, snapshot_of
 from .thumbnails import reply_to_thumbnails
-from .tiles import reply_to_compact_row, reply_to_tile
+from .tiles import reply_to_compact_row, reply_to_tile, reply_to_tiles
 from .transport import reply_to_request
 
 __all__ = ["AttentionWidget"]
@@ -158,6 +159,12 @@ class AttentionWidget(anywidget.AnyWidget):
         "with widget state and reopened without this kernel still draws it.",
     )
     _widget_id = t.Unicode(help="Identifies this widget to the page: every rendering of it shares one data store.").tag(sync=True)
+    colour_scale = _synced(
+        Choice(COLOUR_SCALES, _D["colour_scale"]),
+        "The matrix colours of a compact capture: 'log' (log10 of the weight over a fixed range stated under the plot, "
+        "so structure far below the attention sink shows), 'linear' (0 to the head's largest weight) or 'auto' (log). "
+        "A dense capture's matrix is always linear.",
+    )
     explain_method = _synced(Choice(EXPLAIN_METHODS, _D["explain_method"]), "Explain view: 'rollout', 'flow', 'relevancy' or 'norm'.")
     row_query = _synced(t.Int(_D["row_query"]), "The row view's query token: its attention over every key is drawn (-1: the last token).")
     model_statistic = _synced(
@@ -640,6 +647,9 @@ class AttentionWidget(anywidget.AnyWidget):
             "summaries": lambda f: reply_to_summaries(any_result(), self.revision, f, self._summaries),
             "topk": lambda f: reply_to_top_k(any_result(), self.revision, f),
             "tile": lambda f: reply_to_tile(
+                self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
+            ),
+            "tiles": lambda f: reply_to_tiles(
                 self._result if isinstance(self._result, CompactAttention) else need_result().attentions, self.revision, f
             ),
             "set_text": set_text,

@@ -2,7 +2,10 @@
 """The long-context page at 4,096 tokens, in a real JupyterLab kernel and headless Chromium: first view
 of a compact capture, one pan/zoom step and one layer/head step (kernel tile included, and cached).
 
-    /work/main/.venv/bin/python benchmarks/bench_longcontext_page.py [--tokens 4096] [--layers 2]
+    python benchmarks/bench_longcontext_page.py [--tokens 4096] [--layers 2] [--batch 32]
+
+``--batch 1`` asks for each tile of a step alone (one request per tile, as before the ``tiles`` request)
+and writes longcontext_page_results_batch1.*: run both back to back to compare in the same conditions.
 
 Model: TinyLlama-1.1B's attention shape (32 heads, 4 key/value heads, head size 64, hidden 2048) with
 ``--layers`` layers (default 2), an MLP of width 1024 and a vocabulary of 1,000 (capture time only: the
@@ -41,9 +44,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 import bench  # its page counter and helpers (benchmarks/ is on the path above)
-
-RESULTS_JSON = HERE / "longcontext_page_results.json"
-RESULTS_MD = HERE / "longcontext_page_results.md"
 
 # Records every change of the matrix view's tiles on screen (data-tiles-missing) with its time.
 TILES_SCRIPT = r"""
@@ -100,8 +100,11 @@ async ([root, action, pause]) => {
   // that had already arrived): the view drew with tiles missing before it completed.
   const waited = window.__awTiles.some((e) => e.t >= t0 && e.t <= t1 && e.missing !== "0");
   const sent = store.sent - before.sent;
+  // The tiles this step waited for: asked after the action, arrived before the view was complete
+  // ([round trip ms, decode ms, bytes, asked at ms after the action]).
+  const trips = (root.awTiles ? root.awTiles.timings : []).filter((x) => x.asked >= t0 && x.arrived <= t1).map((x) => [x.arrived - x.asked, x.decodeMs, x.bytes, x.asked - t0]);
   await new Promise((r) => setTimeout(r, 50));
-  return { ms: t1 - t0, paintedMs: t2 - t0, bytes: bytes() - before.bytes, kernel: waited, sent, level: view.dataset.level, zoom: Number(view.dataset.zoom), head: root.dataset.head };
+  return { ms: t1 - t0, paintedMs: t2 - t0, bytes: bytes() - before.bytes, kernel: waited, sent, trips, drawMs: Number(root.dataset.drawMs), level: view.dataset.level, zoom: Number(view.dataset.zoom), head: root.dataset.head };
 }
 """
 
@@ -139,7 +142,9 @@ KERNEL_CELL = (
     "        t = time.perf_counter(); reply_to_tile(c, w.revision, {'layer': 0, 'head': 5, **fields}); out.append(time.perf_counter() - t)\n"
     "    return sorted(out)[len(out) // 2] * 1000\n"
     "side = 2048 if n >= 2048 else n\n"
-    "print(json.dumps({'overview_tile_ms': timed({'row0': n - side, 'row1': n, 'col0': 0, 'col1': side, 'out_rows': 256, 'out_cols': 256}),\n"
+    "tile_times = [(wait, ran) for kind, wait, ran in w._requests.timings if kind in ('tile', 'tiles')]\n"
+    "print(json.dumps({'queue_wait_ms': [t[0] * 1000 for t in tile_times], 'run_ms': [t[1] * 1000 for t in tile_times],\n"
+    "                  'overview_tile_ms': timed({'row0': n - side, 'row1': n, 'col0': 0, 'col1': side, 'out_rows': 256, 'out_cols': 256}),\n"
     "                  'full_res_tile_ms': timed({'row0': n - 256, 'row1': n, 'col0': n - 512, 'col1': n - 256, 'out_rows': 256, 'out_cols': 256}),\n"
     "                  'served': w.requests_served, 'bytes_sent': w.bytes_sent}))"
 )
@@ -196,6 +201,7 @@ def browser_part(args, results: dict[str, Any]) -> None:
             page.wait_for_timeout(500)
             bench.settle(page, quiet_ms=500)
 
+            root.evaluate("(r, n) => { r.awTiles.maxBatch = n; }", args.batch)
             bench.phase("pan / zoom steps")
             # Zoom in by wheel notches around one point (new levels: kernel tiles), then pan by drags
             # (new tiles at the edges), then the same drags back (cached).
@@ -293,25 +299,69 @@ def table(results: dict[str, Any]) -> str:
         f"Requests served: {k['served']}; the widget's replies: {bench.fmt_bytes(k['bytes_sent'])}. "
         f"First view drawn at level {f['level']} (tokens per cell).",
     ]
+    out += ["", *breakdown(results)]
     return "\n".join(out)
+
+
+def breakdown(results: dict[str, Any]) -> list[str]:
+    """Where a pan/zoom step that waits for the kernel spends its time: the tiles it waited for (page
+    side: round trip, decode), the kernel's queue wait and compute per tile request (every one)."""
+    k = results["kernel"]
+    steps = [s for key in ("zoom_in", "pan", "pan_back", "zoom_out") for s in results["steps"][key] if s["kernel"]]
+    trips = [t for s in steps for t in s.get("trips", [])]
+    if not steps or not trips or "run_ms" not in k:
+        return []
+
+    def q(values: list[float], p: float) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+    per_step = [len(s.get("trips", [])) for s in steps]
+    first_ask = [min(t[3] for t in s["trips"]) for s in steps if s.get("trips")]
+    last_arrival = [max(t[3] + t[0] for t in s["trips"]) for s in steps if s.get("trips")]
+    return [
+        "Where a pan/zoom step waiting for the kernel spends its time "
+        f"({len(steps)} steps, {len(trips)} tiles waited for, {min(per_step)}–{max(per_step)} a step):",
+        "",
+        "| part | median | 90th percentile |",
+        "|---|---|---|",
+        f"| action to the first tile asked (page: zoom maths, draw of what is cached) | {fmt_ms(q(first_ask, 0.5))} | {fmt_ms(q(first_ask, 0.9))} |",
+        f"| action to the last tile's arrival | {fmt_ms(q(last_arrival, 0.5))} | {fmt_ms(q(last_arrival, 0.9))} |",
+        f"| one tile's round trip, asked to arrived (page) | {fmt_ms(q([t[0] for t in trips], 0.5))} | {fmt_ms(q([t[0] for t in trips], 0.9))} |",
+        f"| the last draw, every tile of the view coloured and drawn (page) | {fmt_ms(q([s['drawMs'] for s in steps if 'drawMs' in s], 0.5))} | {fmt_ms(q([s['drawMs'] for s in steps if 'drawMs' in s], 0.9))} |",
+        f"| one tile's decode (page) | {fmt_ms(q([t[1] for t in trips], 0.5))} | {fmt_ms(q([t[1] for t in trips], 0.9))} |",
+        f"| one tile's bytes | {bench.fmt_bytes(q([t[2] for t in trips], 0.5))} | {bench.fmt_bytes(q([t[2] for t in trips], 0.9))} |",
+        f"| kernel: a tile request's wait in the queue (all {len(k['run_ms'])} requests) | {fmt_ms(q(k['queue_wait_ms'], 0.5))} | {fmt_ms(q(k['queue_wait_ms'], 0.9))} |",
+        f"| kernel: a tile request's compute + send (all requests) | {fmt_ms(q(k['run_ms'], 0.5))} | {fmt_ms(q(k['run_ms'], 0.9))} |",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=4096)
     parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=32,
+        help="tiles per request (1: each tile alone, as before tiles were batched); results-batch<N>.* when not 32",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     results: dict[str, Any] = {"machine": bench.machine(), "args": vars(args)}
     browser_part(args, results)
     results["load_average_end"] = os.getloadavg()
     results["wall_s"] = time.perf_counter() - start
-    RESULTS_JSON.write_text(json.dumps(results, indent=2, default=float))
+    suffix = "" if args.batch == 32 else f"_batch{args.batch}"
+    results_json = HERE / f"longcontext_page_results{suffix}.json"
+    results_md = HERE / f"longcontext_page_results{suffix}.md"
+    results_json.write_text(json.dumps(results, indent=2, default=float))
     m = results["machine"]
     text = table(results)
-    RESULTS_MD.write_text(
+    results_md.write_text(
         "# The long-context page at 4,096 tokens\n\n"
-        f"Machine: {m['cpu']}, {m['cores']} cores (shared), torch {m['torch']}, {m['chromium']}. Load average at start "
+        + (f"Tiles asked for {args.batch} per request during the steps (the first view: up to 32).\n\n" if args.batch != 32 else "")
+        + f"Machine: {m['cpu']}, {m['cores']} cores (shared), torch {m['torch']}, {m['chromium']}. Load average at start "
         f"{tuple(round(x, 1) for x in m['load_average_start'])}, at end {tuple(round(x, 1) for x in results['load_average_end'])} "
         f"(other jobs share the machine: times are noisy). Whole run {results['wall_s']:.0f} s.\n\n"
         f"{text}\n\n## Method\n\n{__doc__.split('How each figure is measured (written into longcontext_page_results.md):', 1)[1].strip()}\n"

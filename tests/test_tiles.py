@@ -8,7 +8,17 @@ import pytest
 import torch
 
 from albert_widget.longcontext import compact_from_ids
-from albert_widget.tiles import MAX_TILE_CELLS, Tile, cell_edges, compact_tile, dense_tile, reply_to_tile, tile_from_blocks
+from albert_widget.tiles import (
+    MAX_TILE_CELLS,
+    MAX_TILES_PER_REQUEST,
+    Tile,
+    cell_edges,
+    compact_tile,
+    dense_tile,
+    reply_to_tile,
+    reply_to_tiles,
+    tile_from_blocks,
+)
 from albert_widget.transport import decode_array
 
 TOL = 1e-6
@@ -145,3 +155,54 @@ def test_one_tile_costs_at_most_the_limit():
     with pytest.raises(ValueError, match="over the limit of 67,108,864 for one request: ask for smaller tiles"):
         dense_tile(attention, [0, 1], Tile(0, 9000, 0, 9000, 100, 100), "mean")
     assert MAX_TILE_CELLS == 8192 * 8192
+
+
+def test_a_tiles_request_answers_each_region_as_its_own_tile_request(compact):
+    """``tiles``: several regions of one series in one reply, each buffer the bytes of the ``tile``
+    reply for that region (so exact as tile is), in the order asked; a bad region fails the request."""
+    c = compact
+    n = c.num_tokens
+    regions = [[0, n, 0, n, 4, 4], [n // 2, n, 0, n // 2, n // 2, n // 2], [1, 5, 0, 3, 2, 3]]
+    reply, buffers = reply_to_tiles(c, 3, {"layer": 1, "heads": [0, 2], "head_reduce": "max", "reduce": "mean", "tiles": regions})
+    assert reply["revision"] == 3 and reply["heads"] == [0, 2] and reply["head_reduce"] == "max" and len(buffers) == 3
+    assert reply["scale_max"] == float(c.summaries.topk_weight[1, [0, 2], :, 0].max())
+    for region, meta, buffer in zip(regions, reply["tiles"], buffers):
+        one, (expected,) = reply_to_tile(
+            c,
+            3,
+            {
+                "layer": 1,
+                "heads": [0, 2],
+                "head_reduce": "max",
+                "reduce": "mean",
+                **dict(zip(("row0", "row1", "col0", "col1", "out_rows", "out_cols"), region)),
+            },
+        )
+        assert meta == {k: one[k] for k in ("row0", "row1", "col0", "col1", "out_rows", "out_cols", "dtype", "shape")}
+        assert bytes(buffer) == bytes(expected)
+        r0, r1, c0, c1, out_r, out_c = region
+        if out_r == r1 - r0 and out_c == c1 - c0:  # full resolution: the brute-force weights
+            brute = np.maximum(c.block(1, 0, slice(r0, r1), slice(c0, c1)), c.block(1, 2, slice(r0, r1), slice(c0, c1)))
+            np.testing.assert_allclose(np.frombuffer(buffer, np.float32).reshape(out_r, out_c), brute, atol=1e-6)
+    with pytest.raises(ValueError, match=r"region must be \[row0, row1, col0, col1, out_rows, out_cols\]"):
+        reply_to_tiles(c, 3, {"layer": 0, "head": 0, "tiles": [[0, 4, 0, 4, 2]]})
+    with pytest.raises(ValueError, match="must satisfy 0 <= row0 < row1"):
+        reply_to_tiles(c, 3, {"layer": 0, "head": 0, "tiles": [[0, 4, 0, 4, 2, 2], [4, 4, 0, 4, 1, 1]]})
+    with pytest.raises(ValueError, match=f"1..{MAX_TILES_PER_REQUEST} regions"):
+        reply_to_tiles(c, 3, {"layer": 0, "head": 0, "tiles": []})
+
+
+def test_log_block_is_the_log_of_block(compact):
+    """log_block: each score minus its row's log-sum-exp, -inf where a key is hidden; exp of it is
+    block (a zoomed-out max tile takes exp of the max of these)."""
+    rows, cols = slice(90, 140), slice(100, 180)
+    weights = compact.block(1, 3, rows, cols)
+    logs = compact.log_block(1, 3, rows, cols)
+    hidden = np.arange(100, 180)[None, :] > np.arange(90, 140)[:, None]
+    assert np.array_equal(np.isneginf(logs), hidden) and np.all(weights[hidden] == 0)
+    np.testing.assert_allclose(np.exp(logs[~hidden]), weights[~hidden], rtol=1e-6)
+    # a max tile of 4 x 4 tokens a cell through the log path equals the brute-force max of block
+    tile = Tile(0, 260, 0, 260, 65, 65, "max")
+    np.testing.assert_allclose(
+        compact_tile(compact, 1, [3], tile), compact.block(1, 3).reshape(65, 4, 65, 4).max(axis=(1, 3)), rtol=1e-6, atol=0
+    )

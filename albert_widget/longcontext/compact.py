@@ -207,6 +207,15 @@ class CompactAttention:
         """float32 ``[len(rows), len(cols)]``: weights of query tokens ``rows`` on key tokens ``cols``
         in ``head`` of ``layer``. ``rows``/``cols``: slices, ints, index arrays or boolean masks.
         Keys a query cannot see (later tokens, outside a sliding window) weigh 0."""
+        return self._block(layer, head, rows, cols, log=False)
+
+    def log_block(self, layer: int, head: int, rows: Any = slice(None), cols: Any = slice(None)) -> np.ndarray:
+        """float32 ``[len(rows), len(cols)]``: the natural log of :meth:`block` (each score minus its
+        row's log-sum-exp), ``-inf`` where a key is hidden. exp is monotonic, so the largest weight of
+        a region is exp of the largest of these: a tile's max needs one exp per cell, not per weight."""
+        return self._block(layer, head, rows, cols, log=True)
+
+    def _block(self, layer: int, head: int, rows: Any, cols: Any, *, log: bool) -> np.ndarray:
         import torch
 
         layer, head = self._check(layer, head)
@@ -220,10 +229,12 @@ class CompactAttention:
         k = self.keys[layer][head // group].index_select(0, ci).float()
         s = scores(q, k, params)
         lse = torch.from_numpy(self.lse[layer, head][rows_np])  # fancy indexing: a writable copy
-        s.sub_(lse[:, None]).exp_()
+        s.sub_(lse[:, None])
+        if not log:
+            s.exp_()
         # A block wholly on or below the causal diagonal (no window) hides nothing: no mask to build.
         if rows_np.size and ci.numel() and (params.sliding_window is not None or int(ci.max()) > int(rows_np.min())):
-            s.masked_fill_(visible(ri, ci, params.sliding_window).logical_not_(), 0.0)
+            s.masked_fill_(visible(ri, ci, params.sliding_window).logical_not_(), float("-inf") if log else 0.0)
         return s.numpy()
 
     def row(self, layer: int, head: int, index: int) -> np.ndarray:

@@ -49,6 +49,19 @@ export interface Requests {
     kind?: AttentionKind;
     encoding?: WireEncoding;
   };
+  /** several tiles of one series in one reply: tiles [[row0, row1, col0, col1, out_rows, out_cols], ...], one buffer each (albert_widget/tiles.py reply_to_tiles) */
+  tiles: {
+    revision: number;
+    layer: number;
+    head?: number;
+    heads?: number[];
+    head_reduce?: Reduction;
+    tiles: number[][];
+    reduce?: "max" | "mean";
+    dtype?: Encoding;
+    kind?: AttentionKind;
+    encoding?: WireEncoding;
+  };
   /** the user typed: run the model again (the reply carries the new revision) */
   set_text: { text: string; text_pair?: string | null; encoding?: WireEncoding };
 }

@@ -56,6 +56,7 @@ const TRAITS = [
   "row_query",
   "model_statistic",
   "attention_form",
+  "colour_scale",
 ];
 // Traits a slider or a key moves: drawn at once when the data is here (onStep).
 const STEP_TRAITS = new Set(["layer", "head", "heads"]);
@@ -267,6 +268,7 @@ export function mount({ model, el, store }) {
   };
   root.awExportPng = (scale) => exporter.png(scale);
   root.awStore = store; // the widget's data store, shared with its other views (tests, scripts)
+  root.awTiles = tileFetcher; // a compact capture's tiles: how many, their round trips (benchmarks)
 
   /** Called by a view after each completed canvas draw. */
   function onDraw() {
@@ -462,6 +464,7 @@ export function mount({ model, el, store }) {
         causal: info.is_causal !== false,
         promptLength: Number.isInteger(info.prompt_length) ? info.prompt_length : tokens.length,
         reduce: "max",
+        colourScale: model.get("colour_scale") || "auto",
         // One step away (arrow keys): the next and previous head, then layer; prefetched once the view is complete.
         neighbours: series.reduced
           ? [layer + 1, layer - 1].filter((l) => l >= 0 && l < numLayers).map((l) => ({ layer: l }))
@@ -571,6 +574,7 @@ export function mount({ model, el, store }) {
     delete root.awExportSvg;
     delete root.awExportPng;
     delete root.awStore;
+    delete root.awTiles;
     exploreControls.destroy();
     root.remove();
   };

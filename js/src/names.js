@@ -24,3 +24,5 @@ export const MODEL_COLOURINGS = ["thumbnails", "sink", "entropy", "previous_toke
 export const ATTENTION_FORMS = ["dense", "compact"];
 /** Views that draw a compact capture (tiles or summaries, never whole [H, N, N] layers). */
 export const COMPACT_VIEWS = ["head", "matrix", "model", "row"];
+/** The matrix view's colour scale ("auto": log for a compact capture, linear for a dense one; dense is always linear). */
+export const COLOUR_SCALES = ["auto", "linear", "log"];

@@ -4,6 +4,7 @@
 import { clearChildren, h } from "../dom.js";
 import { clearCanvas, sizeCanvas } from "../draw/canvas.js";
 import { colourise, VIRIDIS_STOPS, viridisLut } from "../draw/colour.js";
+import { colouriseScaled, colourScale, formatScaleValue, resolveScale, scaleLegend } from "../draw/colour-scale.js";
 import { seriesMatrix, valueRange } from "../reduce.js";
 import {
   cellAtPoint,
@@ -135,11 +136,12 @@ function hatchRects(ctx, rects, width, height, theme = {}) {
  * @returns {{ el: HTMLElement, update(props): void, destroy(): void }}
  * props: { tokens, special, segments, data, shape, series, theme, mask?, exactValue? } for data in the
  * page; a compact capture has no data in the page but props.tiled: { fetcher (tiles.js), layer, heads,
- * headReduce, causal, promptLength, reduce }: the view asks for the tiles of the zoom level it shows.
+ * headReduce, causal, promptLength, reduce, colourScale }: the view asks for the tiles of the zoom level it
+ * shows, coloured on a log scale unless colourScale (the colour_scale trait) is "linear".
  * Wheel zooms around the pointer, drag pans, "Reset zoom" (or the key 0) shows everything; + / - zoom.
  * onHover hears the cell under the pointer (or null); highlight(cell) shows one from outside.
  */
-export function createMatrixView({ doc = document, onDraw = () => {}, onHover = () => {} } = {}) {
+export function createMatrixView({ doc = document, onDraw = () => {}, onHover = () => {}, model = null } = {}) {
   const title = h(doc, "div", { cls: "aw-matrix-title" });
   const { cols, rows, canvas, grid } = matrixGrid(doc);
   canvas.tabIndex = 0;
@@ -154,7 +156,14 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
   const barMin = h(doc, "span", { cls: "aw-colourbar-min" });
   const barMax = h(doc, "span", { cls: "aw-colourbar-max" });
   const bar = h(doc, "span", { cls: "aw-colourbar-ramp", style: { background: `linear-gradient(to right, ${VIRIDIS_STOPS.join(", ")})` } });
-  const colourbar = h(doc, "div", { cls: "aw-colourbar" }, [barMin, bar, barMax]);
+  // A compact capture's scale: a choice (it writes the colour_scale trait) and the words of the legend.
+  const scaleSelect = h(doc, "select", { cls: "aw-colour-scale", attrs: { "aria-label": "Colour scale", title: "Colour scale of the matrix" } }, [
+    h(doc, "option", { text: "log scale", attrs: { value: "log" } }),
+    h(doc, "option", { text: "linear scale", attrs: { value: "linear" } }),
+  ]);
+  scaleSelect.hidden = true;
+  const scaleNote = h(doc, "span", { cls: "aw-colourbar-scale" });
+  const colourbar = h(doc, "div", { cls: "aw-colourbar" }, [scaleSelect, barMin, bar, barMax, scaleNote]);
   const tooltip = h(doc, "div", { cls: "aw-tooltip", attrs: { role: "tooltip" } });
   tooltip.hidden = true;
   const el = h(doc, "div", { cls: "aw-view-matrix" }, [title, zoomBar, grid, colourbar, tooltip]);
@@ -176,6 +185,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
   let vp = fullViewport();
   let lo = 0;
   let hi = 1;
+  let scale = colourScale("linear", 0, 1, 1); // a compact capture's colour scale (draw sets it)
   let coloured = false; // the offscreen image holds the colours of `matrix`
   let tiledSpecs = []; // tiles of the level on screen (compact)
   let level = 1;
@@ -290,7 +300,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
 
   /** The colourised image of one tile (cells above the causal diagonal in the mask's grey). */
   function tileImage(spec, tile) {
-    const key = `${lo}|${hi}`;
+    const key = `${scale.name}|${scale.lo}|${scale.hi}`;
     const hit = tile.images.get(key);
     if (hit) return hit;
     const image = doc.createElement("canvas");
@@ -298,7 +308,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     image.height = spec.out_rows;
     const ictx = image.getContext("2d");
     const pixels = ictx.createImageData(spec.out_cols, spec.out_rows);
-    colourise(tile.data, lo, hi, viridisLut(), pixels.data);
+    colouriseScaled(tile.data, scale, viridisLut(), pixels.data);
     if (props.tiled.causal) {
       for (let a = 0; a < spec.out_rows; a++) {
         const lastRow = cellEdge(spec.row0, spec.row1, spec.out_rows, a + 1) - 1;
@@ -313,7 +323,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
       }
     }
     ictx.putImageData(pixels, 0, 0);
-    tile.images.clear(); // one colour range at a time
+    tile.images.clear(); // one colour scale at a time
     tile.images.set(key, image);
     return image;
   }
@@ -463,7 +473,11 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     const v = visible(vp, dims());
     const { ctx } = sizeCanvas(canvas, width, height);
     clearCanvas(ctx);
-    if (tiled()) [lo, hi] = tiledRange();
+    if (tiled()) {
+      // Fixed per head and capture (the head's largest weight, or the log range): never what is on screen.
+      [lo, hi] = tiledRange();
+      scale = colourScale(resolveScale(props.tiled.colourScale, true), lo, hi, Math.max(n, nc));
+    }
     if (n > 0 && nc > 0) {
       if (tiled()) drawTiles(ctx, v);
       else drawDense(ctx, v);
@@ -488,10 +502,27 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     if (tiled() && el.dataset.tileError) zoomNote.textContent = `Could not load part of the matrix: ${el.dataset.tileError}`;
     zoomNote.classList.toggle("aw-error-text", Boolean(tiled() && el.dataset.tileError));
     if (!tiled()) el.dataset.masked = String(mask ? mask.reduce((a, b) => a + b, 0) : 0);
-    barMin.textContent = formatRangeLabel(lo);
-    barMax.textContent = formatRangeLabel(hi);
-    el.dataset.min = String(lo);
-    el.dataset.max = String(hi);
+    if (tiled()) {
+      barMin.textContent = formatScaleValue(scale.lo);
+      barMax.textContent = formatScaleValue(scale.hi);
+      scaleNote.textContent = scaleLegend(scale);
+      scaleNote.title =
+        scale.name === "log"
+          ? `Colour: log10 of the weight from ${formatScaleValue(scale.lo)} to 1; smaller weights (and 0) take the lowest colour. Fixed for this capture: colours do not change while panning or zooming; hover shows the exact weight.`
+          : "Colour: the weight from 0 to the largest weight of the heads shown (anywhere in the input); fixed while panning or zooming.";
+      scaleSelect.value = scale.name;
+      el.dataset.min = String(scale.lo);
+      el.dataset.max = String(scale.hi);
+      el.dataset.scale = scale.name;
+    } else {
+      barMin.textContent = formatRangeLabel(lo);
+      barMax.textContent = formatRangeLabel(hi);
+      scaleNote.textContent = "";
+      el.dataset.min = String(lo);
+      el.dataset.max = String(hi);
+      el.dataset.scale = "linear";
+    }
+    scaleSelect.hidden = !tiled();
     onDraw();
   }
 
@@ -681,6 +712,12 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
   canvas.addEventListener("mousedown", onDown);
   canvas.addEventListener("keydown", onKey);
   reset.addEventListener("click", onReset);
+  const onScale = () => {
+    if (!model) return;
+    model.set("colour_scale", scaleSelect.value);
+    model.save_changes();
+  };
+  scaleSelect.addEventListener("change", onScale);
 
   function destroy() {
     onDragEnd();
@@ -690,6 +727,7 @@ export function createMatrixView({ doc = document, onDraw = () => {}, onHover = 
     canvas.removeEventListener("mousedown", onDown);
     canvas.removeEventListener("keydown", onKey);
     reset.removeEventListener("click", onReset);
+    scaleSelect.removeEventListener("change", onScale);
     el.remove();
   }
 
