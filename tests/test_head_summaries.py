@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from page_messages import page_message
 
 from albert_widget import AttentionWidget, capture
@@ -15,6 +14,7 @@ from albert_widget.head_summaries import dense_row_statistics, dense_top_k, head
 from albert_widget.longcontext import CompactAttention
 from albert_widget.names import HEAD_STATISTICS
 from albert_widget.result import AttentionResult
+from albert_widget.tiny import random_llama
 from albert_widget.transport import decode_array
 
 TOL = 1e-6
@@ -22,19 +22,8 @@ TEXT = " ".join(["The quick brown fox jumps over the lazy dog while the cat slee
 
 
 def _llama(vocab: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    """3 layers, 8 query heads sharing 2 key/value heads, head size 8 (seed 0)."""
+    return random_llama(vocab, seed=0, max_position_embeddings=1024)
 
 
 @pytest.fixture(scope="module")

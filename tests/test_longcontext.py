@@ -22,25 +22,15 @@ from albert_widget.longcontext import (
     estimate,
 )
 from albert_widget.result import AttentionResult
+from albert_widget.tiny import random_llama
 
 TOL = 1e-6
 N = 300
 
 
 def _llama(vocab=300):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    """3 layers, 8 query heads sharing 2 key/value heads, head size 8 (seed 0)."""
+    return random_llama(vocab, seed=0, max_position_embeddings=1024)
 
 
 def _mistral(vocab=300, window=50):

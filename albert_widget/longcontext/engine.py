@@ -114,6 +114,58 @@ def with_model_state(model: Any, run: Callable[[], Any]) -> Any:
             m.training = training
 
 
+def _one_sequence(input_ids: Any) -> Any:
+    """``input_ids`` (``[N]`` or ``[1, N]``) as a ``[1, N]`` tensor; ValueError for anything else."""
+    import torch
+
+    ids = torch.as_tensor(input_ids)
+    if ids.dim() == 1:
+        ids = ids[None]
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(f"input_ids must be [N] or [1, N], got {tuple(ids.shape)}")
+    return ids
+
+
+def _each_layer(model: Any, ids: Any, num_layers: int, use: Callable[[int, Any, Any, LayerParams], None], what: str) -> None:
+    """Run ``model`` once on ``ids`` ``[1, N]`` (eval, no gradients, no cache, no logits beyond the
+    last) and call ``use(layer, query [H, N, d], key [KV, N, d], params)`` once per layer, before
+    that layer's attention runs. Raises :class:`UnsupportedModelError` when the attention calls are not
+    one full-length call per layer (``what``: what could not be done, for the message)."""
+    n = int(ids.shape[1])
+    seen: set[int] = set()
+    problems: list[str] = []
+
+    def on_layer(layer: int, query: Any, key: Any, p: LayerParams) -> None:
+        if problems:
+            return
+        if layer >= num_layers or query.shape[0] != 1 or query.shape[2] != n or key.shape[2] != n or layer in seen:
+            problems.append(
+                f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {num_layers} layers"
+            )
+            return
+        seen.add(layer)
+        use(layer, query[0], key[0], p)
+
+    _, device = model_dtype_device(model)
+    kwargs: dict[str, Any] = {"input_ids": ids.to(device)}
+    kwargs["use_cache"] = False  # no key/value cache: the keys are kept by the caller, once
+    if accepts(model, "logits_to_keep"):
+        kwargs["logits_to_keep"] = 1  # no logits needed: skip the [N, vocab] matrix
+
+    def run() -> None:
+        with recording(model, on_layer):
+            model(**kwargs)
+
+    with_model_state(model, run)
+    if problems:
+        raise UnsupportedModelError(problems[0])
+    missing = [layer for layer in range(num_layers) if layer not in seen]
+    if missing:
+        raise UnsupportedModelError(
+            f"{len(missing)} of {num_layers} layers never called transformers' attention interface (first: layer {missing[0]}); {what}"
+        )
+
+
 def compact_from_ids(
     model: Any,
     input_ids: Any,
@@ -133,14 +185,10 @@ def compact_from_ids(
     (:func:`.budget.plan`, compact form only) and raises before running when it would not fit."""
     import torch
 
-    ids = torch.as_tensor(input_ids)
-    if ids.dim() == 1:
-        ids = ids[None]
-    if ids.dim() != 2 or ids.shape[0] != 1:
-        raise ValueError(f"input_ids must be [N] or [1, N], got {tuple(ids.shape)}")
+    ids = _one_sequence(input_ids)
     n = int(ids.shape[1])
     shape = attention_shape(model)
-    dtype, device = model_dtype_device(model)
+    dtype, _device = model_dtype_device(model)
     store = resolve_store_dtype(store_dtype, dtype)
     cost = estimate(shape, n, store_bytes=torch.finfo(store).bits // 8, top_k=top_k, chunk_elements=chunk_elements)
     plan(cost, memory_budget, allow_dense=False)
@@ -150,42 +198,17 @@ def compact_from_ids(
     queries: list[Any] = [None] * L
     keys: list[Any] = [None] * L
     params: list[Any] = [None] * L
-    problems: list[str] = []
 
-    def on_layer(layer: int, query: Any, key: Any, p: LayerParams) -> None:
-        if problems:
-            return
-        if layer >= L or query.shape[0] != 1 or query.shape[2] != n or key.shape[2] != n or queries[layer] is not None:
-            problems.append(
-                f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {L} layers"
-            )
-            return
-        q = query[0].to(store)
-        k = key[0].to(store)
+    def keep(layer: int, query: Any, key: Any, p: LayerParams) -> None:
+        q = query.to(store)
+        k = key.to(store)
         # The statistics and lse come from the stored values, so recomputed weights match them.
         arrays.put(layer, layer_pass(q, k, p, top_k=top_k, num_sink_tokens=num_sink_tokens, chunk_elements=chunk_elements))
         queries[layer] = own_copy(q)
         keys[layer] = own_copy(k)
         params[layer] = p
 
-    kwargs: dict[str, Any] = {"input_ids": ids.to(device)}
-    kwargs["use_cache"] = False  # no key/value cache: the keys are kept here, once
-    if accepts(model, "logits_to_keep"):
-        kwargs["logits_to_keep"] = 1  # the capture needs no logits: skip the [N, vocab] matrix
-
-    def run() -> None:
-        with recording(model, on_layer):
-            model(**kwargs)
-
-    with_model_state(model, run)
-    if problems:
-        raise UnsupportedModelError(problems[0])
-    missing = [l for l in range(L) if queries[l] is None]
-    if missing:
-        raise UnsupportedModelError(
-            f"{len(missing)} of {L} layers never called transformers' attention interface (first: layer {missing[0]}); "
-            "this model's attention cannot be kept compact"
-        )
+    _each_layer(model, ids, L, keep, "this model's attention cannot be kept compact")
     return _result(
         model,
         ids[0],
@@ -306,47 +329,14 @@ def row_statistics(model: Any, input_ids: Any, *, num_sink_tokens: int = 1, chun
     ``[L, H, N]`` for each name of :data:`.summaries.ROW_STATS` (the same numbers a
     :func:`compact_from_ids` capture keeps in ``summaries.rows``). What corpus analyses over many long
     texts need; memory is the forward's own plus one layer's streaming chunk."""
-    import torch
-
-    ids = torch.as_tensor(input_ids)
-    if ids.dim() == 1:
-        ids = ids[None]
-    if ids.dim() != 2 or ids.shape[0] != 1:
-        raise ValueError(f"input_ids must be [N] or [1, N], got {tuple(ids.shape)}")
-    n = int(ids.shape[1])
-    shape = attention_shape(model)
-    L = shape.num_layers
-    _, device = model_dtype_device(model)
+    ids = _one_sequence(input_ids)
+    L = attention_shape(model).num_layers
     rows: dict[str, list[Any]] = {name: [None] * L for name in ROW_STATS}
-    problems: list[str] = []
 
-    def on_layer(layer: int, query: Any, key: Any, p: LayerParams) -> None:
-        if problems:
-            return
-        if layer >= L or query.shape[0] != 1 or query.shape[2] != n or key.shape[2] != n or rows["sink"][layer] is not None:
-            problems.append(
-                f"attention call {layer} got query {tuple(query.shape)} and key {tuple(key.shape)} for {n} tokens and {L} layers"
-            )
-            return
-        stats = layer_pass(query[0], key[0], p, top_k=0, num_sink_tokens=num_sink_tokens, chunk_elements=chunk_elements)
+    def keep(layer: int, query: Any, key: Any, p: LayerParams) -> None:
+        stats = layer_pass(query, key, p, top_k=0, num_sink_tokens=num_sink_tokens, chunk_elements=chunk_elements)
         for name in ROW_STATS:
             rows[name][layer] = stats[name].cpu().numpy()
 
-    kwargs: dict[str, Any] = {"input_ids": ids.to(device), "use_cache": False}
-    if accepts(model, "logits_to_keep"):
-        kwargs["logits_to_keep"] = 1
-
-    def run() -> None:
-        with recording(model, on_layer):
-            model(**kwargs)
-
-    with_model_state(model, run)
-    if problems:
-        raise UnsupportedModelError(problems[0])
-    missing = [layer for layer in range(L) if rows["sink"][layer] is None]
-    if missing:
-        raise UnsupportedModelError(
-            f"{len(missing)} of {L} layers never called transformers' attention interface (first: layer {missing[0]}); "
-            "this model's per-head statistics cannot be streamed"
-        )
+    _each_layer(model, ids, L, keep, "this model's per-head statistics cannot be streamed")
     return {name: np.stack(per_layer) for name, per_layer in rows.items()}
