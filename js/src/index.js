@@ -4,6 +4,7 @@ import "./styles.css";
 import { compactReason, createControls, setTrait } from "./controls.js";
 import { h } from "./dom.js";
 import { isDarkColour, themeColours } from "./draw/colour.js";
+import { SVG_VIEWS } from "./draw/svg.js";
 import { createExplorer } from "./explore.js";
 import { createExploreControls } from "./explore-controls.js";
 import { createExporter } from "./export.js";
@@ -233,7 +234,7 @@ export function mount({ model, el, store }) {
     const view = root.dataset.view;
     const impl = views[view];
     if (root.dataset.state !== "ready" || !impl || impl.el.hidden || !drawnProps[view]) return null;
-    if (drawnProps[view].tiled) return null; // a compact capture: no whole matrix in the page to write
+    if (!SVG_VIEWS.includes(view) || model.get("attention_form") === "compact") return null; // see saveReason()
     const focus = typeof impl.focus === "function" ? impl.focus() : null;
     const names = numbering(model.get("info"));
     let props = drawnProps[view];
@@ -249,8 +250,11 @@ export function mount({ model, el, store }) {
     if (model.get("attention_form") === "compact") {
       return "A compact capture has no whole matrix in the page to write: save widget.result.block(...) or widget.result.to_npz(path) from Python";
     }
-    if (root.dataset.view === "model" && model.get("model_statistic") !== "thumbnails")
-      return "The download writes the thumbnails: colour by thumbnails to save";
+    const view = root.dataset.view;
+    if (!SVG_VIEWS.includes(view)) {
+      return `The ${view === "topk" ? "top-k head" : view} view has no figure to download yet; the ${SVG_VIEWS.join(", ")} views have`;
+    }
+    if (view === "model" && model.get("model_statistic") !== "thumbnails") return "The download writes the thumbnails: colour by thumbnails to save";
     return "";
   }
   const exporter = createExporter({ doc, root, snapshot });

@@ -238,6 +238,9 @@ def test_model_view_by_statistic_colours_in_value_order_and_a_click_selects(lab)
     lab.wait_attr(root, "view", "row")
     lab.wait_attr(root, "drawn", lambda v: int(v) > drawn)
     lab.wait_attr(root, "state", "ready")
+    # the row view has no figure writer: its downloads are off and say so, instead of failing on a click
+    for button in (root.locator(".aw-save-svg"), root.locator(".aw-save-png")):
+        assert button.is_disabled() and "row view has no figure" in (button.get_attribute("title") or ""), button.get_attribute("title")
     rview = root.locator(".aw-view-row")
     assert rview.get_attribute("data-layer") == "3" and rview.get_attribute("data-heads") == "5"
     assert root.locator(".aw-row-top-key").count() == 10
@@ -281,6 +284,10 @@ def test_compact_capture_head_view_top_k_lines_row_and_statistics(lab, tmp_path)
     assert (view.get_attribute("data-window-start"), view.get_attribute("data-window-end")) == (str(n - 48), str(n))
     assert view.get_attribute("data-lines") == str(48 * 4)
     assert root.locator(".aw-topk-left .aw-query").count() == 48
+    # drawn, and still nothing whole to write from a compact capture: the downloads are off and say what to use
+    lab.wait_attr(root, "state", "ready")
+    for button in (root.locator(".aw-save-svg"), root.locator(".aw-save-png")):
+        assert button.is_disabled() and "compact capture" in (button.get_attribute("title") or ""), button.get_attribute("title")
     caption = root.locator(".aw-topk-caption").text_content()
     assert f"of {n:,}" in caption and "top 4 keys" in caption and "192 lines" in caption, caption
     # hover a query: its top keys with their exact weights, heaviest first

@@ -421,6 +421,9 @@ export function matrixViewSvg(props) {
  * their figure() (draw/svg-views.js writes those).
  * Returns { svg, width, height } or null when there is nothing drawn.
  */
+/** The views whose figure the page can write (viewSvg below); the others' download buttons are off. */
+export const SVG_VIEWS = ["head", "matrix", "model", "neuron", "explain"];
+
 export function viewSvg({ view, props, focus = null, measure, theme, layer = null, names = null }) {
   if (!props) return null;
   // the views whose snapshot props are a figure of their own (draw/svg-views.js)
