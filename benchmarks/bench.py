@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """albert_widget against bertviz on the same attention: bytes, Python time, drawing, memory.
 
-    /work/venv/bin/python benchmarks/bench.py            # everything (~6-10 min on 2 cores)
-    /work/venv/bin/python benchmarks/bench.py --no-xxlarge --no-browser   # the Python rows only
+    .venv/bin/python benchmarks/bench.py            # everything (~6-10 min on 2 cores)
+    .venv/bin/python benchmarks/bench.py --no-xxlarge --no-browser   # the Python rows only
 
 Inputs: the packaged pretrained MiniLM (6 x 12), an albert-base-v2 config (12 x 12) and an
 albert-xxlarge-v2 config (12 x 64, 512 tokens only), random weights, at 20 / 128 / 512 tokens.

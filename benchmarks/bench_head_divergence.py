@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """head_divergence: Jensen-Shannon divergence between every head of two captures.
 
-    PYTHONPATH=. /work/main/.venv/bin/python benchmarks/bench_head_divergence.py [--out FILE]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_head_divergence.py [--out FILE]
 
 Random row-stochastic attention (rows ~ uniform^4, renormalised: peaky like real heads), float32
 ``[L, H, N, N]`` on each side, identical tokens (token-by-token alignment, the target case) and, for

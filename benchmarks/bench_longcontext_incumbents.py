@@ -2,7 +2,7 @@
 """Long inputs: bertviz and CircuitsVis against albert_widget's compact capture, in the same run, at the
 largest length each survives on this machine.
 
-    /work/main/.venv/bin/python benchmarks/bench_longcontext_incumbents.py \\
+    .venv/bin/python benchmarks/bench_longcontext_incumbents.py \\
         [--circuitsvis-path DIR] [--tokens 512 1024 2048 4096] [--mem-gib 6] [--timeout 300]
 
 CircuitsVis is not a dependency of albert_widget: ``--circuitsvis-path`` (or the environment variable
