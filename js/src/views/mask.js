@@ -40,12 +40,17 @@ export function maskRuns(mask, rows, cols) {
 /** Diagonal hatch over the masked cells of a heatmap drawn with `cell` CSS px per cell. */
 export function hatchMask(ctx, mask, rows, cols, cell, theme = {}) {
   if (cell < MIN_HATCH_CELL) return;
+  const rects = maskRuns(mask, rows, cols).map(([i, j0, j1]) => [j0 * cell, i * cell, (j1 - j0) * cell, cell]);
+  hatchRects(ctx, rects, cols * cell, rows * cell, theme);
+}
+
+/** Diagonal hatch over `rects` ([x, y, w, h] in px) of a plot of width x height px. */
+export function hatchRects(ctx, rects, width, height, theme = {}) {
+  if (!rects.length) return;
   ctx.save();
   ctx.beginPath();
-  for (const [i, j0, j1] of maskRuns(mask, rows, cols)) ctx.rect(j0 * cell, i * cell, (j1 - j0) * cell, cell);
+  for (const [x, y, w, hh] of rects) ctx.rect(x, y, w, hh);
   ctx.clip();
-  const width = cols * cell;
-  const height = rows * cell;
   ctx.strokeStyle = theme.background || "#ffffff";
   ctx.globalAlpha = 0.7;
   ctx.lineWidth = 1;

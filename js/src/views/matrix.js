@@ -25,7 +25,7 @@ import {
   zoomAt,
 } from "../viewport.js";
 import { labelTracker, markSegmentStart, segmentStart, tokenElement } from "./labels.js";
-import { HATCH_SPACING, hatchMask, MASK_RGB, MIN_HATCH_CELL, paintMask } from "./mask.js";
+import { hatchMask, hatchRects, MASK_RGB, MIN_HATCH_CELL, paintMask } from "./mask.js";
 
 export const TARGET_SIZE = 560;
 export const MIN_LABEL_PX = 10;
@@ -111,25 +111,6 @@ export function sizeGrid(el, n, nc) {
 /** Tiles up to this many levels coarser than the one shown are drawn under it while it arrives. */
 const COARSER_LEVELS = 4;
 const KEY_ZOOM = 1.5;
-
-/** Diagonal hatch over `rects` ([x, y, w, h] in plot px) of a plot of width x height px. */
-function hatchRects(ctx, rects, width, height, theme = {}) {
-  if (!rects.length) return;
-  ctx.save();
-  ctx.beginPath();
-  for (const [x, y, w, hh] of rects) ctx.rect(x, y, w, hh);
-  ctx.clip();
-  ctx.strokeStyle = theme.background || "#ffffff";
-  ctx.globalAlpha = 0.7;
-  ctx.lineWidth = 1;
-  ctx.beginPath();
-  for (let d = -height; d < width; d += HATCH_SPACING) {
-    ctx.moveTo(d, height);
-    ctx.lineTo(d + height, 0);
-  }
-  ctx.stroke();
-  ctx.restore();
-}
 
 /**
  * @param {{ doc?: Document, onDraw?: () => void, onHover?: (cell: { i: number, j: number } | null) => void }} options
